@@ -1,0 +1,29 @@
+"""One exception type for mistakes a user can fix, printed as one line by the entry points."""
+
+import functools
+import sys
+
+
+class UserError(ValueError):
+    """A bad option, path or input. The message names it and says how to fix it."""
+
+
+def check_choice(option: str, value, allowed) -> None:
+    """Raise a UserError naming `option` when `value` is not one of `allowed`."""
+    if value not in allowed:
+        choices = ", ".join(str(a) for a in allowed)
+        raise UserError(f"{option}={value} is not supported; choose one of: {choices}")
+
+
+def one_line_errors(main):
+    """Wrap an entry point so a UserError exits with status 2 and a single line on stderr."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,1 @@
+"""Video and frame I/O: read with decord (PyAV fallback), write with PyAV."""

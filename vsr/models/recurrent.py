@@ -1,0 +1,96 @@
+"""Bidirectional recurrent RRDB generator: hidden features carried backward then forward in time."""
+
+import torch
+from torch import nn
+
+from vsr.errors import check_choice
+from vsr.models.alignment import SpyNet, flow_warp
+from vsr.models.blocks import RRDB, RRDBTrunk, default_init
+from vsr.models.rrdb import UPSAMPLERS, upsample_frames
+
+
+class PropagationBranch(nn.Module):
+    """Fuse the current frame's features with the carried hidden state: conv + `num_block` RRDBs."""
+
+    def __init__(self, num_in: int, num_feat: int, num_block: int, num_grow_ch: int):
+        super().__init__()
+        self.fuse = nn.Sequential(nn.Conv2d(num_in, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
+        self.blocks = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.fuse(x))
+
+
+class RecurrentRRDBNet(nn.Module):
+    """Video SR generator (BasicVSR-style propagation with an RRDB trunk).
+
+    Per frame: shallow features; a backward pass over time and then a forward pass, each
+    carrying hidden features from the neighbouring frame, aligned to the current one
+    (`alignment="flow"`: warped by a jointly learned SpyNet flow; `"none"`: implicit);
+    the forward state goes through the RRDB trunk and a sub-pixel upsampler, added to the
+    bicubically upsampled LR frame (global skip).
+
+    Args:
+        scale: 2, 3, 4 or 8.
+        num_feat: feature channels everywhere.
+        num_block: RRDBs in the reconstruction trunk.
+        num_block_prop: RRDBs in each propagation branch.
+        num_grow_ch: growth channels of the dense blocks.
+        alignment: "flow" or "none".
+        flow_levels, flow_channels: size of the SpyNet (6 and (32, 64, 32, 16) load BasicSR weights).
+        spynet_path: optional local file of pretrained SpyNet weights.
+        upsampler: "pixelshuffle" (default) or "nearest_conv".
+    Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
+    """
+
+    def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 10, num_block_prop: int = 2,
+                 num_grow_ch: int = 32, alignment: str = "flow", flow_levels: int = 6,
+                 flow_channels: tuple[int, ...] = (32, 64, 32, 16), spynet_path: str | None = None,
+                 upsampler: str = "pixelshuffle"):
+        super().__init__()
+        check_choice("model.alignment", alignment, ("flow", "none"))
+        check_choice("model.upsampler", upsampler, tuple(UPSAMPLERS))
+        self.scale = scale
+        self.feat_extract = nn.Sequential(nn.Conv2d(3, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
+        self.spynet = SpyNet(flow_levels, tuple(flow_channels), spynet_path) if alignment == "flow" else None
+        self.backward_branch = PropagationBranch(2 * num_feat, num_feat, num_block_prop, num_grow_ch)
+        self.forward_branch = PropagationBranch(3 * num_feat, num_feat, num_block_prop, num_grow_ch)
+        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
+        self.upsampler = UPSAMPLERS[upsampler](num_feat, scale, 3)
+        default_init(self.upsampler)  # start close to the bicubic skip
+
+    def compute_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Flows between neighbours, `(B, T-1, 2, H, W)`: frame i -> i+1 (backward pass) and i+1 -> i."""
+        if self.spynet is None or lr.shape[1] < 2:
+            return None, None
+        b, t = lr.shape[:2]
+        prev, nxt = lr[:, :-1].flatten(0, 1), lr[:, 1:].flatten(0, 1)
+        to_next = self.spynet(prev, nxt).unflatten(0, (b, t - 1))
+        to_prev = self.spynet(nxt, prev).unflatten(0, (b, t - 1))
+        return to_next, to_prev
+
+    def align(self, hidden: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
+        return hidden if flow is None else flow_warp(hidden, flow)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = lr.shape
+        feats = self.feat_extract(lr.flatten(0, 1)).unflatten(0, (b, t))
+        to_next, to_prev = self.compute_flows(lr)
+
+        backward_states = [None] * t
+        hidden = feats.new_zeros(b, feats.shape[2], h, w)
+        for i in reversed(range(t)):
+            if i < t - 1:
+                hidden = self.align(hidden, None if to_next is None else to_next[:, i])
+            hidden = self.backward_branch(torch.cat((feats[:, i], hidden), 1))
+            backward_states[i] = hidden
+
+        outputs = []
+        hidden = torch.zeros_like(hidden)
+        for i in range(t):
+            if i > 0:
+                hidden = self.align(hidden, None if to_prev is None else to_prev[:, i - 1])
+            hidden = self.forward_branch(torch.cat((feats[:, i], backward_states[i], hidden), 1))
+            sr = self.upsampler(self.trunk(hidden)) + upsample_frames(lr[:, i], self.scale)
+            outputs.append(sr)
+        return torch.stack(outputs, dim=1)

@@ -1,0 +1,60 @@
+"""Single-frame ESRGAN-style RRDB network: the baseline that shows what temporal propagation buys."""
+
+import torch
+from einops import rearrange
+from torch import nn
+from torch.nn import functional as F
+
+from vsr.errors import check_choice
+from vsr.models.blocks import RRDBTrunk, default_init
+from vsr.models.upsample import NearestConvUpsampler, PixelShuffleUpsampler
+
+UPSAMPLERS = {"pixelshuffle": PixelShuffleUpsampler, "nearest_conv": NearestConvUpsampler}
+
+
+def upsample_frames(lr: torch.Tensor, scale: int, mode: str = "bicubic") -> torch.Tensor:
+    """Interpolate frames `(N, C, H, W)` by `scale`: the global skip and the bicubic baseline."""
+    align = None if mode == "nearest" else False
+    return F.interpolate(lr, scale_factor=scale, mode=mode, align_corners=align)
+
+
+class RRDBNet(nn.Module):
+    """ESRGAN generator applied to each frame of a clip on its own.
+
+    With `upsampler="nearest_conv"` and `global_skip=False` its parameters are those of
+    BasicSR / Real-ESRGAN `RRDBNet` (see `vsr.models.convert`), x2 included: like
+    Real-ESRGAN it pixel-unshuffles x2 input and upsamples x4.
+
+    Args:
+        scale: 2, 3, 4 or 8.
+        num_feat: trunk channels.
+        num_block: RRDBs in the trunk.
+        num_grow_ch: growth channels of the dense blocks.
+        upsampler: "pixelshuffle" (sub-pixel conv) or "nearest_conv" (ESRGAN).
+        global_skip: add the bicubically upsampled frame to the output.
+    Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
+    """
+
+    def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 23, num_grow_ch: int = 32,
+                 upsampler: str = "pixelshuffle", global_skip: bool = True, num_in_ch: int = 3):
+        super().__init__()
+        check_choice("model.upsampler", upsampler, tuple(UPSAMPLERS))
+        self.scale = scale
+        self.global_skip = global_skip
+        # Real-ESRGAN x2 layout: fold 2x2 pixels into channels, then upsample x4.
+        self.unshuffle = 2 if (upsampler == "nearest_conv" and scale == 2) else 1
+        self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
+        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
+        self.upsampler = UPSAMPLERS[upsampler](num_feat, scale * self.unshuffle, num_in_ch)
+        if global_skip:
+            default_init(self.upsampler)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        b = lr.shape[0]
+        x = rearrange(lr, "b t c h w -> (b t) c h w")
+        feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+        feat = self.conv_first(feat)
+        out = self.upsampler(self.trunk(feat))
+        if self.global_skip:
+            out = out + upsample_frames(x, self.scale)
+        return rearrange(out, "(b t) c h w -> b t c h w", b=b)
