@@ -1,0 +1,18 @@
+"""Benchmark a checkpoint, an exported model or a baseline: `python evaluate.py checkpoint=... data=video data.path=FILE`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from vsr.errors import one_line_errors
+
+
+@hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
+@one_line_errors
+def main(cfg: DictConfig) -> float | None:
+    from vsr.evaluation import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Report writers: metrics.json (the contract), metrics.csv, frames.csv and report.md.
+
+Every file is written under a temporary name and renamed when complete. PSNR of identical
+frames is infinite and is written as JSON `Infinity` (Python's json reads it back as inf).
+"""
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from vsr.evaluation.scoring import METRICS, PAIR_METRICS
+
+LABELS = {"psnr_y": "PSNR-Y ↑", "ssim_y": "SSIM-Y ↑", "psnr_rgb": "PSNR-RGB ↑", "lpips": "LPIPS ↓",
+          "tof": "tOF ↓", "tlp": "tLP ↓", "warp_error": "warp error ↓"}
+UNITS = ("PSNR in dB; SSIM in [0, 1]; LPIPS (AlexNet) in [0, 1]; tOF in pixels of flow (TecoGAN, "
+         "papers print x10); tLP in LPIPS units (papers print x100); warp error in 8-bit levels "
+         "(masked mean absolute difference of the flow-warped previous frame).")
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` to `path.tmp`, then rename it to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(text.encode() if isinstance(text, str) else text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, report: dict) -> None:
+    write_atomic(path, json.dumps(report, indent=2) + "\n")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def write_metrics_csv(path: Path, report: dict) -> None:
+    """One row per system and clip, plus a `mean` row per system."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["system", "clip", *METRICS])
+    for system, result in systems(report).items():
+        for clip, values in result["clips"].items():
+            writer.writerow([system, clip, *(_cell(values.get(k)) for k in METRICS)])
+        writer.writerow([system, "mean", *(_cell(result["mean"].get(k)) for k in METRICS)])
+    write_atomic(path, buf.getvalue())
+
+
+def write_frames_csv(path: Path, frames: dict) -> None:
+    """Per-frame values: `frames[system][clip][metric]` lists; flicker of frame t is the pair (t-1, t)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["system", "clip", "frame", *METRICS])
+    for system, clips in frames.items():
+        for clip, values in clips.items():
+            count = max((len(v) for v in values.values() if v is not None), default=0)
+            for t in range(count):
+                row = []
+                for key in METRICS:
+                    v = values.get(key)
+                    i = t - 1 if key in PAIR_METRICS else t
+                    row.append(_cell(float(v[i])) if v is not None and 0 <= i < len(v) else "")
+                writer.writerow([system, clip, t, *row])
+    write_atomic(path, buf.getvalue())
+
+
+def systems(report: dict) -> dict[str, dict]:
+    """`{name: {"mean", "clips"}}` for the evaluated model first, then the baselines."""
+    out = {report["model"]: {"mean": report["mean"], "clips": report["clips"]}}
+    out.update(report.get("baselines", {}))
+    return out
+
+
+def _fmt(value, key: str) -> str:
+    if value is None:
+        return "–"
+    if value == float("inf"):
+        return "∞"
+    return f"{value:.4f}" if key in ("ssim_y", "lpips", "tlp") else f"{value:.2f}" if "psnr" in key else f"{value:.3f}"
+
+
+def _table(rows: dict[str, dict]) -> list[str]:
+    lines = ["| system | " + " | ".join(LABELS[k] for k in METRICS) + " |",
+             "|---|" + "---:|" * len(METRICS)]
+    for name, values in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(values.get(k), k) for k in METRICS) + " |")
+    return lines
+
+
+def write_markdown(path: Path, report: dict, plots: dict[str, list[str]]) -> None:
+    """report.md: mean and per-clip tables (model vs baselines), plots, speed, skipped metrics."""
+    results = systems(report)
+    lines = [f"# Evaluation: {report['model']} x{report['scale']}", "",
+             f"- source: `{report['source']}`", f"- data: `{report['data']}` ({len(report['clips'])} clips)",
+             f"- border crop: {report['settings']['crop_border']} px, flow: {report['settings']['flow']}, "
+             f"device: {report['performance']['device']}", f"- units: {UNITS}", "",
+             "## Mean over clips", "", *_table({n: r["mean"] for n, r in results.items()}), ""]
+    if report.get("skipped"):
+        lines += ["## Skipped metrics", ""] + [f"- `{k}`: {v}" for k, v in report["skipped"].items()] + [""]
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- `{k}`: {v}" for k, v in report["notes"].items()] + [""]
+    lines += ["## Per clip", ""]
+    for clip in report["clips"]:
+        lines += [f"### {clip}", "", *_table({n: r["clips"][clip] for n, r in results.items() if clip in r["clips"]}), ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots.get(clip, [])] + [""]
+    perf = report["performance"]
+    lines += ["## Speed and memory", "", "| system | frames | seconds | frames/s | peak GPU MiB |", "|---|---:|---:|---:|---:|"]
+    for name, p in perf["systems"].items():
+        gpu = "–" if p.get("peak_gpu_mib") is None else f"{p['peak_gpu_mib']:.0f}"
+        lines.append(f"| {name} | {p['frames']} | {p['seconds']:.2f} | {p['fps']:.2f} | {gpu} |")
+    lines += ["", f"Peak resident memory of the evaluation process: {perf['peak_rss_mib']:.0f} MiB "
+              "(metrics and I/O included).", ""]
+    write_atomic(path, "\n".join(lines))

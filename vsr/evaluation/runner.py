@@ -1,0 +1,191 @@
+"""`python evaluate.py ...`: score a model (and baselines) on full clips and write the reports."""
+
+import logging
+import resource
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from vsr import SUPPORTED_SCALES
+from vsr.errors import UserError, check_choice
+from vsr.evaluation.baselines import BASELINES, Interpolation
+from vsr.evaluation.inference import upscale_clip
+from vsr.evaluation.loading import System, baseline, load_system
+from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
+from vsr.evaluation.reports import write_frames_csv, write_json, write_markdown, write_metrics_csv
+from vsr.evaluation.scoring import Scorer, clip_summary, mean_over_clips
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
+    """Evaluate and write RUN/metrics.json, metrics.csv, frames.csv, report.md and plots/.
+
+    `output_dir` defaults to Hydra's run directory. Returns the mean PSNR-Y of the model
+    (the value a Hydra sweeper would optimise).
+    """
+    out = Path(output_dir) if output_dir is not None else _hydra_output_dir()
+    scale = int(cfg.scale)
+    check_choice("scale", scale, SUPPORTED_SCALES)
+    device = _device(cfg.get("device", "auto"))
+    main = load_system(cfg)
+    main.model.to(device)
+    compare = list(cfg.get("compare") or [])
+    for mode in compare:
+        check_choice("compare", mode, BASELINES)
+    all_systems = [main] + [baseline(m, scale) for m in dict.fromkeys(compare) if m != main.name]
+
+    metrics_cfg = cfg.get("metrics", {})
+    scorer = Scorer(crop_border=int(metrics_cfg.get("crop_border", scale)), lpips=metrics_cfg.get("lpips", "auto"),
+                    lpips_backbone=metrics_cfg.get("lpips_backbone"), flicker=bool(metrics_cfg.get("flicker", True)),
+                    flow=metrics_cfg.get("flow", "farneback"), lpips_batch=int(metrics_cfg.get("lpips_batch", 8)),
+                    device=device)
+    inference_cfg = cfg.get("inference", {})
+    chunk, overlap = int(inference_cfg.get("chunk", 0)), int(inference_cfg.get("overlap", 0))
+    report_cfg = cfg.get("report", {})
+
+    summaries = {s.name: {} for s in all_systems}   # system -> clip -> metric -> value
+    frames = {s.name: {} for s in all_systems}      # system -> clip -> metric -> per-frame tensor
+    timing = {s.name: {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None} for s in all_systems}
+    plots: dict[str, list[str]] = {}
+    for index, item in enumerate(_clips(hydra.utils.instantiate(cfg.data))):
+        lr, hr, name = _unpack(item, index, scale)
+        log.info("clip %s: %d frames, LR %dx%d", name, lr.shape[0], lr.shape[-1], lr.shape[-2])
+        middle = lr.shape[0] // 2
+        strip = {"LR": lr[middle]}
+        for system in all_systems:
+            sr = _timed_upscale(system, lr, chunk, overlap, device, timing[system.name])
+            if sr.shape != hr.shape:
+                raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
+                                f"but its GT frames are {hr.shape[-1]}x{hr.shape[-2]} (scale={scale})")
+            values = scorer.score(sr, hr)
+            frames[system.name][name] = values
+            summaries[system.name][name] = clip_summary(values)
+            if system is main:
+                strip["SR"] = sr[middle]
+                if report_cfg.get("save_frames", False):
+                    _save_frames(out / "frames" / safe_name(name), sr)
+        if report_cfg.get("plots", True):
+            plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, int(report_cfg.get("strip_size", 96)))
+
+    report = {
+        "model": main.name, "source": main.source, "scale": scale, "data": _describe_data(cfg.data),
+        "mean": mean_over_clips(list(summaries[main.name].values())), "clips": summaries[main.name],
+        "skipped": scorer.skipped, "notes": scorer.notes,
+        "baselines": {s.name: {"mean": mean_over_clips(list(summaries[s.name].values())), "clips": summaries[s.name]}
+                      for s in all_systems[1:]},
+        "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
+                        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
+                     "use_ema": bool(cfg.get("use_ema", True))},
+    }
+    write_json(out / "metrics.json", report)
+    write_metrics_csv(out / "metrics.csv", report)
+    write_frames_csv(out / "frames.csv", frames)
+    write_markdown(out / "report.md", report, plots)
+    mean = report["mean"]
+    log.info("%s x%d: PSNR-Y %s, SSIM-Y %s -> %s", main.name, scale, mean["psnr_y"], mean["ssim_y"], out / "report.md")
+    return mean["psnr_y"]
+
+
+def _hydra_output_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        raise UserError("no output directory: call run(cfg, output_dir=...) outside `python evaluate.py`")
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def _clips(data):
+    """Clip dicts from a Dataset, or from a datamodule's test/validation set."""
+    dataset = data
+    for attr in ("test_set", "val_set"):
+        if getattr(data, attr, None) is not None:
+            dataset = getattr(data, attr)
+            break
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise UserError(f"data builds a {type(data).__name__}, which holds no evaluation clips")
+    if len(dataset) == 0:
+        raise UserError("data has no clips to evaluate")
+    for i in range(len(dataset)):
+        yield dataset[i]
+
+
+def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    lr, hr = item["lr"], item["hr"]
+    name = str(item.get("name", f"clip{index:03d}"))
+    if lr.ndim == 5:  # a batch of one
+        lr, hr = lr[0], hr[0]
+    if lr.shape[0] == 0 or hr.shape[0] == 0:
+        raise UserError(f"clip {name} is empty (0 frames)")
+    if hr.shape[0] != lr.shape[0] or tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+        raise UserError(f"clip {name}: GT is {hr.shape[0]} frames of {hr.shape[-1]}x{hr.shape[-2]} but LR is "
+                        f"{lr.shape[0]} frames of {lr.shape[-1]}x{lr.shape[-2]}, not x{scale} of each other")
+    return lr.float(), hr, name
+
+
+def _timed_upscale(system: System, lr, chunk, overlap, device, timing: dict) -> torch.Tensor:
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    sr = upscale_clip(system.model, lr, chunk, overlap, device)
+    if cuda:
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+        timing["peak_gpu_mib"] = max(timing["peak_gpu_mib"] or 0.0, peak)
+    timing["seconds"] += time.perf_counter() - start
+    timing["frames"] += lr.shape[0]
+    return sr
+
+
+def _rates(timing: dict) -> dict:
+    return {**timing, "fps": timing["frames"] / timing["seconds"] if timing["seconds"] > 0 else 0.0}
+
+
+def _describe_data(data_cfg: DictConfig) -> str:
+    target = str(data_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
+    path = data_cfg.get("path") if "path" in data_cfg else None
+    return f"{target}({path})" if path else target
+
+
+def _plot_clip(out: Path, name: str, frames: dict, lr, hr, strip: dict, scale: int, size: int) -> list[str]:
+    stem = safe_name(name)
+    made = []
+    fidelity = {"PSNR-Y (dB)": {s: f[name]["psnr_y"] for s, f in frames.items()}}
+    if plot_curves(out / "plots" / f"{stem}_psnr.png", f"{name}: per-frame PSNR-Y", fidelity):
+        made.append(f"plots/{stem}_psnr.png")
+    flicker = {"warp error (levels)": {s: f[name]["warp_error"] for s, f in frames.items()},
+               "tOF (px)": {s: f[name]["tof"] for s, f in frames.items()},
+               "tLP": {s: f[name]["tlp"] for s, f in frames.items()}}
+    if plot_curves(out / "plots" / f"{stem}_flicker.png", f"{name}: flicker per frame pair (t-1, t)", flicker, start=1):
+        made.append(f"plots/{stem}_flicker.png")
+    middle = lr.shape[0] // 2
+    with torch.inference_mode():
+        bicubic = Interpolation("bicubic", scale)(lr[None, middle:middle + 1])[0, 0]
+    panels = {"LR": lr[middle], "bicubic": bicubic, "SR": strip["SR"], "GT": hr[middle]}
+    plot_strip(out / "plots" / f"{stem}_strip.png", f"{name}, frame {middle}", panels, scale, size)
+    made.append(f"plots/{stem}_strip.png")
+    return made
+
+
+def _save_frames(folder: Path, sr: torch.Tensor) -> None:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(sr.permute(0, 2, 3, 1).numpy()):
+        tmp = folder / f"{t:05d}.tmp.png"
+        cv2.imwrite(str(tmp), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        tmp.replace(folder / f"{t:05d}.png")
