@@ -55,7 +55,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         lr, hr, name = _unpack(item, index, scale)
         log.info("clip %s: %d frames, LR %dx%d", name, lr.shape[0], lr.shape[-1], lr.shape[-2])
         middle = lr.shape[0] // 2
-        strip = {"LR": lr[middle]}
+        strip = {"name": main.name}
         for system in all_systems:
             sr = _timed_upscale(system, lr, chunk, overlap, device, timing[system.name])
             if sr.shape != hr.shape:
@@ -175,7 +175,7 @@ def _plot_clip(out: Path, name: str, frames: dict, lr, hr, strip: dict, scale: i
     middle = lr.shape[0] // 2
     with torch.inference_mode():
         bicubic = Interpolation("bicubic", scale)(lr[None, middle:middle + 1])[0, 0]
-    panels = {"LR": lr[middle], "bicubic": bicubic, "SR": strip["SR"], "GT": hr[middle]}
+    panels = {"LR": lr[middle], "bicubic": bicubic, f"SR ({strip['name']})": strip["SR"], "GT": hr[middle]}
     plot_strip(out / "plots" / f"{stem}_strip.png", f"{name}, frame {middle}", panels, scale, size)
     made.append(f"plots/{stem}_strip.png")
     return made
