@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from vsr.errors import UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+READERS = ("auto", "decord", "pyav")
 
 
 @dataclass
@@ -17,6 +19,9 @@ class VideoInfo:
     fps: float
     width: int
     height: int
+    rate: Fraction | None = None  # exact average frame rate (e.g. 30000/1001)
+    has_audio: bool = False
+    start: float = 0.0  # time of the first frame, seconds (audio stays in sync with it)
 
 
 def _check_file(path: str | Path) -> Path:
@@ -26,6 +31,11 @@ def _check_file(path: str | Path) -> Path:
     if file.stat().st_size == 0:
         raise UserError(f"{path}: video file is empty (0 bytes)")
     return file
+
+
+def _unreadable(path, err) -> UserError:
+    reason = getattr(err, "strerror", None) or type(err).__name__
+    return UserError(f"{path}: not a readable video, or corrupt/truncated ({reason})")
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -38,11 +48,14 @@ def probe(path: str | Path) -> VideoInfo:
             if not container.streams.video:
                 raise UserError(f"{path}: has no video stream")
             stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate or 0) or 25.0
             num = stream.frames or sum(1 for _ in container.decode(video=0))
-            return VideoInfo(int(num), fps, stream.codec_context.width, stream.codec_context.height)
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            return VideoInfo(int(num), fps, stream.codec_context.width, stream.codec_context.height,
+                             Fraction(rate) if rate else Fraction(25), bool(container.streams.audio), start)
     except av.error.FFmpegError as err:
-        raise UserError(f"{path}: not a readable video ({err.strerror or type(err).__name__})") from None
+        raise _unreadable(path, err) from None
 
 
 def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
@@ -60,15 +73,66 @@ def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
                     return
                 yield frame.to_ndarray(format="rgb24")
     except av.error.FFmpegError as err:
-        raise UserError(f"{path}: not a readable video ({err.strerror or type(err).__name__})") from None
+        raise _unreadable(path, err) from None
+
+
+def _decord():
+    """decord, with its own FFmpeg log quieted (it would print to stderr on damaged files)."""
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+    return decord
+
+
+def _iter_decord(reader, path: Path, batch: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(reader), batch):
+        try:
+            frames = reader.get_batch(list(range(start, min(start + batch, len(reader))))).asnumpy()
+        except Exception as err:  # decord.DECORDError on a damaged stream
+            raise UserError(f"{path}: corrupt or truncated video (decoding stopped at frame {start}: "
+                            f"{str(err).strip().splitlines()[0][:120]})") from None
+        yield from frames
+
+
+def stream_frames(path: str | Path, reader: str = "auto", batch: int = 8) -> Iterator[np.ndarray]:
+    """Yield every frame `(H, W, 3)` uint8 RGB in order, in constant memory.
+
+    `reader="auto"` decodes with decord and falls back to PyAV when decord cannot open the
+    file; `"decord"` / `"pyav"` force one. Frames are checked against the container's frame
+    count by `count_checked`, so a truncated file is an error, not a shorter output.
+    """
+    if reader not in READERS:
+        raise UserError(f"reader={reader} is not supported; choose one of: {', '.join(READERS)}")
+    file = _check_file(path)
+    if reader in ("auto", "decord"):
+        try:
+            decord = _decord()
+            decoder = decord.VideoReader(str(file), ctx=decord.cpu(0))
+        except Exception as err:  # decord missing, or a container it cannot parse
+            if reader == "decord":
+                raise UserError(f"{path}: decord cannot read this file ({type(err).__name__}); "
+                                "use reader=pyav") from None
+        else:
+            yield from _iter_decord(decoder, file, batch)
+            return
+    yield from iter_frames(file)
+
+
+def count_checked(frames: Iterator[np.ndarray], expected: int, path) -> Iterator[np.ndarray]:
+    """Pass frames through; raise when the stream ends before `expected` frames (truncated file)."""
+    count = 0
+    for frame in frames:
+        count += 1
+        yield frame
+    if count < expected:
+        raise UserError(f"{path}: corrupt or truncated video: decoded {count} of {expected} frames")
 
 
 def read_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     """All frames (up to `max_frames`) as `(T, H, W, 3)` uint8 RGB; decord first, PyAV fallback."""
     file = _check_file(path)
     try:
-        import decord
-
+        decord = _decord()
         reader = decord.VideoReader(str(file), ctx=decord.cpu(0))
         count = len(reader) if max_frames is None else min(len(reader), max_frames)
         frames = reader.get_batch(list(range(count))).asnumpy()

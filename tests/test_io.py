@@ -1,0 +1,103 @@
+"""Video I/O: streaming readers agree, the writer keeps frame count, rate and audio, atomically."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from vsr.errors import UserError
+from vsr.io.synthetic import write_test_video
+from vsr.io.video import count_checked, probe, stream_frames
+from vsr.io.writer import VideoWriter
+
+
+def audio_seconds(path) -> tuple[float, int]:
+    """Decoded audio duration in seconds and the sample rate of the first audio stream."""
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].sample_rate
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    return samples / rate, rate
+
+
+def copy_through(src, dst, transform=lambda f: f, **kwargs) -> VideoWriter:
+    info = probe(src)
+    with VideoWriter(dst, info.rate, audio_from=src if info.has_audio else None, start=info.start,
+                     **kwargs) as writer:
+        for frame in count_checked(stream_frames(src), info.num_frames, src):
+            writer.write(transform(frame))
+    return writer
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_test_video(tmp_path_factory.mktemp("io") / "clip.mp4", num_frames=12, width=64, height=48)
+
+
+def test_decord_and_pyav_read_the_same_frames(clip):
+    decord_frames = np.stack(list(stream_frames(clip, "decord")))
+    pyav_frames = np.stack(list(stream_frames(clip, "pyav")))
+    assert decord_frames.shape == pyav_frames.shape == (12, 48, 64, 3)
+    assert np.abs(decord_frames.astype(int) - pyav_frames).max() <= 2  # same decoder, maybe other rounding
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov", ".mkv"])
+def test_writer_keeps_frames_rate_and_audio(clip, tmp_path, ext):
+    out = tmp_path / f"out{ext}"
+    writer = copy_through(clip, out, lambda f: np.repeat(np.repeat(f, 2, 0), 2, 1))
+    info = probe(out)
+    assert (info.num_frames, info.width, info.height, info.rate) == (12, 128, 96, Fraction(25))
+    assert writer.audio_mode == "copied"
+    seconds_in, rate = audio_seconds(clip)
+    seconds_out, _ = audio_seconds(out)
+    assert abs(seconds_out - seconds_in) <= 1024 / rate + 1e-9  # one AAC frame (MKV keeps the priming)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_writer_keeps_ntsc_rate_and_crops_odd_sizes(tmp_path):
+    src = write_test_video(tmp_path / "ntsc.mp4", num_frames=5, width=34, height=26,
+                           fps=Fraction(30000, 1001), audio=False)
+    out = tmp_path / "out.mp4"
+    writer = copy_through(src, out, lambda f: f[:-1, :-1])  # 33x25: odd
+    info = probe(out)
+    assert info.rate == Fraction(30000, 1001) and info.num_frames == 5
+    assert (info.width, info.height) == writer.size == (32, 24)
+    assert writer.audio_mode == "none"
+
+
+def test_writer_leaves_nothing_when_interrupted(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(out, Fraction(25), audio_from=clip) as writer:
+            for i, frame in enumerate(stream_frames(clip)):
+                writer.write(frame)
+                if i == 5:
+                    raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_rejects_unknown_extension_and_bad_crf(tmp_path):
+    with pytest.raises(UserError, match="extension"):
+        VideoWriter(tmp_path / "out.gif", Fraction(25))
+    with pytest.raises(UserError, match="crf"):
+        VideoWriter(tmp_path / "out.mp4", Fraction(25), crf=99)
+
+
+def test_truncated_files_are_errors(tmp_path):
+    for faststart in (True, False):
+        full = write_test_video(tmp_path / f"full{faststart}.mp4", num_frames=30, faststart=faststart)
+        cut = tmp_path / f"cut{faststart}.mp4"
+        cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+        with pytest.raises(UserError, match="truncated"):
+            info = probe(cut)  # without the index at the end the file does not even open
+            for _ in count_checked(stream_frames(cut), info.num_frames, cut):
+                pass
+
+
+def test_not_a_video_and_missing_file(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    with pytest.raises(UserError, match="not a readable video"):
+        probe(text)
+    with pytest.raises(UserError, match="not found"):
+        list(stream_frames(tmp_path / "missing.mp4"))

@@ -1,0 +1,141 @@
+"""export.py's job: a training checkpoint (or ESRGAN / Real-ESRGAN weights) -> an inference folder.
+
+DIR/model.safetensors + DIR/model.json, and per `formats` DIR/model.onnx and DIR/model.pt, each
+checked against eager PyTorch. Files are written in a temporary folder and moved in when all
+checks pass, model.json last, so a folder with a model.json is complete.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vsr.errors import UserError
+from vsr.export.formats import FORMATS, ONNX_FILE, TORCHSCRIPT_FILE, export_format
+from vsr.export.package import is_temporal, model_json, write_json, write_weights
+from vsr.inference.model import MODEL_JSON
+
+
+def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
+    """`(model, architecture, extra)` from a vsrlab Lightning checkpoint or ESRGAN weights
+    (`.pth` with params_ema/params, or `.safetensors`). `extra` has source/training_config."""
+    from vsr.models.build import build_generator
+    from vsr.models.convert import is_esrgan_state, load_esrgan, unwrap_state
+    from vsr.training.checkpoint import generator_state, read_checkpoint
+
+    file = Path(path)
+    if file.suffix == ".safetensors" and file.is_file():
+        from safetensors.torch import load_file
+
+        try:
+            content = load_file(str(file))
+        except Exception as err:
+            raise UserError(f"checkpoint={path}: cannot be read as safetensors ({err})") from None
+    else:
+        content = read_checkpoint(file)
+    if isinstance(content, dict) and "state_dict" in content:
+        hparams = content.get("hyper_parameters") or {}
+        config = hparams.get("generator_config")
+        if config is None:
+            raise UserError(f"checkpoint={path} was not written by vsrlab training (no generator_config)")
+        model = build_generator(dict(config))
+        state = generator_state(content, use_ema)
+        if not state:
+            raise UserError(f"checkpoint={path} has no generator weights (generator_ema.module.* / generator.*)")
+        model.load_state_dict(state)
+        ema = use_ema and any(k.startswith("generator_ema.module.") for k in content["state_dict"])
+        source = {"kind": "vsrlab-checkpoint", "file": str(path), "global_step": content.get("global_step"),
+                  "epoch": content.get("epoch"), "weights": "ema" if ema else "raw"}
+        return model.eval(), dict(config), {"source": source, "training_config": hparams.get("training_config")}
+    try:
+        state = unwrap_state(content)
+    except UserError as err:
+        raise UserError(f"checkpoint={path}: neither a vsrlab checkpoint nor ESRGAN weights ({err})") from None
+    if not is_esrgan_state(state):
+        raise UserError(f"checkpoint={path}: neither a vsrlab checkpoint nor ESRGAN / Real-ESRGAN RRDBNet weights")
+    kind = "params_ema" if "params_ema" in content else "params" if "params" in content else "state_dict"
+    model, config = load_esrgan(content)
+    return model, config, {"source": {"kind": "esrgan-import", "file": str(path), "weights": kind},
+                           "training_config": None}
+
+
+def find_metrics(checkpoint: Path, metrics: str | None) -> dict | None:
+    """evaluate.py's metrics.json: the given file, else RUN/metrics.json beside RUN/checkpoints/."""
+    candidates = [Path(metrics)] if metrics else [checkpoint.parent.parent / "metrics.json",
+                                                  checkpoint.parent / "metrics.json"]
+    for file in candidates:
+        if file.is_file():
+            try:
+                return {"file": str(file), **json.loads(file.read_text())}
+            except json.JSONDecodeError as err:
+                raise UserError(f"metrics={file}: not valid JSON ({err})") from None
+    if metrics:
+        raise UserError(f"metrics={metrics}: file not found (evaluate.py writes RUN/metrics.json)")
+    return None
+
+
+def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats=(), source: dict | None = None,
+           training_config: dict | None = None, metrics: dict | None = None, frames: int = 8,
+           parity_tol: float = 1e-4, opset: int = 18, overwrite: bool = False) -> dict:
+    """Write the inference folder for `model`; returns the model.json dict."""
+    formats = list(formats or [])
+    for name in formats:
+        if name not in FORMATS:
+            raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
+    if int(frames) < 1:
+        raise UserError(f"frames={frames} must be >= 1")
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output_dir={output_dir} is a file; give a directory")
+    if (out / MODEL_JSON).exists() and not overwrite:
+        raise UserError(f"output_dir={output_dir} already holds an exported model; pass overwrite=true to replace it")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float().cpu()
+    temporal = is_temporal(architecture)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        weights = write_weights(model, tmp)
+        entries = {name: export_format(name, model, tmp, temporal, int(frames), parity_tol, opset)
+                   for name in formats}
+        meta = model_json(architecture, weights, source or {}, training_config, metrics, entries)
+        write_json(meta, tmp)
+        (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
+        for stale in (ONNX_FILE, TORCHSCRIPT_FILE):
+            (out / stale).unlink(missing_ok=True)
+        for name in [p.name for p in tmp.iterdir() if p.name != MODEL_JSON] + [MODEL_JSON]:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+    return meta
+
+
+def run(cfg) -> dict:
+    """`python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]`."""
+    if not cfg.get("checkpoint"):
+        raise UserError("checkpoint=CKPT is required (a training RUN/checkpoints/last.ckpt, "
+                        "or ESRGAN / Real-ESRGAN weights such as RealESRGAN_x4plus.pth)")
+    if not cfg.get("output_dir"):
+        raise UserError("output_dir=DIR is required: the folder to write model.safetensors and model.json to")
+    checkpoint = Path(cfg.checkpoint)
+    if not checkpoint.is_file():
+        raise UserError(f"checkpoint={cfg.checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
+    formats = list(cfg.get("formats") or [])
+    torch.set_grad_enabled(False)
+    model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
+    meta = export(model, architecture, cfg.output_dir, formats, source=extra["source"],
+                  training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
+                  frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
+                  opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
+    checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
+                       for name, entry in meta["formats"].items())
+    print(f"exported {architecture['_target_']} x{meta['scale']} ({meta['weights']['num_params']:,} parameters) "
+          f"to {cfg.output_dir}: {', '.join(['model.safetensors', 'model.json'] + [e['file'] for e in meta['formats'].values()])}"
+          + (f"; parity vs eager: {checks}" if checks else ""))
+    return meta

@@ -1,0 +1,121 @@
+"""ONNX and TorchScript exports of a generator, each checked against eager PyTorch.
+
+Which axes stay dynamic depends on the model:
+- single-frame `RRDBNet`: batch, frames, height and width (frames are folded into the batch);
+- recurrent models: height and width; the frame count is fixed at export (`frames`) because the
+  backward/forward recurrence over time is unrolled into the graph. Run longer videos in chunks
+  of that many frames (as the Upscaler does).
+"""
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vsr.errors import UserError
+from vsr.inference.model import sha256_file
+
+ONNX_FILE = "model.onnx"
+TORCHSCRIPT_FILE = "model.pt"
+FORMATS = ("onnx", "torchscript")
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence tracer / exporter chatter (TracerWarning, deprecation notices, progress prints)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def check_shapes(temporal: bool, frames: int, size: int = 32) -> list[tuple[int, ...]]:
+    """The clip shapes parity is checked on: the traced one and one with other H/W (and T, B)."""
+    if temporal:
+        return [(1, frames, 3, size, size), (1, frames, 3, size - 8, size + 8)]
+    return [(1, 2, 3, size, size), (2, 3, 3, size - 8, size + 8)]
+
+
+@torch.no_grad()
+def max_abs_error(run, model: nn.Module, shapes, seed: int = 0) -> float:
+    """Largest |run(x) - model(x)| over random clips of `shapes`."""
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for shape in shapes:
+        x = torch.rand(*shape, generator=gen)
+        expected = model(x)
+        got = torch.as_tensor(run(x))
+        if got.shape != expected.shape:
+            raise UserError(f"exported model gives shape {tuple(got.shape)} for {shape}, eager {tuple(expected.shape)}")
+        worst = max(worst, (got - expected).abs().max().item())
+    return worst
+
+
+def export_onnx(model: nn.Module, folder: Path, temporal: bool, frames: int, opset: int = 18) -> dict:
+    """Write model.onnx; input `lr` `(B, T, 3, H, W)`, output `sr`. Returns its model.json entry."""
+    path = folder / ONNX_FILE
+    shape = check_shapes(temporal, frames)[0]
+    example = (torch.rand(*shape),)
+    with quiet():
+        if temporal:
+            # Dynamo export: symbolic H/W survive the flow network's size arithmetic.
+            dyn = torch.export.Dim.DYNAMIC
+            program = torch.export.export(model, example, dynamic_shapes={"lr": {3: dyn, 4: dyn}}, strict=False)
+            onnx_program = torch.onnx.export(program, dynamo=True, input_names=["lr"], output_names=["sr"],
+                                             opset_version=opset, verbose=False, optimize=True)
+            onnx_program.save(str(path))
+            axes = [1, frames, 3, "height", "width"]  # batch and frames fixed in the dynamo graph
+        else:
+            axes_map = {0: "batch", 1: "frames", 3: "height", 4: "width"}
+            torch.onnx.export(model, example, str(path), dynamo=False, input_names=["lr"], output_names=["sr"],
+                              opset_version=min(opset, 17),
+                              dynamic_axes={"lr": axes_map, "sr": {0: "batch", 1: "frames", 3: "out_height",
+                                                                   4: "out_width"}})
+            axes = ["batch", "frames", 3, "height", "width"]
+    return {"file": ONNX_FILE, "sha256": sha256_file(path), "input": {"name": "lr", "shape": axes},
+            "output": "sr"}
+
+
+def onnx_runner(path: Path):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"lr": x.numpy()})[0]
+
+
+def export_torchscript(model: nn.Module, folder: Path, temporal: bool, frames: int) -> dict:
+    """Write model.pt (torch.jit.trace). Returns its model.json entry."""
+    path = folder / TORCHSCRIPT_FILE
+    shape = check_shapes(temporal, frames)[0]
+    with quiet():
+        traced = torch.jit.trace(model, torch.rand(*shape), check_trace=False)
+        torch.jit.save(traced, str(path))
+    axes = ["batch", frames if temporal else "frames", 3, "height", "width"]
+    return {"file": TORCHSCRIPT_FILE, "sha256": sha256_file(path), "input": {"name": "lr", "shape": axes}}
+
+
+def torchscript_runner(path: Path):
+    module = torch.jit.load(str(path), map_location="cpu")
+    return lambda x: module(x)
+
+
+def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, frames: int,
+                  tolerance: float, opset: int = 18) -> dict:
+    """Export `name` into `folder`, check it against eager on two clip shapes, return its entry."""
+    if name == "onnx":
+        entry = export_onnx(model, folder, temporal, frames, opset)
+        runner = onnx_runner(folder / ONNX_FILE)
+    elif name == "torchscript":
+        entry = export_torchscript(model, folder, temporal, frames)
+        runner = torchscript_runner(folder / TORCHSCRIPT_FILE)
+    else:
+        raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
+    shapes = check_shapes(temporal, frames)
+    error = max_abs_error(runner, model, shapes)
+    if not error <= tolerance:
+        raise UserError(f"{name} export differs from eager PyTorch by {error:.2e} (> parity_tol={tolerance:g}); "
+                        "not written")
+    entry["parity"] = {"max_abs_error": error, "tolerance": tolerance, "shapes": [list(s) for s in shapes]}
+    return entry

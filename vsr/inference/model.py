@@ -1,0 +1,72 @@
+"""Rebuild an exported model from `model.json` + `model.safetensors` (no Lightning, no Hydra)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vsr.errors import UserError
+from vsr.models.build import build_generator
+
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+FORMAT_NAME = "vsrlab-export"
+FORMAT_VERSION = 1
+HOW_TO_EXPORT = "export one with `python export.py checkpoint=CKPT output_dir=DIR`"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_model_json(path: str | Path) -> tuple[Path, dict]:
+    """`(export directory, parsed model.json)` for a directory or a path to its model.json."""
+    path = Path(path)
+    folder = path.parent if path.name == MODEL_JSON else path
+    meta_file = folder / MODEL_JSON
+    if not folder.exists():
+        raise UserError(f"weights={path}: not found; {HOW_TO_EXPORT}")
+    if not meta_file.is_file():
+        raise UserError(f"weights={path}: no {MODEL_JSON} there (not an exported model); {HOW_TO_EXPORT}")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{meta_file}: not valid JSON ({err})") from None
+    if meta.get("format") != FORMAT_NAME or "architecture" not in meta:
+        raise UserError(f"{meta_file}: not a vsrlab model.json (no format={FORMAT_NAME!r} / architecture)")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise UserError(f"{meta_file}: format_version {meta['format_version']} is newer than this vsrlab "
+                        f"reads ({FORMAT_VERSION}); upgrade vsrlab")
+    return folder, meta
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[nn.Module, dict]:
+    """Rebuild the generator of an export directory. Returns `(model in eval mode, model.json dict)`.
+
+    The weights' sha256 is checked against model.json when `verify`; no code is loaded from files.
+    """
+    from safetensors.torch import load_file
+
+    folder, meta = read_model_json(path)
+    weights = folder / meta.get("weights", {}).get("file", WEIGHTS)
+    if not weights.is_file():
+        raise UserError(f"weights={path}: {weights.name} is missing; {HOW_TO_EXPORT}")
+    expected = meta.get("weights", {}).get("sha256")
+    if verify and expected and sha256_file(weights) != expected:
+        raise UserError(f"{weights}: sha256 does not match model.json (corrupt or replaced file); export it again")
+    model = build_generator(meta["architecture"])
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except RuntimeError as err:
+        lines = str(err).strip().splitlines()
+        raise UserError(f"{weights} does not fit the architecture in model.json: "
+                        f"{(lines[1] if len(lines) > 1 else lines[0]).strip()}") from None
+    except Exception as err:  # safetensors.SafetensorError on a damaged file
+        raise UserError(f"{weights}: cannot be read as safetensors ({err})") from None
+    return model.eval().to(device), meta

@@ -1,0 +1,190 @@
+"""`Upscaler`: stream a video's frames through a generator in temporal chunks and spatial tiles."""
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vsr.errors import UserError, check_choice
+from vsr.inference import filters
+from vsr.inference.model import load
+from vsr.inference.tiling import run_tiled
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def pick_device(device: str) -> torch.device:
+    """`auto`: CUDA, then Apple MPS, then CPU. An explicit device must exist."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"device={device} is not a torch device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={device} but CUDA is not available here; use device=auto or device=cpu")
+    return dev
+
+
+def pick_precision(precision: str, device: torch.device) -> str:
+    """`auto`: fp16 on CUDA, fp32 elsewhere."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def parse_fit(fit: str | None) -> tuple[int, int] | None:
+    """`"3840x2160"` -> `(3840, 2160)` (width, height)."""
+    if fit in (None, ""):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(fit))
+    if not match or min(int(match[1]), int(match[2])) < 2:
+        raise UserError(f"fit={fit} is not a size; write it as WIDTHxHEIGHT, e.g. fit=3840x2160")
+    return int(match[1]), int(match[2])
+
+
+def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
+    """uint8 `(H, W, 3)` frames -> float clip `(T, 3, H, W)` in [0, 1]."""
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
+
+
+def to_frames(clip: torch.Tensor) -> list[np.ndarray]:
+    """float clip `(T, 3, H, W)` -> uint8 `(H, W, 3)` frames (rounded)."""
+    data = clip.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return list(data)
+
+
+class Upscaler:
+    """Upscale clips or whole videos with a generator, in bounded memory.
+
+    Args:
+        model: generator taking `(B, T, 3, H, W)` in [0, 1] and returning `(B, T, 3, sH, sW)`.
+        scale: the model's factor s.
+        temporal: the model uses neighbouring frames (bidirectional recurrent); then each chunk
+            gets `overlap` frames of context on each side, run and discarded from the output.
+        chunk: output frames per model call (memory grows with chunk + 2*overlap).
+        overlap: context frames on each side of a chunk (temporal models only).
+        tile: LR tile size in pixels (0 = whole frame); `tile_pad`: context around each tile.
+        device, precision: "auto" picks CUDA/MPS/CPU and fp16 on CUDA, fp32 elsewhere.
+        denoise: 0..1, light Gaussian noise reduction before the model.
+        sharpen: unsharp-mask amount after the model (0 = off).
+        color_match: match each output frame's channel means/stds to the input frame's.
+        outscale: final factor relative to the input (default s); above s the model is applied
+            repeatedly (e.g. outscale=8 with a x4 model: two passes, then resized to x8).
+        fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
+    """
+
+    def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int = 12,
+                 overlap: int = 4, tile: int = 0, tile_pad: int = 16, device: str = "auto",
+                 precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
+                 color_match: bool = False, outscale: float | None = None, fit: str | None = None):
+        for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
+                                 ("tile_pad", tile_pad, 0)):
+            if value is None or int(value) != value or value < low:
+                raise UserError(f"{name}={value} must be an integer >= {low}")
+        if not 0 <= denoise <= 1:
+            raise UserError(f"denoise={denoise} must be between 0 (off) and 1")
+        if sharpen < 0:
+            raise UserError(f"sharpen={sharpen} must be >= 0 (0 = off)")
+        if outscale is not None and not outscale > 0:
+            raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
+        self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device)
+        self.model = model.eval().to(self.device)
+        self.scale = int(scale)
+        self.temporal = bool(temporal)
+        self.chunk, self.overlap = int(chunk), int(overlap) if temporal else 0
+        self.tile, self.tile_pad = int(tile), int(tile_pad)
+        self.denoise, self.sharpen, self.color_match = float(denoise), float(sharpen), bool(color_match)
+        self.outscale = None if outscale is None else float(outscale)
+        self.fit = parse_fit(fit)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, **options) -> "Upscaler":
+        """An Upscaler for an export directory (model.json + model.safetensors)."""
+        model, meta = load(path)
+        return cls(model, meta["scale"], temporal=meta.get("temporal", True), **options)
+
+    # sizes ----------------------------------------------------------------------------------
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """Final `(width, height)` for an input of `width` x `height`."""
+        if self.fit is not None:
+            factor = min(self.fit[0] / width, self.fit[1] / height)
+        else:
+            factor = self.outscale or self.scale
+        return max(1, round(width * factor)), max(1, round(height * factor))
+
+    def passes(self, width: int, height: int) -> int:
+        """Model applications needed to reach the output size (at least one)."""
+        out_w, out_h = self.output_size(width, height)
+        factor = max(out_w / width, out_h / height)
+        return max(1, math.ceil(math.log(factor, self.scale) - 1e-9)) if factor > 1 else 1
+
+    # tensors --------------------------------------------------------------------------------
+    def _model_call(self, clip: torch.Tensor) -> torch.Tensor:
+        x = clip.to(self.device)[None]
+        autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+                    if self.precision in DTYPES else nullcontext())
+        with torch.inference_mode(), autocast:
+            return self.model(x)[0].float().cpu()
+
+    def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
+        """One model application to `(T, 3, H, W)`, tiled when `tile` > 0; only frames `keep`
+        of the result are assembled (context frames are dropped tile by tile, saving memory)."""
+        return run_tiled(lambda x: self._model_call(x)[keep], clip, self.scale, self.tile, self.tile_pad)
+
+    def upscale_clip(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
+        """Clip `(T, 3, H, W)` in [0, 1] at once (no temporal chunks) -> frames `keep` of the
+        result, `(T', 3, H', W')` at the output size."""
+        h, w = clip.shape[-2:]
+        out_w, out_h = self.output_size(w, h)
+        x = filters.denoise(clip, self.denoise)
+        passes = self.passes(w, h)
+        for i in range(passes):
+            x = self.model_pass(x, keep if i == passes - 1 else slice(None))
+        x = filters.resize(x.clamp(0, 1), (out_h, out_w))
+        if self.color_match:
+            x = filters.color_match(x, clip[keep])
+        return filters.sharpen(x, self.sharpen)
+
+    # streams --------------------------------------------------------------------------------
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Upscale uint8 `(H, W, 3)` frames as they arrive; yields exactly one frame per input.
+
+        Chunks of `chunk` frames are run with up to `overlap` frames of context before and after
+        (those outputs are dropped), so at most `chunk + 2 * overlap` frames are held at once.
+        """
+        context = self.overlap
+        buffer: list[np.ndarray] = []
+        first = 0  # index of buffer[0] in the video
+        done = 0  # frames already yielded
+        for frame in frames:
+            buffer.append(frame)
+            if first + len(buffer) >= done + self.chunk + context:
+                yield from self._emit(buffer, first, done, done + self.chunk)
+                done += self.chunk
+                drop = max(0, done - context - first)
+                del buffer[:drop]
+                first += drop
+        end = first + len(buffer)
+        while done < end:
+            stop = min(done + self.chunk, end)
+            yield from self._emit(buffer, first, done, stop)
+            done = stop
+
+    def _emit(self, buffer: list[np.ndarray], first: int, start: int, stop: int) -> list[np.ndarray]:
+        lo = max(first, start - self.overlap)
+        hi = min(first + len(buffer), stop + self.overlap)
+        out = self.upscale_clip(to_tensor(buffer[lo - first: hi - first]), slice(start - lo, stop - lo))
+        return to_frames(out)

@@ -1,0 +1,90 @@
+"""upscale.py's job: check paths, stream a video file through an `Upscaler`, write it atomically."""
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from vsr.errors import UserError
+from vsr.inference.upscaler import Upscaler
+from vsr.io.video import count_checked, probe, stream_frames
+from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
+
+NO_WEIGHTS = ("weights=DIR is required (no default model ships yet): pass an export directory, "
+              "made by `python export.py checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` "
+              "(or checkpoint=RealESRGAN_x4plus.pth to import Real-ESRGAN weights)")
+
+
+def check_paths(source: str | None, target: str | None, overwrite: bool) -> tuple[Path, Path]:
+    """Validate input/output before any work; raise a one-line UserError for each mistake."""
+    if not source:
+        raise UserError("input=VIDEO is required, e.g. python upscale.py input=clip.mp4 output=clip_x4.mp4")
+    if not target:
+        raise UserError("output=FILE is required, e.g. output=clip_x4.mp4 (.mp4 .mov .mkv .m4v .avi)")
+    src, dst = Path(source), Path(target)
+    if not src.is_file():
+        raise UserError(f"input={source}: file not found")
+    if dst.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise UserError(f"output={target}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
+    if dst.resolve() == src.resolve() or (dst.exists() and dst.samefile(src)):
+        raise UserError(f"output={target} is the input file; choose a different output path")
+    if dst.exists() and not overwrite:
+        raise UserError(f"output={target} already exists; pass overwrite=true to replace it")
+    if dst.exists() and dst.is_dir():
+        raise UserError(f"output={target} is a directory; give a file name such as {target}/out.mp4")
+    return src, dst
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def upscale_video(cfg) -> dict:
+    """Upscale `cfg.input` to `cfg.output`; prints a progress bar and a one-line summary."""
+    from tqdm import tqdm
+
+    src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
+    if not cfg.get("weights"):
+        raise UserError(NO_WEIGHTS)
+    info = probe(src)
+    if info.num_frames == 0:
+        raise UserError(f"input={src}: the video has zero frames")
+    upscaler = Upscaler.from_dir(
+        cfg.weights, chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
+        tile_pad=cfg.get("tile_pad", 16), device=cfg.get("device", "auto"),
+        precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
+        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
+        outscale=cfg.get("outscale"), fit=cfg.get("fit"))
+    out_w, out_h = upscaler.output_size(info.width, info.height)
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
+    start = time.perf_counter()
+    bar = tqdm(total=info.num_frames, unit="frame", desc="upscale", file=sys.stderr,
+               disable=not cfg.get("progress", True), dynamic_ncols=True)
+    try:
+        frames = count_checked(stream_frames(src, cfg.get("reader", "auto")), info.num_frames, src)
+        with VideoWriter(dst, info.rate, audio_from=src if info.has_audio else None,
+                         crf=cfg.get("crf", 18), preset=cfg.get("preset", "medium"), start=info.start) as writer:
+            for frame in upscaler.stream(frames):
+                writer.write(frame)
+                bar.update(1)
+            if writer.frames != info.num_frames:
+                raise UserError(f"input={src}: decoded {writer.frames} frames but the container declares "
+                                f"{info.num_frames}; nothing written (corrupt or truncated video?)")
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted: {dst} not written (no partial file left)", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+    seconds = time.perf_counter() - start
+    summary = {"output": str(dst), "frames": writer.frames, "input_size": [info.width, info.height],
+               "output_size": list(writer.size), "seconds": round(seconds, 3),
+               "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
+               "device": str(upscaler.device), "precision": upscaler.precision}
+    cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
+    print(f"upscaled {writer.frames} frames {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
+          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
+          f"{upscaler.device} {upscaler.precision}: {dst}")
+    return summary

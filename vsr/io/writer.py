@@ -1,0 +1,188 @@
+"""Write uint8 RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate and audio.
+
+The file is written under a temporary name beside the output and renamed when complete, so an
+error or Ctrl-C leaves neither the output nor a partial file behind.
+"""
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from vsr.errors import UserError
+
+OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")
+
+
+def temporary_path(path: Path) -> Path:
+    """Hidden sibling of `path` with the same extension (so the muxer is chosen from it)."""
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+class AudioCopier:
+    """Carries the first audio stream of `source` into `output`: packets copied when the
+    output container accepts the codec, otherwise decoded and re-encoded as AAC.
+    `mux_until(t)` interleaves audio up to time `t` seconds with the video being written."""
+
+    def __init__(self, source: Path, output):
+        import av
+
+        self.input = av.open(str(source))
+        self.in_stream = self.input.streams.audio[0]
+        codec = self.in_stream.codec_context.name
+        self.copy = codec in output.supported_codecs
+        if self.copy:
+            self.out_stream = output.add_stream_from_template(self.in_stream)
+        else:
+            rate = self.in_stream.codec_context.sample_rate or 48000
+            self.out_stream = output.add_stream("aac", rate=rate)
+            self.out_stream.layout = self.in_stream.codec_context.layout
+        self.output = output
+        self.packets = self.input.demux(self.in_stream)
+        self.pending = None
+        self.done = False
+        self.mode = "copied" if self.copy else f"re-encoded {codec} -> aac"
+
+    def _next(self):
+        for packet in self.packets:
+            if packet.dts is not None or packet.size:
+                return packet
+        self.done = True
+        return None
+
+    def _write(self, packet) -> None:
+        if self.copy:
+            if packet.dts is None:
+                return
+            packet.stream = self.out_stream
+            self.output.mux(packet)
+        else:
+            for frame in packet.decode():
+                frame.pts = None
+                self.output.mux(self.out_stream.encode(frame))
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux audio packets whose time is before `seconds` (all remaining ones for None)."""
+        while not self.done:
+            packet = self.pending or self._next()
+            self.pending = None
+            if packet is None:
+                break
+            if seconds is not None and packet.pts is not None and packet.time_base is not None \
+                    and float(packet.pts * packet.time_base) > seconds:
+                self.pending = packet
+                return
+            self._write(packet)
+        if seconds is None and not self.copy:
+            self.output.mux(self.out_stream.encode(None))
+
+    def close(self) -> None:
+        self.input.close()
+
+
+class VideoWriter:
+    """Stream frames `(H, W, 3)` uint8 RGB into an H.264 file, atomically.
+
+    Args:
+        path: output file; its extension picks the container (.mp4 .mov .mkv .m4v .avi).
+        rate: frame rate as a fraction (kept exactly, e.g. 30000/1001).
+        audio_from: a file whose first audio stream is copied (or re-encoded to AAC).
+        crf: x264 constant rate factor (0 lossless ... 51; 18 is visually lossless).
+        preset: x264 speed preset.
+        start: time of the first frame in seconds (the source's, so audio stays in sync).
+    Odd sizes are cropped by one pixel (yuv420p needs even width and height).
+    Use as a context manager: on an exception the temporary file is removed.
+    """
+
+    def __init__(self, path: str | Path, rate: Fraction, audio_from: str | Path | None = None,
+                 crf: int = 18, preset: str = "medium", start: float = 0.0):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in OUTPUT_EXTENSIONS:
+            raise UserError(f"output={path}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
+        if not 0 <= int(crf) <= 51:
+            raise UserError(f"crf={crf} is out of range; use 0 (lossless) to 51 (smallest)")
+        self.rate = Fraction(rate).limit_denominator(1_000_000)
+        self.audio_from = Path(audio_from) if audio_from else None
+        self.crf, self.preset = int(crf), preset
+        self.tmp = temporary_path(self.path)
+        self.container = None
+        self.stream = None
+        self.audio: AudioCopier | None = None
+        self.frames = 0
+        self.first_pts = round(start * self.rate)
+        self.size: tuple[int, int] | None = None  # (width, height) written
+
+    @property
+    def audio_mode(self) -> str:
+        return self.audio.mode if self.audio else "none"
+
+    def __enter__(self):
+        import av
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(self.tmp), "w")
+        return self
+
+    def _open_stream(self, height: int, width: int) -> None:
+        import av
+
+        self.size = (width - width % 2, height - height % 2)
+        if min(self.size) < 2:
+            raise UserError(f"output frames of {width}x{height} are too small to encode")
+        self.stream = self.container.add_stream("libx264", rate=self.rate)
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.codec_context.time_base = 1 / self.rate
+        self.stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.audio_from is not None:
+            with av.open(str(self.audio_from)) as probe:
+                has_audio = bool(probe.streams.audio)
+            if has_audio:
+                self.audio = AudioCopier(self.audio_from, self.container)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one `(H, W, 3)` uint8 RGB frame."""
+        import av
+
+        if self.stream is None:
+            self._open_stream(*frame.shape[:2])
+        w, h = self.size
+        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
+        image.pts = self.first_pts + self.frames
+        image.time_base = 1 / self.rate
+        self.container.mux(self.stream.encode(image))
+        self.frames += 1
+        if self.audio:
+            self.audio.mux_until(float((self.first_pts + self.frames) / self.rate))
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                if self.stream is None:
+                    raise UserError(f"output={self.path}: no frames to write")
+                self.container.mux(self.stream.encode(None))
+                if self.audio:
+                    self.audio.mux_until(None)
+        except BaseException:
+            self._discard()
+            raise
+        if exc_type is not None:
+            self._discard()
+            return False
+        self._close()
+        os.replace(self.tmp, self.path)
+        return False
+
+    def _close(self) -> None:
+        if self.audio:
+            self.audio.close()
+        if self.container is not None:
+            self.container.close()
+
+    def _discard(self) -> None:
+        try:
+            self._close()
+        except Exception:  # a half-written container may fail to finalise; it is deleted anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
