@@ -1,0 +1,270 @@
+"""evaluate.py: video clips, chunked inference, baselines, checkpoints, reports, sweeps and bad input."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from skimage import data as skdata
+
+from vsr.data.video import VideoClips
+from vsr.errors import UserError
+from vsr.evaluation import run
+from vsr.evaluation.baselines import Interpolation
+from vsr.evaluation.collect import main as collect_main
+from vsr.evaluation.inference import chunk_windows, upscale_clip
+from vsr.evaluation.runner import _unpack
+from vsr.models import RecurrentRRDBNet, RRDBNet
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_KEYS = {"psnr_y", "ssim_y", "psnr_rgb", "lpips", "tof", "tlp", "warp_error"}
+TINY = {"_target_": "vsr.models.RecurrentRRDBNet", "num_feat": 8, "num_block": 1, "num_block_prop": 1,
+        "num_grow_ch": 4, "alignment": "flow", "flow_levels": 2, "flow_channels": [8, 4], "upsampler": "pixelshuffle"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and on a busy shared CPU 2+ OpenMP threads can be 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_video(path: Path, frames: int = 8, width: int = 64, height: int = 48) -> Path:
+    """A small H.264 file: a window panning over a photo by (2, 1) pixels per frame."""
+    photo = skdata.astronaut()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "10"}
+        for t in range(frames):
+            crop = np.ascontiguousarray(photo[120 + t:120 + t + height, 180 + 2 * t:180 + 2 * t + width])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def save_checkpoint(path: Path, config: dict, model: torch.nn.Module | None = None) -> Path:
+    """A checkpoint shaped like training's: EMA weights under generator_ema.module.*, generator_config."""
+    if model is None:
+        torch.manual_seed(0)
+        model = RecurrentRRDBNet(**{k: v for k, v in config.items() if k != "_target_"})
+    state = {f"generator_ema.module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"generator_config": config}, "global_step": 0}, path)
+    return path
+
+
+def evaluate_in_process(out: Path, overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=overrides)
+    run(cfg, output_dir=out)
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("videos") / "pan.mp4")
+
+
+@pytest.fixture(scope="module")
+def x4_checkpoint(tmp_path_factory) -> Path:
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "x4.ckpt", {**TINY, "scale": 4})
+
+
+# --- pieces ----------------------------------------------------------------------------------
+
+def test_chunk_windows_keep_every_frame_once_with_bounded_context():
+    for frames in range(1, 13):
+        for chunk in range(0, 6):
+            for overlap in range(0, 4):
+                windows = chunk_windows(frames, chunk, overlap)
+                kept = [t for _, start, end, _ in windows for t in range(start, end)]
+                assert kept == list(range(frames))
+                for lo, start, end, hi in windows:
+                    assert max(0, start - overlap) == lo and hi == min(frames, end + overlap) or chunk == 0
+
+
+def test_chunked_inference_equals_one_pass_for_a_per_frame_model():
+    torch.manual_seed(0)
+    model = RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    lr = torch.rand(7, 3, 10, 12)
+    whole = upscale_clip(model, lr, chunk=0)
+    assert whole.shape == (7, 3, 20, 24) and whole.dtype == torch.uint8
+    assert torch.equal(upscale_clip(model, lr, chunk=3, overlap=1), whole)
+    recurrent = RecurrentRRDBNet(scale=2, **{k: v for k, v in TINY.items() if k not in ("_target_",)}).eval()
+    assert upscale_clip(recurrent, lr, chunk=2, overlap=2).shape == (7, 3, 20, 24)
+
+
+def test_video_clips_read_crop_and_degrade(video, tmp_path):
+    clips = VideoClips(str(video), scale=4, max_frames=5, crop=[42, 62])
+    item = clips[0]
+    assert item["name"] == "pan"
+    assert item["hr"].shape == (5, 3, 40, 60)  # centre crop, then cut to a multiple of the scale
+    assert item["lr"].shape == (5, 3, 10, 15)
+    assert 0 <= item["lr"].min() and item["lr"].max() <= 1
+    write_video(tmp_path / "b.mp4", frames=3)
+    write_video(tmp_path / "a.mp4", frames=3)
+    assert [c["name"] for c in VideoClips(str(tmp_path / "*.mp4"), scale=2)] == ["a", "b"]
+    with pytest.raises(UserError, match="matches no video file"):
+        VideoClips(str(tmp_path / "*.mkv"))
+    with pytest.raises(UserError, match="video file not found"):
+        VideoClips(str(tmp_path / "missing.mp4"))
+    with pytest.raises(UserError, match="data.path is required"):
+        VideoClips(None)
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "lanczos", "nearest"])
+def test_baselines_upscale_and_keep_flat_frames_flat(mode):
+    flat = torch.full((1, 2, 3, 6, 5), 0.25)
+    up = Interpolation(mode, scale=3)(flat)
+    assert up.shape == (1, 2, 3, 18, 15)
+    assert torch.allclose(up, torch.full_like(up, 0.25), atol=1e-5)
+    assert 0 <= Interpolation(mode, scale=2)(torch.rand(1, 2, 3, 8, 8)).min()
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+def test_checkpoint_run_writes_every_report_with_baselines_side_by_side(video, x4_checkpoint, tmp_path):
+    out = tmp_path / "run"
+    metrics = evaluate_in_process(out, [f"checkpoint={x4_checkpoint}", f"data.path={video}", "scale=4",
+                                        "compare=[bicubic,nearest]", "metrics.lpips=random", "inference.chunk=3"])
+    assert metrics["model"] == "RecurrentRRDBNet" and metrics["scale"] == 4
+    assert set(metrics["mean"]) == CONTRACT_KEYS and set(metrics["clips"]["pan"]) == CONTRACT_KEYS
+    assert all(v is not None for v in metrics["mean"].values())
+    assert "NOT LPIPS" in metrics["notes"]["lpips"]  # a random backbone is never silent
+    baselines = metrics["baselines"]
+    assert set(baselines) == {"bicubic", "nearest"}
+    assert baselines["nearest"]["mean"]["psnr_y"] < baselines["bicubic"]["mean"]["psnr_y"]
+    assert baselines["nearest"]["mean"]["warp_error"] > baselines["bicubic"]["mean"]["warp_error"]
+    assert metrics["performance"]["systems"]["RecurrentRRDBNet"]["frames"] == 8
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["system"], r["clip"]) for r in rows][:2] == [("RecurrentRRDBNet", "pan"), ("RecurrentRRDBNet", "mean")]
+    assert len(rows) == 6
+    with open(out / "frames.csv") as f:
+        frames = list(csv.DictReader(f))
+    assert len(frames) == 3 * 8 and frames[0]["tof"] == "" and frames[1]["tof"] != ""
+    report = (out / "report.md").read_text()
+    assert "RecurrentRRDBNet" in report and "| bicubic |" in report and "frames/s" in report
+    for plot in ("pan_psnr.png", "pan_flicker.png", "pan_strip.png"):
+        assert (out / "plots" / plot).stat().st_size > 1000
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_exported_model_directory_is_read_through_vsr_inference(video, tmp_path, monkeypatch):
+    export = tmp_path / "export"
+    export.mkdir()
+    loaded = []
+
+    def fake_load(path):  # vsr.inference is another helper's; only the hand-off is tested here
+        loaded.append(Path(path))
+        return Interpolation("bicubic", 2), {"scale": 2}
+
+    monkeypatch.setitem(sys.modules, "vsr.inference", types.SimpleNamespace(load=fake_load))
+    metrics = evaluate_in_process(tmp_path / "run", [f"checkpoint={export}", f"data.path={video}", "scale=2",
+                                                     "compare=[]", "metrics.flicker=false", "report.plots=false"])
+    assert loaded == [export] and metrics["baselines"] == {}
+    assert metrics["mean"]["tof"] is None and metrics["skipped"]["tof"] == "metrics.flicker=false"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["checkpoint={missing}"], r"checkpoint=.*missing.ckpt: not found"),
+    (["checkpoint={x4}", "scale=2"], r"is a x4 model but scale=2 was asked"),
+    (["checkpoint={x4}", "model=rrdb"], r"holds a vsr.models.RecurrentRRDBNet but model asks for vsr.models.RRDBNet"),
+    (["checkpoint={x4}", "model=recurrent_rrdb"], r"num_feat=8 \(model.num_feat=32\)"),
+    (["checkpoint={bad}"], r"weights do not fit its own architecture"),
+    (["checkpoint={x4}", "model=bicubic"], r"either checkpoint=... or model=bicubic"),
+    ([], r"nothing to evaluate"),
+    (["model=rrdb"], r"has no weights"),
+    (["model=bicubic", "compare=[cubic]"], r"compare=cubic is not supported"),
+])
+def test_bad_input_is_one_clear_line(video, x4_checkpoint, tmp_path, overrides, message):
+    bad = save_checkpoint(tmp_path / "bad.ckpt", {**TINY, "scale": 4, "num_feat": 16},
+                          model=RecurrentRRDBNet(**{k: v for k, v in TINY.items() if k != "_target_"}))
+    paths = {"missing": tmp_path / "missing.ckpt", "x4": x4_checkpoint, "bad": bad}
+    with pytest.raises(UserError, match=message) as err:
+        evaluate_in_process(tmp_path / "run", [o.format(**paths) for o in overrides] + [f"data.path={video}"])
+    assert "\n" not in str(err.value)
+
+
+def test_clips_whose_gt_and_lr_do_not_match_or_are_empty_are_refused():
+    lr = torch.rand(3, 3, 8, 8)
+    with pytest.raises(UserError, match=r"GT is 3 frames of 30x32 but LR is 3 frames of 8x8, not x4"):
+        _unpack({"lr": lr, "hr": torch.rand(3, 3, 32, 30), "name": "c"}, 0, 4)
+    with pytest.raises(UserError, match="clip c is empty"):
+        _unpack({"lr": lr[:0], "hr": torch.rand(0, 3, 32, 32), "name": "c"}, 0, 4)
+
+
+# --- the real entry point --------------------------------------------------------------------
+
+def evaluate_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_torch_thread
+    return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_contract_command_for_a_baseline(video, tmp_path):
+    result = evaluate_cli("model=bicubic", "data=video", f"data.path={video}", "scale=4", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["mean"]) == CONTRACT_KEYS and set(metrics["clips"]) == {"pan"}
+    assert metrics["mean"]["psnr_y"] > 20 and metrics["mean"]["lpips"] is None or metrics["mean"]["lpips"] >= 0
+    if metrics["mean"]["lpips"] is None:  # no AlexNet weights on this machine: said so, not a random number
+        assert "alexnet" in metrics["skipped"]["lpips"].lower()
+    for name in ("metrics.csv", "report.md", "frames.csv", "plots/pan_strip.png"):
+        assert (tmp_path / name).is_file()
+
+
+@pytest.mark.slow
+def test_contract_command_with_a_missing_checkpoint_exits_2_with_one_line(video, tmp_path):
+    result = evaluate_cli(f"checkpoint={tmp_path}/nope.ckpt", f"data.path={video}", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: checkpoint={tmp_path}/nope.ckpt: not found "
+                                                  "(training writes RUN/checkpoints/last.ckpt; export writes a directory)"]
+
+
+def train_a_few_steps(video: Path, scale: int, steps: int = 3) -> torch.nn.Module:
+    """A tiny recurrent generator after a few Adam steps of L1 on the test clip."""
+    torch.manual_seed(scale)
+    model = RecurrentRRDBNet(scale=scale, **{k: v for k, v in TINY.items() if k != "_target_"})
+    item = VideoClips(str(video), scale=scale, max_frames=4)[0]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        loss = (model(item["lr"][None]) - item["hr"][None]).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_scale_sweep_is_collected_into_one_table(video, tmp_path):
+    for scale in (2, 4):
+        save_checkpoint(tmp_path / f"x{scale}.ckpt", {**TINY, "scale": scale}, train_a_few_steps(video, scale))
+    sweep = tmp_path / "sweep"
+    result = evaluate_cli("-m", "scale=2,4", f"checkpoint={tmp_path}/x${{scale}}.ckpt", f"data.path={video}",
+                          "data.max_frames=4", "report.plots=false", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    with open(sweep / "summary.csv") as f:  # written by the sweep's own callback
+        rows = list(csv.DictReader(f))
+    assert [(r["scale"], r["system"], r["role"]) for r in rows] == [
+        ("2", "RecurrentRRDBNet", "model"), ("2", "bicubic", "baseline"),
+        ("4", "RecurrentRRDBNet", "model"), ("4", "bicubic", "baseline")]
+    psnr = {(r["scale"], r["system"]): float(r["psnr_y"]) for r in rows}
+    assert psnr[("2", "bicubic")] > psnr[("4", "bicubic")]  # x4 is harder than x2
+    # The collect command makes the same table from run directories, wherever they are.
+    collect_main([str(sweep / "0_scale2"), str(sweep / "1_scale4"), "--output", str(tmp_path)])
+    assert (tmp_path / "summary.csv").read_text() == (sweep / "summary.csv").read_text()
+    assert "| x4 | **RecurrentRRDBNet** |" in (tmp_path / "summary.md").read_text()
