@@ -138,7 +138,8 @@ def test_baselines_upscale_and_keep_flat_frames_flat(mode):
 def test_checkpoint_run_writes_every_report_with_baselines_side_by_side(video, x4_checkpoint, tmp_path):
     out = tmp_path / "run"
     metrics = evaluate_in_process(out, [f"checkpoint={x4_checkpoint}", f"data.path={video}", "scale=4",
-                                        "compare=[bicubic,nearest]", "metrics.lpips=random", "inference.chunk=3"])
+                                        "compare=[bicubic,nearest]", "metrics.lpips=random", "inference.chunk=3",
+                                        "report.save_frames=true"])
     assert metrics["model"] == "RecurrentRRDBNet" and metrics["scale"] == 4
     assert set(metrics["mean"]) == CONTRACT_KEYS and set(metrics["clips"]["pan"]) == CONTRACT_KEYS
     assert all(v is not None for v in metrics["mean"].values())
@@ -159,7 +160,8 @@ def test_checkpoint_run_writes_every_report_with_baselines_side_by_side(video, x
     assert "RecurrentRRDBNet" in report and "| bicubic |" in report and "frames/s" in report
     for plot in ("pan_psnr.png", "pan_flicker.png", "pan_strip.png"):
         assert (out / "plots" / plot).stat().st_size > 1000
-    assert not list(out.rglob("*.tmp"))
+    assert len(list((out / "frames" / "pan").glob("*.png"))) == 8
+    assert not list(out.rglob("*.tmp*"))
 
 
 def test_exported_model_directory_is_read_through_vsr_inference(video, tmp_path, monkeypatch):
@@ -178,8 +180,16 @@ def test_exported_model_directory_is_read_through_vsr_inference(video, tmp_path,
     assert metrics["mean"]["tof"] is None and metrics["skipped"]["tof"] == "metrics.flicker=false"
 
 
+def test_single_frame_clips_report_flicker_as_skipped_with_the_reason(video, tmp_path):
+    metrics = evaluate_in_process(tmp_path, ["model=lanczos", f"data.path={video}", "data.max_frames=1", "scale=2",
+                                             "compare=[]", "report.plots=false"])
+    assert metrics["model"] == "lanczos" and metrics["mean"]["psnr_y"] > 25
+    assert metrics["mean"]["tof"] is None and "two frames" in metrics["skipped"]["warp_error"]
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["checkpoint={missing}"], r"checkpoint=.*missing.ckpt: not found"),
+    (["checkpoint={glob}"], r"must match exactly one checkpoint; it matches 2 paths"),
     (["checkpoint={x4}", "scale=2"], r"is a x4 model but scale=2 was asked"),
     (["checkpoint={x4}", "model=rrdb"], r"holds a vsr.models.RecurrentRRDBNet but model asks for vsr.models.RRDBNet"),
     (["checkpoint={x4}", "model=recurrent_rrdb"], r"num_feat=8 \(model.num_feat=32\)"),
@@ -192,7 +202,8 @@ def test_exported_model_directory_is_read_through_vsr_inference(video, tmp_path,
 def test_bad_input_is_one_clear_line(video, x4_checkpoint, tmp_path, overrides, message):
     bad = save_checkpoint(tmp_path / "bad.ckpt", {**TINY, "scale": 4, "num_feat": 16},
                           model=RecurrentRRDBNet(**{k: v for k, v in TINY.items() if k != "_target_"}))
-    paths = {"missing": tmp_path / "missing.ckpt", "x4": x4_checkpoint, "bad": bad}
+    paths = {"missing": tmp_path / "missing.ckpt", "x4": x4_checkpoint, "bad": bad, "glob": tmp_path / "*.ckpt"}
+    save_checkpoint(tmp_path / "other.ckpt", {**TINY, "scale": 4})
     with pytest.raises(UserError, match=message) as err:
         evaluate_in_process(tmp_path / "run", [o.format(**paths) for o in overrides] + [f"data.path={video}"])
     assert "\n" not in str(err.value)
@@ -251,10 +262,14 @@ def train_a_few_steps(video: Path, scale: int, steps: int = 3) -> torch.nn.Modul
 
 @pytest.mark.slow
 def test_scale_sweep_is_collected_into_one_table(video, tmp_path):
-    for scale in (2, 4):
-        save_checkpoint(tmp_path / f"x{scale}.ckpt", {**TINY, "scale": scale}, train_a_few_steps(video, scale))
+    trained = tmp_path / "train_sweep"  # laid out like `train.py -m scale=2,4` writes it
+    for num, scale in enumerate((2, 4)):
+        (trained / f"{num}_scale{scale}" / "checkpoints").mkdir(parents=True)
+        save_checkpoint(trained / f"{num}_scale{scale}" / "checkpoints" / "last.ckpt", {**TINY, "scale": scale},
+                        train_a_few_steps(video, scale))
     sweep = tmp_path / "sweep"
-    result = evaluate_cli("-m", "scale=2,4", f"checkpoint={tmp_path}/x${{scale}}.ckpt", f"data.path={video}",
+    checkpoint = f"checkpoint={trained}/*_scale${{scale}}/checkpoints/last.ckpt"
+    result = evaluate_cli("-m", "scale=2,4", checkpoint, f"data.path={video}",
                           "data.max_frames=4", "report.plots=false", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     with open(sweep / "summary.csv") as f:  # written by the sweep's own callback

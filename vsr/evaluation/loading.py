@@ -1,5 +1,6 @@
 """What evaluate scores: a trained checkpoint, an exported model directory, or a baseline."""
 
+import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,21 @@ def load_system(cfg: DictConfig) -> System:
     raise UserError(f"nothing to evaluate: pass checkpoint=CKPT_OR_EXPORT_DIR or model={'|'.join(BASELINES)}")
 
 
+def resolve_checkpoint(path: str) -> Path:
+    """`path`, or the one file a glob names: after `train.py -m scale=2,4,8`, pick each scale's run
+    with `checkpoint='multirun/DATE/TIME/*_scale${scale}/checkpoints/last.ckpt'`."""
+    expanded = str(Path(path).expanduser())
+    if not glob.has_magic(expanded):
+        return Path(expanded)
+    matches = sorted(glob.glob(expanded))
+    if len(matches) != 1:
+        found = "nothing" if not matches else f"{len(matches)} paths ({', '.join(matches[:3])}...)"
+        raise UserError(f"checkpoint={path} must match exactly one checkpoint; it matches {found}")
+    return Path(matches[0])
+
+
 def _from_checkpoint(path: str, scale: int, model_cfg: dict | None, use_ema: bool) -> System:
-    file = Path(path).expanduser()
+    file = resolve_checkpoint(path)
     if not file.exists():
         raise UserError(f"checkpoint={path}: not found (training writes RUN/checkpoints/last.ckpt; "
                         "export writes a directory)")

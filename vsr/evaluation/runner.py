@@ -16,7 +16,7 @@ from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
 from vsr.evaluation.reports import write_frames_csv, write_json, write_markdown, write_metrics_csv
-from vsr.evaluation.scoring import Scorer, clip_summary, mean_over_clips
+from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,13 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         if report_cfg.get("plots", True):
             plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, int(report_cfg.get("strip_size", 96)))
 
+    main_mean = mean_over_clips(list(summaries[main.name].values()))
+    for key in PAIR_METRICS:  # computed, but single-frame clips have no pair of frames to compare
+        if main_mean[key] is None and key not in scorer.skipped:
+            scorer.skipped[key] = "no clip has two frames (flicker compares consecutive frames)"
     report = {
         "model": main.name, "source": main.source, "scale": scale, "data": _describe_data(cfg.data),
-        "mean": mean_over_clips(list(summaries[main.name].values())), "clips": summaries[main.name],
+        "mean": main_mean, "clips": summaries[main.name],
         "skipped": scorer.skipped, "notes": scorer.notes,
         "baselines": {s.name: {"mean": mean_over_clips(list(summaries[s.name].values())), "clips": summaries[s.name]}
                       for s in all_systems[1:]},
