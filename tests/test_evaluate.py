@@ -239,6 +239,20 @@ def test_contract_command_for_a_baseline(video, tmp_path):
 
 
 @pytest.mark.slow
+def test_an_exported_model_scores_like_its_checkpoint(video, x4_checkpoint, tmp_path):
+    export = subprocess.run([sys.executable, str(ROOT / "export.py"), f"checkpoint={x4_checkpoint}",
+                             f"output_dir={tmp_path / 'export'}", f"hydra.run.dir={tmp_path / 'export_run'}"],
+                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                            timeout=180)
+    assert export.returncode == 0, export.stderr
+    common = [f"data.path={video}", "scale=4", "compare=[]", "report.plots=false"]
+    from_dir = evaluate_in_process(tmp_path / "a", [f"checkpoint={tmp_path / 'export'}", *common])
+    from_ckpt = evaluate_in_process(tmp_path / "b", [f"checkpoint={x4_checkpoint}", *common])
+    assert from_dir["model"] == "RecurrentRRDBNet" and from_dir["source"] == str(tmp_path / "export")
+    assert from_dir["mean"] == from_ckpt["mean"]
+
+
+@pytest.mark.slow
 def test_contract_command_with_a_missing_checkpoint_exits_2_with_one_line(video, tmp_path):
     result = evaluate_cli(f"checkpoint={tmp_path}/nope.ckpt", f"data.path={video}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2

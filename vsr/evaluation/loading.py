@@ -71,7 +71,7 @@ def _from_checkpoint(path: str, scale: int, model_cfg: dict | None, use_ema: boo
             raise UserError(f"checkpoint={path} is a directory, but this install cannot read exported models "
                             "(vsr.inference.load is missing)") from None
         model, meta = load(file)
-        config = meta.get("generator_config") or meta.get("config") or {}
+        config = meta.get("architecture") or meta.get("generator_config") or {}
     else:
         from vsr.training.checkpoint import load_generator
 
