@@ -1,4 +1,7 @@
-"""Benchmark a checkpoint, an exported model or a baseline: `python evaluate.py checkpoint=... data=video data.path=FILE`."""
+"""Benchmark a checkpoint, an exported model or a baseline; see conf/evaluate.yaml.
+
+python evaluate.py checkpoint=CKPT_OR_EXPORT_DIR data=video data.path=FILE scale=4 hydra.run.dir=RUN
+"""
 
 import hydra
 from omegaconf import DictConfig

@@ -256,8 +256,9 @@ def test_an_exported_model_scores_like_its_checkpoint(video, x4_checkpoint, tmp_
 def test_contract_command_with_a_missing_checkpoint_exits_2_with_one_line(video, tmp_path):
     result = evaluate_cli(f"checkpoint={tmp_path}/nope.ckpt", f"data.path={video}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: checkpoint={tmp_path}/nope.ckpt: not found "
-                                                  "(training writes RUN/checkpoints/last.ckpt; export writes a directory)"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: checkpoint={tmp_path}/nope.ckpt: not found "
+        "(training writes RUN/checkpoints/last.ckpt; export writes a directory)"]
 
 
 def train_a_few_steps(video: Path, scale: int, steps: int = 3) -> torch.nn.Module:

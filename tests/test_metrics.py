@@ -89,7 +89,8 @@ def test_rgb_psnr_and_ssim_agree_with_scikit_image(crop_border):
 
 
 def test_worked_y_channel_example():
-    # Flat frames: GT RGB (100, 150, 200), SR (110, 150, 200). By hand, Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255:
+    # Flat frames: GT RGB (100, 150, 200), SR (110, 150, 200).
+    # By hand, with Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255:
     # Y_gt = 16 + 30824.25 / 255 = 136.87941, Y_sr = 16 + 31479.06 / 255 = 139.44729, so MSE_Y = 2.56788^2 = 6.59402
     # and PSNR_Y = 10 log10(65025 / 6.59402) = 39.9393 dB. In RGB only R differs: MSE = 100 / 3, PSNR = 32.9020 dB.
     gt = torch.tensor([100, 150, 200], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 24, 24)

@@ -16,7 +16,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from vsr.errors import UserError, one_line_errors
-from vsr.evaluation.reports import LABELS, _cell, _fmt, systems, write_atomic
+from vsr.evaluation.reports import LABELS, format_cell, format_value, systems, write_atomic
 from vsr.evaluation.scoring import METRICS
 
 
@@ -58,12 +58,13 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["scale", "system", "role", *METRICS, "run"])
     for r in rows:
-        writer.writerow([r["scale"], r["system"], r["role"], *(_cell(r[k]) for k in METRICS), r["run"]])
+        writer.writerow([r["scale"], r["system"], r["role"], *(format_cell(r[k]) for k in METRICS), r["run"]])
     lines = ["# Evaluation summary", "", "| scale | system | " + " | ".join(LABELS[k] for k in METRICS) + " | run |",
              "|---:|---|" + "---:|" * len(METRICS) + "---|"]
     for r in rows:
         name = f"**{r['system']}**" if r["role"] == "model" else r["system"]
-        lines.append(f"| x{r['scale']} | {name} | " + " | ".join(_fmt(r[k], k) for k in METRICS) + f" | {r['run']} |")
+        values = " | ".join(format_value(r[k], k) for k in METRICS)
+        lines.append(f"| x{r['scale']} | {name} | {values} | {r['run']} |")
     md, csv_path = Path(out_dir) / "summary.md", Path(out_dir) / "summary.csv"
     write_atomic(md, "\n".join(lines) + "\n")
     write_atomic(csv_path, buf.getvalue())

@@ -32,7 +32,7 @@ def write_json(path: Path, report: dict) -> None:
     write_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
-def _cell(value) -> str:
+def format_cell(value) -> str:
     if value is None:
         return ""
     return f"{value:.6g}" if isinstance(value, float) else str(value)
@@ -45,8 +45,8 @@ def write_metrics_csv(path: Path, report: dict) -> None:
     writer.writerow(["system", "clip", *METRICS])
     for system, result in systems(report).items():
         for clip, values in result["clips"].items():
-            writer.writerow([system, clip, *(_cell(values.get(k)) for k in METRICS)])
-        writer.writerow([system, "mean", *(_cell(result["mean"].get(k)) for k in METRICS)])
+            writer.writerow([system, clip, *(format_cell(values.get(k)) for k in METRICS)])
+        writer.writerow([system, "mean", *(format_cell(result["mean"].get(k)) for k in METRICS)])
     write_atomic(path, buf.getvalue())
 
 
@@ -63,7 +63,7 @@ def write_frames_csv(path: Path, frames: dict) -> None:
                 for key in METRICS:
                     v = values.get(key)
                     i = t - 1 if key in PAIR_METRICS else t
-                    row.append(_cell(float(v[i])) if v is not None and 0 <= i < len(v) else "")
+                    row.append(format_cell(float(v[i])) if v is not None and 0 <= i < len(v) else "")
                 writer.writerow([system, clip, t, *row])
     write_atomic(path, buf.getvalue())
 
@@ -75,7 +75,7 @@ def systems(report: dict) -> dict[str, dict]:
     return out
 
 
-def _fmt(value, key: str) -> str:
+def format_value(value, key: str) -> str:
     if value is None:
         return "–"
     if value == float("inf"):
@@ -87,7 +87,7 @@ def _table(rows: dict[str, dict]) -> list[str]:
     lines = ["| system | " + " | ".join(LABELS[k] for k in METRICS) + " |",
              "|---|" + "---:|" * len(METRICS)]
     for name, values in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(values.get(k), k) for k in METRICS) + " |")
+        lines.append(f"| {name} | " + " | ".join(format_value(values.get(k), k) for k in METRICS) + " |")
     return lines
 
 
@@ -105,10 +105,12 @@ def write_markdown(path: Path, report: dict, plots: dict[str, list[str]]) -> Non
         lines += ["## Notes", ""] + [f"- `{k}`: {v}" for k, v in report["notes"].items()] + [""]
     lines += ["## Per clip", ""]
     for clip in report["clips"]:
-        lines += [f"### {clip}", "", *_table({n: r["clips"][clip] for n, r in results.items() if clip in r["clips"]}), ""]
+        rows = {n: r["clips"][clip] for n, r in results.items() if clip in r["clips"]}
+        lines += [f"### {clip}", "", *_table(rows), ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots.get(clip, [])] + [""]
     perf = report["performance"]
-    lines += ["## Speed and memory", "", "| system | frames | seconds | frames/s | peak GPU MiB |", "|---|---:|---:|---:|---:|"]
+    lines += ["## Speed and memory", "", "| system | frames | seconds | frames/s | peak GPU MiB |",
+              "|---|---:|---:|---:|---:|"]
     for name, p in perf["systems"].items():
         gpu = "–" if p.get("peak_gpu_mib") is None else f"{p['peak_gpu_mib']:.0f}"
         lines.append(f"| {name} | {p['frames']} | {p['seconds']:.2f} | {p['fps']:.2f} | {gpu} |")

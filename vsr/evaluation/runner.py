@@ -7,7 +7,7 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
@@ -33,7 +33,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     device = _device(cfg.get("device", "auto"))
     main = load_system(cfg)
     main.model.to(device)
-    compare = list(cfg.get("compare") or [])
+    compare = cfg.get("compare") or []
+    compare = [compare] if isinstance(compare, str) else list(compare)
     for mode in compare:
         check_choice("compare", mode, BASELINES)
     all_systems = [main] + [baseline(m, scale) for m in dict.fromkeys(compare) if m != main.name]

@@ -94,7 +94,8 @@ def ssim(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bo
     sr, gt = _prepare(sr, gt, crop_border, y_channel)
     h, w = sr.shape[-2:]
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
-        raise UserError(f"frames of {w}x{h} (after the border crop) are smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window")
+        raise UserError(f"frames of {w}x{h} (after the border crop) are smaller than the "
+                        f"{SSIM_WINDOW}x{SSIM_WINDOW} SSIM window")
     channels = sr.shape[1]
     window = gaussian_window(channels, sr.dtype, sr.device)
 
