@@ -215,3 +215,20 @@ def _alexnet_features():
     from torchvision.models import alexnet
 
     return alexnet().features
+
+
+def test_raft_flow_reads_weights_from_disk_and_keeps_the_convention_shape(tmp_path):
+    """Plumbing with a randomly initialised RAFT-small (the real weights cannot be downloaded here)."""
+    from torchvision.models.optical_flow import raft_small
+
+    from vsr.metrics.flow import RAFT_FILE, RaftFlow
+
+    torch.manual_seed(0)
+    torch.save(raft_small(weights=None).state_dict(), tmp_path / RAFT_FILE)
+    raft = RaftFlow(tmp_path / RAFT_FILE, iterations=2)
+    clip = moving_clip(frames=3, h=45, w=61)  # not multiples of 8: padded inside, cropped back
+    flow = estimate_flow(clip[:-1], clip[1:], raft)
+    assert flow.shape == (2, 2, 45, 61) and torch.isfinite(flow).all()
+    assert warp_error(clip, raft).shape == (2,)
+    with pytest.raises(UserError, match=f"metrics.flow=raft needs {RAFT_FILE}"):
+        Scorer(flow="raft", flow_weights=str(tmp_path / "missing.pth"))

@@ -42,7 +42,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     metrics_cfg = cfg.get("metrics", {})
     scorer = Scorer(crop_border=int(metrics_cfg.get("crop_border", scale)), lpips=metrics_cfg.get("lpips", "auto"),
                     lpips_backbone=metrics_cfg.get("lpips_backbone"), flicker=bool(metrics_cfg.get("flicker", True)),
-                    flow=metrics_cfg.get("flow", "farneback"), lpips_batch=int(metrics_cfg.get("lpips_batch", 8)),
+                    flow=metrics_cfg.get("flow", "farneback"), flow_weights=metrics_cfg.get("flow_weights"),
+                    lpips_batch=int(metrics_cfg.get("lpips_batch", 8)),
                     device=device)
     inference_cfg = cfg.get("inference", {})
     chunk, overlap = int(inference_cfg.get("chunk", 0)), int(inference_cfg.get("overlap", 0))

@@ -7,7 +7,7 @@ import torch
 from vsr.errors import check_choice
 from vsr.metrics import LpipsUnavailable, load_lpips, lpips_distance, psnr, ssim, tlp, tof, warp_error
 from vsr.metrics.fidelity import check_pair, crop
-from vsr.metrics.flow import FLOW_METHODS
+from vsr.metrics.flow import FLOW_METHODS, RaftFlow
 
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips", "tof", "tlp", "warp_error")
 PAIR_METRICS = ("tof", "tlp", "warp_error")  # one value per pair of consecutive frames
@@ -23,15 +23,18 @@ class Scorer:
             (random backbone: plumbing tests only, flagged in `notes`).
         lpips_backbone: path of torchvision's alexnet-owt-7be5be79.pth (default: torch hub cache).
         flicker: compute tof, tlp and warp_error.
-        flow: OpenCV flow for tof and warp_error, "farneback" (TecoGAN) or "dis".
-        device: where LPIPS runs.
+        flow: flow for tof and warp_error: OpenCV "farneback" (TecoGAN) or "dis", or "raft"
+            (torchvision RAFT-small, weights from `flow_weights` or the torch hub cache).
+        device: where LPIPS and RAFT run.
     """
 
     def __init__(self, crop_border: int = 0, lpips: str = "auto", lpips_backbone: str | None = None,
-                 flicker: bool = True, flow: str = "farneback", lpips_batch: int = 8, device: str = "cpu"):
+                 flicker: bool = True, flow: str = "farneback", flow_weights: str | None = None,
+                 lpips_batch: int = 8, device: str = "cpu"):
         check_choice("metrics.lpips", lpips, LPIPS_MODES)
         check_choice("metrics.flow", flow, FLOW_METHODS)
         self.crop_border, self.flicker, self.flow, self.lpips_batch = crop_border, flicker, flow, lpips_batch
+        self.flow_method = RaftFlow(flow_weights, device=device) if flicker and flow == "raft" else flow
         self.skipped: dict[str, str] = {}
         self.notes: dict[str, str] = {}
         self.lpips_model = None
@@ -60,8 +63,8 @@ class Scorer:
         if self.lpips_model is not None:
             values["lpips"] = lpips_distance(self.lpips_model, sr, gt, self.lpips_batch)
         if self.flicker:
-            values["tof"] = tof(sr, gt, self.flow)
-            values["warp_error"] = warp_error(sr, self.flow)
+            values["tof"] = tof(sr, gt, self.flow_method)
+            values["warp_error"] = warp_error(sr, self.flow_method)
             if self.lpips_model is not None:
                 values["tlp"] = tlp(sr, gt, self.lpips_model, self.lpips_batch)
         return values

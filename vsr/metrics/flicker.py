@@ -11,6 +11,8 @@
 Frames are `(T, 3, H, W)` RGB, float in [0, 1] or uint8; results are `(T-1,)` float64.
 """
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -24,7 +26,7 @@ OCCLUSION_ALPHA = 0.01
 OCCLUSION_BETA = 0.5
 
 
-def tof(sr: torch.Tensor, gt: torch.Tensor, method: str = "farneback") -> torch.Tensor:
+def tof(sr: torch.Tensor, gt: torch.Tensor, method: str | Callable = "farneback") -> torch.Tensor:
     """Per-pair tOF in pixels of flow (TecoGAN uses Farneback flow)."""
     check_pair(sr, gt)
     if sr.shape[0] < 2:
@@ -58,7 +60,7 @@ def visible_mask(flow: torch.Tensor, back_flow: torch.Tensor) -> torch.Tensor:
     return consistent & inside
 
 
-def warp_error(frames: torch.Tensor, method: str = "farneback") -> torch.Tensor:
+def warp_error(frames: torch.Tensor, method: str | Callable = "farneback") -> torch.Tensor:
     """Per-pair masked warping error in 8-bit levels (nan for a pair with no visible pixel)."""
     check_pair(frames, frames)
     if frames.shape[0] < 2:
