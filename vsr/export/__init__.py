@@ -123,19 +123,19 @@ def run(cfg) -> dict:
                         "or ESRGAN / Real-ESRGAN weights such as RealESRGAN_x4plus.pth)")
     if not cfg.get("output_dir"):
         raise UserError("output_dir=DIR is required: the folder to write model.safetensors and model.json to")
-    checkpoint = Path(cfg.checkpoint)
+    checkpoint = Path(cfg["checkpoint"])
     if not checkpoint.is_file():
-        raise UserError(f"checkpoint={cfg.checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
+        raise UserError(f"checkpoint={checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
     formats = list(cfg.get("formats") or [])
     torch.set_grad_enabled(False)
     model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
-    meta = export(model, architecture, cfg.output_dir, formats, source=extra["source"],
+    meta = export(model, architecture, cfg["output_dir"], formats, source=extra["source"],
                   training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
                   frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
                   opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
                        for name, entry in meta["formats"].items())
     print(f"exported {architecture['_target_']} x{meta['scale']} ({meta['weights']['num_params']:,} parameters) "
-          f"to {cfg.output_dir}: {', '.join(['model.safetensors', 'model.json'] + [e['file'] for e in meta['formats'].values()])}"
+          f"to {cfg['output_dir']}: {', '.join(['model.safetensors', 'model.json'] + [e['file'] for e in meta['formats'].values()])}"
           + (f"; parity vs eager: {checks}" if checks else ""))
     return meta

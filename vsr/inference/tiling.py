@@ -14,28 +14,34 @@ def _spans(size: int, tile: int, pad: int) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def _ramp(span: tuple[int, int, int, int], scale: int) -> torch.Tensor:
-    """Blend weight along one axis of a tile's output: 1 over its core, rising linearly from
-    near 0 at a cut edge across the padding (image borders are not cut, so no ramp there)."""
-    start, end, p0, p1 = (v * scale for v in span)
-    pos = torch.arange(p0, p1, dtype=torch.float32) + 0.5
-    weight = torch.ones(p1 - p0)
-    if start > p0:
-        weight = torch.minimum(weight, (pos - p0) / (start - p0))
-    if p1 > end:
-        weight = torch.minimum(weight, (p1 - pos) / (p1 - end))
-    return weight
+def _ramp(span: tuple[int, int, int, int], scale: int, blend: int, size: int) -> torch.Tensor:
+    """Blend weight along one axis of a tile's output: 1 over its core, cross-fading linearly to 0
+    across `blend` LR pixels centred on each cut edge of the core (image borders are not cut)."""
+    start, end, p0, p1 = span
+    pos = (torch.arange(p0 * scale, p1 * scale, dtype=torch.float64) + 0.5) / scale  # LR coordinates
+    weight = torch.ones(len(pos), dtype=torch.float64)
+    if blend > 0:
+        if start > 0:
+            weight = torch.minimum(weight, ((pos - (start - blend / 2)) / blend).clamp(0, 1))
+        if end < size:
+            weight = torch.minimum(weight, (((end + blend / 2) - pos) / blend).clamp(0, 1))
+    else:  # hard cut at the core
+        weight = ((pos >= start) & (pos < end)).double()
+    return weight.float()
 
 
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, scale: int,
-              tile: int, tile_pad: int) -> torch.Tensor:
+              tile: int, tile_pad: int, align: int = 1) -> torch.Tensor:
     """Apply `fn` (`(T, C, h, w)` -> `(T', C, scale*h, scale*w)`) to `clip` `(T, C, H, W)` tile by tile.
 
     Tiles are `tile` x `tile` LR pixels plus `tile_pad` pixels of context on each cut side.
-    Overlapping outputs are averaged with weights that favour each tile's own core, so where the
-    model's receptive field fits in `tile_pad` the result equals the untiled one, and elsewhere
-    tile borders are feathered instead of showing seams. `tile <= 0` runs the whole frame.
+    Neighbouring outputs are cross-faded over `tile_pad` pixels centred on the tile border, so
+    the result equals the untiled one where the model's receptive radius is at most `tile_pad / 2`
+    (e.g. 18 px for a 1-block RRDBNet), and otherwise the border is feathered rather than a seam.
+    `tile <= 0` runs the whole frame.
+    `align`: tiles start on multiples of it (models that fold pixel blocks into channels).
     """
+    tile, tile_pad = -(-tile // align) * align, -(-tile_pad // align) * align
     h, w = clip.shape[-2:]
     if tile <= 0 or (h <= tile and w <= tile):
         return fn(clip)
@@ -43,11 +49,12 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
     out = None
     row_sum = torch.zeros(h * scale)
     col_sum = torch.zeros(w * scale)
+    blend = min(tile_pad, tile)
     for r in rows:
-        wy = _ramp(r, scale)
+        wy = _ramp(r, scale, blend, h)
         row_sum[r[2] * scale: r[3] * scale] += wy
         for c in cols:
-            wx = _ramp(c, scale)
+            wx = _ramp(c, scale, blend, w)
             if r is rows[0]:
                 col_sum[c[2] * scale: c[3] * scale] += wx
             piece = fn(clip[..., r[2]:r[3], c[2]:c[3]]).float().cpu()

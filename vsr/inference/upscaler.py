@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vsr.errors import UserError, check_choice
 from vsr.inference import filters
@@ -54,8 +55,10 @@ def parse_fit(fit: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-    """uint8 `(H, W, 3)` frames -> float clip `(T, 3, H, W)` in [0, 1]."""
+def to_tensor(frames: list) -> torch.Tensor:
+    """uint8 `(H, W, 3)` arrays (or float `(3, H, W)` tensors) -> float clip `(T, 3, H, W)` in [0, 1]."""
+    if isinstance(frames[0], torch.Tensor):
+        return torch.stack(frames).float()
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
 
 
@@ -86,7 +89,7 @@ class Upscaler:
     """
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int = 12,
-                 overlap: int = 4, tile: int = 0, tile_pad: int = 16, device: str = "auto",
+                 overlap: int = 4, tile: int = 0, tile_pad: int = 32, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None):
         for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
@@ -102,6 +105,7 @@ class Upscaler:
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)
         self.model = model.eval().to(self.device)
+        self.multiple = int(getattr(model, "unshuffle", 1))  # input size the model needs
         self.scale = int(scale)
         self.temporal = bool(temporal)
         self.chunk, self.overlap = int(chunk), int(overlap) if temporal else 0
@@ -133,16 +137,22 @@ class Upscaler:
 
     # tensors --------------------------------------------------------------------------------
     def _model_call(self, clip: torch.Tensor) -> torch.Tensor:
-        x = clip.to(self.device)[None]
+        """The model on `(T, 3, h, w)`; sizes it cannot take (x2 Real-ESRGAN layout folds 2x2
+        pixels) are edge-padded to a multiple and the padding is cropped from the output."""
+        h, w = clip.shape[-2:]
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        x = F.pad(clip, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else clip
         autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
                     if self.precision in DTYPES else nullcontext())
         with torch.inference_mode(), autocast:
-            return self.model(x)[0].float().cpu()
+            out = self.model(x.to(self.device)[None])[0]
+        return out[..., : h * self.scale, : w * self.scale].float().cpu()
 
     def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """One model application to `(T, 3, H, W)`, tiled when `tile` > 0; only frames `keep`
         of the result are assembled (context frames are dropped tile by tile, saving memory)."""
-        return run_tiled(lambda x: self._model_call(x)[keep], clip, self.scale, self.tile, self.tile_pad)
+        return run_tiled(lambda x: self._model_call(x)[keep], clip, self.scale, self.tile, self.tile_pad,
+                         self.multiple)
 
     def upscale_clip(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """Clip `(T, 3, H, W)` in [0, 1] at once (no temporal chunks) -> frames `keep` of the
@@ -160,19 +170,25 @@ class Upscaler:
 
     # streams --------------------------------------------------------------------------------
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Upscale uint8 `(H, W, 3)` frames as they arrive; yields exactly one frame per input.
+        """Upscale uint8 `(H, W, 3)` frames as they arrive; yields exactly one uint8 frame per input."""
+        for chunk in self.stream_chunks(frames):
+            yield from to_frames(chunk)
+
+    def stream_chunks(self, frames: Iterable[np.ndarray | torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Upscale frames (uint8 `(H, W, 3)` arrays or float `(3, H, W)` tensors) as they arrive,
+        yielding float chunks `(T, 3, H', W')` that together hold one output per input frame.
 
         Chunks of `chunk` frames are run with up to `overlap` frames of context before and after
         (those outputs are dropped), so at most `chunk + 2 * overlap` frames are held at once.
         """
         context = self.overlap
-        buffer: list[np.ndarray] = []
+        buffer: list = []
         first = 0  # index of buffer[0] in the video
         done = 0  # frames already yielded
         for frame in frames:
             buffer.append(frame)
             if first + len(buffer) >= done + self.chunk + context:
-                yield from self._emit(buffer, first, done, done + self.chunk)
+                yield self._run_chunk(buffer, first, done, done + self.chunk)
                 done += self.chunk
                 drop = max(0, done - context - first)
                 del buffer[:drop]
@@ -180,11 +196,11 @@ class Upscaler:
         end = first + len(buffer)
         while done < end:
             stop = min(done + self.chunk, end)
-            yield from self._emit(buffer, first, done, stop)
+            yield self._run_chunk(buffer, first, done, stop)
             done = stop
 
-    def _emit(self, buffer: list[np.ndarray], first: int, start: int, stop: int) -> list[np.ndarray]:
+    def _run_chunk(self, buffer: list, first: int, start: int, stop: int) -> torch.Tensor:
+        """Output frames `start:stop` (video indices), run with the context available in `buffer`."""
         lo = max(first, start - self.overlap)
         hi = min(first + len(buffer), stop + self.overlap)
-        out = self.upscale_clip(to_tensor(buffer[lo - first: hi - first]), slice(start - lo, stop - lo))
-        return to_frames(out)
+        return self.upscale_clip(to_tensor(buffer[lo - first: hi - first]), slice(start - lo, stop - lo))

@@ -50,8 +50,8 @@ def upscale_video(cfg) -> dict:
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
     upscaler = Upscaler.from_dir(
-        cfg.weights, chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
-        tile_pad=cfg.get("tile_pad", 16), device=cfg.get("device", "auto"),
+        cfg.get("weights"), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
+        tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
         outscale=cfg.get("outscale"), fit=cfg.get("fit"))
