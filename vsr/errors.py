@@ -15,6 +15,17 @@ def check_choice(option: str, value, allowed) -> None:
         raise UserError(f"{option}={value} is not supported; choose one of: {choices}")
 
 
+def find_user_error(err: BaseException | None) -> UserError | None:
+    """The UserError behind `err`, also when a library wrapped it (Hydra's instantiate does)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def one_line_errors(main):
     """Wrap an entry point so a UserError exits with status 2 and a single line on stderr."""
 
@@ -22,8 +33,11 @@ def one_line_errors(main):
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
+        except Exception as err:
+            user_error = find_user_error(err)
+            if user_error is None:
+                raise
+            print(f"error: {user_error}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper

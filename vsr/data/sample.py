@@ -1,0 +1,112 @@
+"""Built-in sample clips: scikit-image's photographs filmed by a smooth random camera path.
+
+No download: the photos ship inside scikit-image. Each clip is one photo seen through a
+virtual camera that pans along a curved path, zooms and rotates slightly (kornia warps),
+so the frames have real sub-pixel motion. Deterministic for a given seed and index.
+"""
+
+import math
+
+import numpy as np
+import torch
+from kornia.geometry.transform import warp_affine
+from skimage import data as skdata
+from torch.utils.data import Dataset
+
+from vsr.data.degradations import check_divisible
+from vsr.errors import UserError
+
+TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+VAL_PHOTOS = ("chelsea",)  # held out: never seen in training
+
+
+def load_photo(name: str) -> torch.Tensor:
+    """A scikit-image sample photo as `(1, 3, H, W)` float in [0, 1]."""
+    try:
+        image = getattr(skdata, name)()
+    except AttributeError:
+        raise UserError(f"data.photos: {name!r} is not a scikit-image sample photo") from None
+    image = np.ascontiguousarray(image[..., :3])
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+
+
+def camera_path(rng: np.random.Generator, num_frames: int, photo_hw: tuple[int, int], out_size: int,
+                max_speed: float, max_zoom: float, max_rotation: float) -> torch.Tensor:
+    """Affine matrices `(T, 2, 3)` mapping photo pixels to frame pixels along a smooth path.
+
+    The camera centre moves with a random velocity that turns slowly (curved pan), the zoom
+    changes by up to `max_zoom` per frame and the roll by up to `max_rotation` degrees.
+    """
+    h, w = photo_hw
+    zoom0 = rng.uniform(0.8, 1.2)
+    zoom_rate = rng.uniform(-max_zoom, max_zoom)
+    angle0, angle_rate = rng.uniform(-5, 5), rng.uniform(-max_rotation, max_rotation)
+    speed, heading, turn = rng.uniform(0.2, 1.0) * max_speed, rng.uniform(0, 2 * math.pi), rng.uniform(-0.15, 0.15)
+    # Keep the whole path inside the photo: margin covers the rotated, zoomed frame and the travel.
+    reach = out_size * 0.75 * max(zoom0 * (1 + max_zoom * num_frames), 1) + speed * num_frames
+    cx = rng.uniform(min(reach, w / 2), max(w - reach, w / 2))
+    cy = rng.uniform(min(reach, h / 2), max(h - reach, h / 2))
+    mats = []
+    for t in range(num_frames):
+        zoom = zoom0 * (1 + zoom_rate * t)
+        theta = math.radians(angle0 + angle_rate * t)
+        cos, sin = math.cos(theta) / zoom, math.sin(theta) / zoom
+        # frame = R/zoom (photo - centre) + out_centre
+        c = out_size / 2 - 0.5
+        mats.append([[cos, -sin, c - cos * cx + sin * cy], [sin, cos, c - sin * cx - cos * cy]])
+        heading += turn
+        cx, cy = cx + speed * math.cos(heading), cy + speed * math.sin(heading)
+    return torch.tensor(mats, dtype=torch.float32)
+
+
+class SampleClips(Dataset):
+    """HR clips synthesised from photos, with LR made by `degradation`.
+
+    Args:
+        split: "train" (random clips from TRAIN_PHOTOS) or "val" (fixed clips from VAL_PHOTOS).
+        scale: upscale factor; `patch_size` must be divisible by it.
+        degradation: callable HR clip `(T, C, H, W)` -> LR clip.
+        num_frames: frames per clip.
+        patch_size: HR frame size (square).
+        num_clips: clips per epoch (train) or in total (val).
+        seed: base seed; clip i of the split is always the same clip.
+        max_speed: camera speed in HR pixels per frame.
+        max_zoom, max_rotation: per-frame zoom change (fraction) and roll (degrees).
+        photos: override the photo list of the split.
+    """
+
+    def __init__(self, split: str = "train", scale: int = 4, degradation=None, num_frames: int = 5,
+                 patch_size: int = 128, num_clips: int = 1000, seed: int = 0, max_speed: float = 6.0,
+                 max_zoom: float = 0.01, max_rotation: float = 0.5, photos: list[str] | None = None):
+        check_divisible("data.patch_size", patch_size, scale)
+        if num_frames < 1:
+            raise UserError(f"data.num_frames={num_frames} must be at least 1")
+        self.split, self.scale, self.degradation = split, scale, degradation
+        self.num_frames, self.patch_size, self.num_clips = num_frames, patch_size, num_clips
+        self.motion = dict(max_speed=max_speed, max_zoom=max_zoom, max_rotation=max_rotation)
+        self.seed = seed + (0 if split == "train" else 10_000)
+        self.names = tuple(photos or (TRAIN_PHOTOS if split == "train" else VAL_PHOTOS))
+        self.photos = [load_photo(n) for n in self.names]
+        for name, photo in zip(self.names, self.photos):
+            if min(photo.shape[-2:]) < 2 * patch_size:
+                raise UserError(f"data.patch_size={patch_size} is too large for photo {name!r} "
+                                f"{tuple(photo.shape[-2:])}; use at most {min(photo.shape[-2:]) // 2}")
+
+    def __len__(self) -> int:
+        return self.num_clips
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, index])
+        k = index % len(self.photos) if self.split != "train" else int(rng.integers(len(self.photos)))
+        photo = self.photos[k]
+        mats = camera_path(rng, self.num_frames, tuple(photo.shape[-2:]), self.patch_size, **self.motion)
+        src = photo.expand(self.num_frames, -1, -1, -1)
+        hr = warp_affine(src, mats, dsize=(self.patch_size, self.patch_size), mode="bicubic",
+                         padding_mode="reflection", align_corners=True).clamp(0, 1)
+        if self.split == "train" and rng.random() < 0.5:
+            hr = hr.flip(-1)
+        # frames are uint8 on disk in real datasets: quantise so sample data behaves the same
+        hr = (hr * 255).round() / 255
+        lr = self.degradation(hr) if self.degradation is not None else hr
+        lr = (lr * 255).round() / 255
+        return {"lr": lr, "hr": hr, "name": f"{self.names[k]}_{index:04d}"}

@@ -1,0 +1,75 @@
+"""`python train.py`: compose objects from the Hydra config and fit."""
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vsr import SUPPORTED_SCALES
+from vsr.errors import UserError, check_choice
+from vsr.runtime import keep_freed_memory
+from vsr.training.module import VSRGANModule
+
+log = logging.getLogger(__name__)
+
+
+def run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
+
+
+def validate(cfg: DictConfig) -> None:
+    """Catch the common mistakes before any work starts, each with one clear line."""
+    check_choice("scale", cfg.scale, SUPPORTED_SCALES)
+    if cfg.trainer.get("max_steps", -1) in (None, 0):
+        raise UserError("trainer.max_steps must be a positive number of generator steps (or -1 for epochs)")
+    frames = cfg.data.get("train", {}).get("num_frames")
+    for term, minimum in (("temporal", 2), ("pingpong", 2)):
+        weight = cfg.loss.get(term, {}).get("weight", 0) if cfg.loss.get(term) else 0
+        if weight > 0 and frames is not None and frames < minimum:
+            raise UserError(f"loss.{term} needs data.train.num_frames >= {minimum} (got {frames}); "
+                            f"raise data.train.num_frames or set loss.{term}.weight=0")
+    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: file not found (training writes RUN/checkpoints/last.ckpt)")
+
+
+def build_losses(cfg: DictConfig) -> dict:
+    """Each loss term with weight > 0, instantiated; a zero weight builds nothing (no VGG load)."""
+    return {name: instantiate(term) for name, term in cfg.loss.items() if term is not None and term.weight > 0}
+
+
+def run(cfg: DictConfig) -> float | None:
+    validate(cfg)
+    keep_freed_memory()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    out = run_dir()
+    datamodule = instantiate(cfg.data)
+    generator = instantiate(cfg.model)
+    if not any(True for _ in generator.parameters()):
+        raise UserError(f"model={HydraConfig.get().runtime.choices.get('model') if HydraConfig.initialized() else ''} "
+                        "is a fixed interpolation baseline with nothing to train; choose model=recurrent_rrdb or rrdb")
+    losses = build_losses(cfg)
+    discriminator = instantiate(cfg.discriminator) if "adversarial" in losses else None
+    module = VSRGANModule(
+        generator=generator, discriminator=discriminator, losses=losses,
+        optim=OmegaConf.to_container(cfg.optim, resolve=True),
+        training=OmegaConf.to_container(cfg.training, resolve=True), scale=cfg.scale,
+        generator_config=OmegaConf.to_container(cfg.model, resolve=True),
+        training_config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    loggers = [instantiate(lg) for lg in cfg.logger.values() if lg is not None]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
+    params = sum(p.numel() for p in generator.parameters())
+    log.info("generator %s: %.2fM parameters, scale x%d; run dir %s", type(generator).__name__, params / 1e6,
+             cfg.scale, out)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    score = trainer.callback_metrics.get("val/psnr_y")
+    gain = trainer.callback_metrics.get("val/gain_db")
+    if score is not None:
+        log.info("validation PSNR-Y %.2f dB (%+.2f dB over bicubic) at step %d", float(score), float(gain),
+                 trainer.global_step)
+    return float(score) if score is not None else None

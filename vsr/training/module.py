@@ -1,0 +1,185 @@
+"""LightningModule: generator/discriminator training with manual optimisation and an EMA generator."""
+
+import logging
+import random
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from vsr.errors import UserError
+from vsr.losses.temporal import pingpong_clip
+from vsr.metrics import psnr
+from vsr.models.rrdb import upsample_frames
+
+log = logging.getLogger(__name__)
+
+
+def psnr_y(sr: torch.Tensor, gt: torch.Tensor, crop: int) -> torch.Tensor:
+    """Clip PSNR-Y: the evaluation metric (BasicSR conventions), averaged over frames `(T, 3, H, W)`."""
+    return psnr(sr, gt, crop_border=crop, y_channel=True).mean()
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class VSRGANModule(L.LightningModule):
+    """Trains `generator` with pixel (+ perceptual, temporal, ping-pong) losses, then adds the
+    adversarial game with `discriminator` after `warmup_steps`.
+
+    The generator and discriminator are stepped once per batch each; only the generator's
+    optimiser advances `global_step`, so `trainer.max_steps` counts generator iterations.
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module | None, losses: dict,
+                 optim: dict, training: dict, scale: int, generator_config: dict | None = None,
+                 training_config: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["generator", "discriminator", "losses"])
+        self.automatic_optimization = False
+        self.generator = generator
+        self.generator_ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(training["ema_decay"]),
+                                           use_buffers=True)
+        self.generator_ema.requires_grad_(False)
+        self.losses = nn.ModuleDict({k: v for k, v in losses.items() if v is not None and v.weight > 0})
+        self.uses_gan = "adversarial" in self.losses
+        if self.uses_gan and discriminator is None:
+            raise UserError("loss.adversarial.weight > 0 needs a discriminator; set discriminator=unet")
+        self.discriminator = discriminator if self.uses_gan else None
+        self.scale, self.optim_cfg, self.train_cfg = scale, optim, training
+        self.bad_steps = 0
+        self._bicubic_psnr: dict[str, float] = {}
+        if "perceptual" in self.losses and self.losses["perceptual"].random_backbone:
+            log.warning("training with loss.perceptual.pretrained=false: the perceptual term uses a random VGG19")
+
+    # ---- optimisers -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        g, d = self.optim_cfg["generator"], self.optim_cfg["discriminator"]
+        flow = [p for n, p in self.generator.named_parameters() if n.startswith("spynet.")]
+        rest = [p for n, p in self.generator.named_parameters() if not n.startswith("spynet.")]
+        groups = [{"params": rest}]
+        if flow:
+            groups.append({"params": flow, "lr": g["lr"] * self.optim_cfg["flow_lr_mult"]})
+        opt_g = torch.optim.Adam(groups, lr=g["lr"], betas=tuple(g["betas"]), weight_decay=g["weight_decay"])
+        steps = max(int(self.trainer.max_steps), 1) if self.trainer.max_steps > 0 else 100_000
+        eta_min = self.optim_cfg["eta_min"]
+        optimizers = [opt_g]
+        schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=steps, eta_min=eta_min)]
+        if self.discriminator is not None:
+            opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=d["lr"], betas=tuple(d["betas"]),
+                                     weight_decay=d["weight_decay"])
+            optimizers.append(opt_d)
+            schedulers.append(torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=steps, eta_min=eta_min))
+        return optimizers, schedulers
+
+    # ---- training ---------------------------------------------------------------------------
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.generator(lr)
+
+    def in_gan_stage(self) -> bool:
+        return self.global_step >= self.train_cfg["warmup_steps"]
+
+    def generator_losses(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        terms = {}
+        if "pingpong" in self.losses:
+            sr_all = self.generator(pingpong_clip(lr))
+            sr = sr_all[:, : lr.shape[1]]
+            terms["pingpong"] = self.losses["pingpong"](sr_all)
+        else:
+            sr = self.generator(lr)
+        terms["pixel"] = self.losses["pixel"](sr, hr)
+        if not self.in_gan_stage():
+            return terms, sr  # warm-up: PSNR-oriented, pixel loss only
+        for name in ("perceptual", "temporal"):
+            if name in self.losses:
+                terms[name] = self.losses[name](sr, hr)
+        if "adversarial" in self.losses:
+            self.discriminator.requires_grad_(False)
+            fake = self.discriminator(sr)
+            real = self.discriminator(hr).detach() if self.losses["adversarial"].relativistic else None
+            terms["adversarial"] = self.losses["adversarial"].generator_loss(fake, real)
+            self.discriminator.requires_grad_(True)
+        return terms, sr
+
+    def training_step(self, batch, batch_idx):
+        lr, hr = batch["lr"], batch["hr"]
+        optimizers = self.optimizers()
+        opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
+        schedulers = self.lr_schedulers()
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+
+        terms, sr = self.generator_losses(lr, hr)
+        loss_g = sum(terms.values())
+        if not torch.isfinite(loss_g):
+            self._skip_bad_step(loss_g)
+            return
+        self.bad_steps = 0
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        if self.train_cfg["grad_clip"] > 0:
+            self.clip_gradients(opt_g, gradient_clip_val=self.train_cfg["grad_clip"], gradient_clip_algorithm="norm")
+        opt_g.step()
+        self.generator_ema.update_parameters(self.generator)
+
+        logs = {f"train/{k}": v.detach() for k, v in terms.items()}
+        logs["train/loss_g"] = loss_g.detach()
+        if self.uses_gan and self.in_gan_stage():
+            logs.update(self.discriminator_step(optimizers[1], sr.detach(), hr))
+        for scheduler in schedulers:
+            scheduler.step()
+        logs["train/lr"] = opt_g.param_groups[0]["lr"]
+        logs["train/gan_stage"] = float(self.in_gan_stage())
+        self.log_dict(logs, prog_bar=False, batch_size=lr.shape[0])
+        self.log("loss", loss_g.detach(), prog_bar=True, logger=False, batch_size=lr.shape[0])
+
+    def discriminator_step(self, opt_d, fake: torch.Tensor, real: torch.Tensor) -> dict:
+        loss_d = self.losses["adversarial"].discriminator_loss(self.discriminator(real), self.discriminator(fake))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        # Step through the strategy, not the LightningOptimizer, so only the generator's
+        # step counts towards global_step (precision plugins still apply).
+        self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None, model=self)
+        return {"train/loss_d": loss_d.detach()}
+
+    def _skip_bad_step(self, loss: torch.Tensor) -> None:
+        self.bad_steps += 1
+        self.log("train/skipped_nonfinite", float(self.bad_steps))
+        log.warning("non-finite generator loss (%s) at step %d: step skipped (%d in a row)",
+                    loss.item(), self.global_step, self.bad_steps)
+        if self.bad_steps >= self.train_cfg["max_bad_steps"]:
+            raise NonFiniteLossError(f"{self.bad_steps} consecutive non-finite losses at step {self.global_step}; "
+                                     "lower optim.generator.lr or check the data (training.max_bad_steps)")
+
+    # ---- validation -------------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        lr, hr, name = batch["lr"], batch["hr"], batch["name"][0]
+        sr = self.generator_ema.module(lr).clamp(0, 1)
+        score = psnr_y(sr[0], hr[0], self.scale)
+        if name not in self._bicubic_psnr:
+            bicubic = upsample_frames(lr[0], self.scale).clamp(0, 1)
+            self._bicubic_psnr[name] = float(psnr_y(bicubic, hr[0], self.scale))
+        base = self._bicubic_psnr[name]
+        self.log("val/psnr_y", score, batch_size=1, prog_bar=True)
+        self.log("val/psnr_y_bicubic", base, batch_size=1)
+        self.log("val/gain_db", score - base, batch_size=1, prog_bar=True)
+
+    # ---- exact resume: RNG state travels with the checkpoint ---------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_state"] = {
+            "torch": torch.get_rng_state(), "python": random.getstate(),
+            # numpy's state as a tensor so the checkpoint stays loadable with weights_only=True
+            "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+            "numpy_pos": np.random.get_state()[2],
+        }
+        checkpoint["bad_steps"] = self.bad_steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng_state")
+        if state:
+            torch.set_rng_state(state["torch"])
+            np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+            random.setstate(state["python"])
+        self.bad_steps = checkpoint.get("bad_steps", 0)
