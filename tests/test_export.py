@@ -15,6 +15,9 @@ from vsr.inference.model import sha256_file
 from vsr.models.build import build_generator
 from vsr.models.convert import convert_esrgan, load_esrgan
 
+# torch.jit.load is deprecated (FutureWarning) but TorchScript is still what many C++ runtimes load.
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:FutureWarning")
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8, "num_block": 1,
                   "num_block_prop": 1, "num_grow_ch": 4, "flow_levels": 2, "flow_channels": [8, 8]}

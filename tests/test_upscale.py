@@ -158,6 +158,15 @@ def test_video_keeps_frames_fps_and_audio(clip, exported, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
+def test_scale_8_chains_passes_of_a_x2_model(clip, exported, tmp_path):
+    upscale(input=str(clip), output=str(tmp_path / "x8.mp4"), weights=str(exported), scale=8)
+    info = probe(tmp_path / "x8.mp4")
+    assert (info.width, info.height, info.num_frames) == (512, 384, 12)
+    for bad in ({"scale": 5}, {"scale": 8, "outscale": 4}):
+        with pytest.raises(UserError, match="scale"):
+            upscale(input=str(clip), output=str(tmp_path / "bad.mp4"), weights=str(exported), **bad)
+
+
 def test_recurrent_model_video_with_tiles(clip, tmp_path):
     export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec")
     out = tmp_path / "out.mkv"

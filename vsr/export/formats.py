@@ -97,7 +97,8 @@ def export_torchscript(model: nn.Module, folder: Path, temporal: bool, frames: i
 
 
 def torchscript_runner(path: Path):
-    module = torch.jit.load(str(path), map_location="cpu")
+    with quiet():  # torch.jit.load is deprecated in favour of torch.export (a FutureWarning)
+        module = torch.jit.load(str(path), map_location="cpu")
     return lambda x: module(x)
 
 

@@ -84,7 +84,8 @@ class Upscaler:
         sharpen: unsharp-mask amount after the model (0 = off).
         color_match: match each output frame's channel means/stds to the input frame's.
         outscale: final factor relative to the input (default s); above s the model is applied
-            repeatedly (e.g. outscale=8 with a x4 model: two passes, then resized to x8).
+            repeatedly, each later pass on the result resized to what the remaining passes scale to
+            the target (outscale=8 with a x4 model: x4, resized to x2, x4 again = x8).
         fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
     """
 
@@ -162,6 +163,9 @@ class Upscaler:
         x = filters.denoise(clip, self.denoise)
         passes = self.passes(w, h)
         for i in range(passes):
+            if i > 0:  # chained passes: shrink to what the remaining passes scale up to the target
+                left = self.scale ** (passes - i)
+                x = filters.resize(x.clamp(0, 1), (max(1, round(out_h / left)), max(1, round(out_w / left))))
             x = self.model_pass(x, keep if i == passes - 1 else slice(None))
         x = filters.resize(x.clamp(0, 1), (out_h, out_w))
         if self.color_match:

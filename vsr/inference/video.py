@@ -35,6 +35,21 @@ def check_paths(source: str | None, target: str | None, overwrite: bool) -> tupl
     return src, dst
 
 
+def target_scale(cfg) -> float | None:
+    """`outscale`, or `scale` (2, 3, 4, 8) as its alias; both given must agree."""
+    scale, outscale = cfg.get("scale"), cfg.get("outscale")
+    if scale is not None:
+        from vsr import SUPPORTED_SCALES
+
+        if scale not in SUPPORTED_SCALES:
+            raise UserError(f"scale={scale} is not supported; choose one of: "
+                            f"{', '.join(map(str, SUPPORTED_SCALES))} (or outscale=FACTOR for any factor)")
+        if outscale is not None and float(outscale) != float(scale):
+            raise UserError(f"scale={scale} and outscale={outscale} disagree; give one of them")
+        return float(scale)
+    return outscale
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -54,7 +69,7 @@ def upscale_video(cfg) -> dict:
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
-        outscale=cfg.get("outscale"), fit=cfg.get("fit"))
+        outscale=target_scale(cfg), fit=cfg.get("fit"))
     out_w, out_h = upscaler.output_size(info.width, info.height)
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C

@@ -120,8 +120,11 @@ class VideoWriter:
     def __enter__(self):
         import av
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(str(self.tmp), "w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.container = av.open(str(self.tmp), "w")
+        except (OSError, av.error.FFmpegError) as err:
+            raise UserError(f"output={self.path}: cannot write there ({getattr(err, 'strerror', None) or err})") from None
         return self
 
     def _open_stream(self, height: int, width: int) -> None:
@@ -151,10 +154,14 @@ class VideoWriter:
         image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
         image.pts = self.first_pts + self.frames
         image.time_base = 1 / self.rate
-        self.container.mux(self.stream.encode(image))
-        self.frames += 1
-        if self.audio:
-            self.audio.mux_until(float((self.first_pts + self.frames) / self.rate))
+        try:
+            self.container.mux(self.stream.encode(image))
+            self.frames += 1
+            if self.audio:
+                self.audio.mux_until(float((self.first_pts + self.frames) / self.rate))
+        except av.error.FFmpegError as err:  # disk full, I/O error, a damaged audio packet
+            raise UserError(f"output={self.path}: writing failed at frame {self.frames} "
+                            f"({err.strerror or type(err).__name__})") from None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
