@@ -120,7 +120,10 @@ def test_output_size_options():
     filtered = Upscaler(FrameIndexModel(), 2, device="cpu", denoise=0.5, sharpen=0.5, color_match=True)
     out = filtered.upscale_clip(torch.rand(2, 3, 8, 8))
     assert out.shape == (2, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
-    for bad in ({"fit": "big"}, {"denoise": 2}, {"chunk": 0}, {"precision": "fp8"}, {"outscale": -1}):
+    model, clip = tiny(TINY_RRDB), torch.rand(1, 3, 8, 8)
+    bf16 = Upscaler(model, 2, temporal=False, device="cpu", precision="bf16").upscale_clip(clip)
+    assert (bf16 - Upscaler(model, 2, temporal=False, device="cpu").upscale_clip(clip)).abs().max() < 0.05
+    for bad in ({"fit": "big"}, {"denoise": 2}, {"chunk": 0}, {"precision": "fp8"}, {"precision": "fp16"}, {"outscale": -1}):
         with pytest.raises(UserError):
             Upscaler(FrameIndexModel(), 2, device="cpu", **bad)
 

@@ -107,7 +107,10 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
         (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
         for stale in (ONNX_FILE, TORCHSCRIPT_FILE):
             (out / stale).unlink(missing_ok=True)
+        umask = os.umask(0)
+        os.umask(umask)
         for name in [p.name for p in tmp.iterdir() if p.name != MODEL_JSON] + [MODEL_JSON]:
+            os.chmod(tmp / name, 0o666 & ~umask)  # safetensors writes 0600; exports are meant to be shared
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -92,7 +92,8 @@ def export_torchscript(model: nn.Module, folder: Path, temporal: bool, frames: i
     with quiet():
         traced = torch.jit.trace(model, torch.rand(*shape), check_trace=False)
         torch.jit.save(traced, str(path))
-    axes = ["batch", frames if temporal else "frames", 3, "height", "width"]
+    # the axes the parity check exercised
+    axes = [1, frames, 3, "height", "width"] if temporal else ["batch", "frames", 3, "height", "width"]
     return {"file": TORCHSCRIPT_FILE, "sha256": sha256_file(path), "input": {"name": "lr", "shape": axes}}
 
 

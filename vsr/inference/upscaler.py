@@ -42,6 +42,8 @@ def pick_precision(precision: str, device: torch.device) -> str:
     check_choice("precision", precision, PRECISIONS)
     if precision == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise UserError("precision=fp16 on the CPU is emulated (about 100x slower); use precision=fp32 or bf16")
     return precision
 
 
