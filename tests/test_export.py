@@ -175,6 +175,8 @@ def test_load_checks_the_weights_hash(tmp_path):
         load(tmp_path)
     with pytest.raises(UserError, match="export.py"):
         load(tmp_path / "elsewhere")
+    with pytest.raises(UserError, match="export.py checkpoint="):
+        load(tmp_path / "model.safetensors")  # a weights file instead of the folder
 
 
 @pytest.mark.slow

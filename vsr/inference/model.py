@@ -32,6 +32,9 @@ def read_model_json(path: str | Path) -> tuple[Path, dict]:
     meta_file = folder / MODEL_JSON
     if not folder.exists():
         raise UserError(f"weights={path}: not found; {HOW_TO_EXPORT}")
+    if folder.is_file():
+        raise UserError(f"weights={path} is a file; weights= takes an export folder: convert it with "
+                        f"`python export.py checkpoint={path} output_dir=DIR` (training .ckpt or ESRGAN .pth)")
     if not meta_file.is_file():
         raise UserError(f"weights={path}: no {MODEL_JSON} there (not an exported model); {HOW_TO_EXPORT}")
     try:
