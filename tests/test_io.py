@@ -54,6 +54,16 @@ def test_writer_keeps_frames_rate_and_audio(clip, tmp_path, ext):
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+def test_audio_the_output_cannot_hold_is_reencoded_to_aac(tmp_path):
+    src = write_test_video(tmp_path / "camera.avi", num_frames=12, audio_codec="pcm_u8")  # not allowed in MP4
+    out = tmp_path / "out.mp4"
+    writer = copy_through(src, out)
+    assert writer.audio_mode == "re-encoded pcm_u8 -> aac"
+    (seconds_in, rate), (seconds_out, _) = audio_seconds(src), audio_seconds(out)
+    assert abs(seconds_out - seconds_in) <= 1024 / rate
+    assert probe(out).num_frames == 12
+
+
 def test_writer_keeps_ntsc_rate_and_crops_odd_sizes(tmp_path):
     src = write_test_video(tmp_path / "ntsc.mp4", num_frames=5, width=34, height=26,
                            fps=Fraction(30000, 1001), audio=False)

@@ -13,6 +13,7 @@ import numpy as np
 from vsr.errors import UserError
 
 OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def temporary_path(path: Path) -> Path:
@@ -37,7 +38,8 @@ class AudioCopier:
         else:
             rate = self.in_stream.codec_context.sample_rate or 48000
             self.out_stream = output.add_stream("aac", rate=rate)
-            self.out_stream.layout = self.in_stream.codec_context.layout
+            # The default layout for the channel count: AAC rejects unordered ones ("1 channels" from AVI).
+            self.out_stream.layout = DEFAULT_LAYOUTS.get(self.in_stream.codec_context.channels, "stereo")
         self.output = output
         self.packets = self.input.demux(self.in_stream)
         self.pending = None
@@ -58,8 +60,7 @@ class AudioCopier:
             packet.stream = self.out_stream
             self.output.mux(packet)
         else:
-            for frame in packet.decode():
-                frame.pts = None
+            for frame in packet.decode():  # its pts carry over, so the encoder's priming is trimmed
                 self.output.mux(self.out_stream.encode(frame))
 
     def mux_until(self, seconds: float | None) -> None:
@@ -149,7 +150,11 @@ class VideoWriter:
         import av
 
         if self.stream is None:
-            self._open_stream(*frame.shape[:2])
+            try:
+                self._open_stream(*frame.shape[:2])
+            except (av.error.FFmpegError, ValueError) as err:
+                raise UserError(f"output={self.path}: cannot set up the video/audio streams "
+                                f"({getattr(err, 'strerror', None) or err})") from None
         w, h = self.size
         image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
         image.pts = self.first_pts + self.frames
