@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vsr.errors import UserError
-from vsr.io.synthetic import write_test_video
+from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import VideoWriter
 
@@ -23,7 +23,7 @@ def audio_seconds(path) -> tuple[float, int]:
 def copy_through(src, dst, transform=lambda f: f, **kwargs) -> VideoWriter:
     info = probe(src)
     with VideoWriter(dst, info.rate, audio_from=src if info.has_audio else None, start=info.start,
-                     **kwargs) as writer:
+                     rotation=info.rotation, **kwargs) as writer:
         for frame in count_checked(stream_frames(src), info.num_frames, src):
             writer.write(transform(frame))
     return writer
@@ -73,6 +73,21 @@ def test_writer_keeps_ntsc_rate_and_crops_odd_sizes(tmp_path):
     assert info.rate == Fraction(30000, 1001) and info.num_frames == 5
     assert (info.width, info.height) == writer.size == (32, 24)
     assert writer.audio_mode == "none"
+
+
+def test_phone_rotation_is_kept(tmp_path):
+    src = tmp_path / "portrait.mp4"
+    with av.open(str(src), "w") as out:  # how phones store portrait video: landscape frames + rotation
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.set_display_rotation(90)
+        for frame in moving_pattern(4, 64, 48):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(video.encode(None))
+    assert probe(src).rotation == 90
+    copy_through(src, tmp_path / "out.mp4")
+    info = probe(tmp_path / "out.mp4")
+    assert (info.rotation, info.width, info.height, info.num_frames) == (90, 64, 48, 4)
 
 
 def test_writer_leaves_nothing_when_interrupted(clip, tmp_path):

@@ -77,9 +77,13 @@ def upscale_video(cfg) -> dict:
     bar = tqdm(total=info.num_frames, unit="frame", desc="upscale", file=sys.stderr,
                disable=not cfg.get("progress", True), dynamic_ncols=True)
     try:
-        frames = count_checked(stream_frames(src, cfg.get("reader", "auto")), info.num_frames, src)
+        reader = cfg.get("reader", "auto")
+        if info.rotation and reader == "auto":
+            reader = "pyav"  # decord turns rotated frames into garbage or errors; PyAV keeps them as stored
+        frames = count_checked(stream_frames(src, reader), info.num_frames, src)
         with VideoWriter(dst, info.rate, audio_from=src if info.has_audio else None,
-                         crf=cfg.get("crf", 18), preset=cfg.get("preset", "medium"), start=info.start) as writer:
+                         crf=cfg.get("crf", 18), preset=cfg.get("preset", "medium"), start=info.start,
+                         rotation=info.rotation) as writer:
             for frame in upscaler.stream(frames):
                 writer.write(frame)
                 bar.update(1)

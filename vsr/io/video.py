@@ -22,6 +22,7 @@ class VideoInfo:
     rate: Fraction | None = None  # exact average frame rate (e.g. 30000/1001)
     has_audio: bool = False
     start: float = 0.0  # time of the first frame, seconds (audio stays in sync with it)
+    rotation: int = 0  # display rotation in degrees (phones store portrait video as rotated landscape)
 
 
 def _check_file(path: str | Path) -> Path:
@@ -52,8 +53,14 @@ def probe(path: str | Path) -> VideoInfo:
             fps = float(rate or 0) or 25.0
             num = stream.frames or sum(1 for _ in container.decode(video=0))
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            rotation = 0
+            if num:
+                container.seek(0)
+                first = next(container.decode(video=0), None)
+                rotation = int(round(first.rotation)) if first is not None and first.rotation else 0
             return VideoInfo(int(num), fps, stream.codec_context.width, stream.codec_context.height,
-                             Fraction(rate) if rate else Fraction(25), bool(container.streams.audio), start)
+                             Fraction(rate) if rate else Fraction(25), bool(container.streams.audio), start,
+                             rotation)
     except av.error.FFmpegError as err:
         raise _unreadable(path, err) from None
 
@@ -84,22 +91,22 @@ def _decord():
     return decord
 
 
-def _iter_decord(reader, path: Path, batch: int) -> Iterator[np.ndarray]:
+def _decord_batches(reader, path: Path, batch: int) -> Iterator[np.ndarray]:
     for start in range(0, len(reader), batch):
         try:
-            frames = reader.get_batch(list(range(start, min(start + batch, len(reader))))).asnumpy()
+            yield reader.get_batch(list(range(start, min(start + batch, len(reader))))).asnumpy()
         except Exception as err:  # decord.DECORDError on a damaged stream
             raise UserError(f"{path}: corrupt or truncated video (decoding stopped at frame {start}: "
                             f"{str(err).strip().splitlines()[0][:120]})") from None
-        yield from frames
 
 
 def stream_frames(path: str | Path, reader: str = "auto", batch: int = 8) -> Iterator[np.ndarray]:
     """Yield every frame `(H, W, 3)` uint8 RGB in order, in constant memory.
 
     `reader="auto"` decodes with decord and falls back to PyAV when decord cannot open the
-    file; `"decord"` / `"pyav"` force one. Frames are checked against the container's frame
-    count by `count_checked`, so a truncated file is an error, not a shorter output.
+    file or fails on its first frames (decord mishandles rotated phone videos); `"decord"` /
+    `"pyav"` force one. Check frames against the container's frame count with `count_checked`,
+    so that a truncated file is an error, not a shorter output.
     """
     if reader not in READERS:
         raise UserError(f"reader={reader} is not supported; choose one of: {', '.join(READERS)}")
@@ -113,8 +120,18 @@ def stream_frames(path: str | Path, reader: str = "auto", batch: int = 8) -> Ite
                 raise UserError(f"{path}: decord cannot read this file ({type(err).__name__}); "
                                 "use reader=pyav") from None
         else:
-            yield from _iter_decord(decoder, file, batch)
-            return
+            batches = _decord_batches(decoder, file, batch)
+            try:
+                first = next(batches, None)
+            except UserError:
+                if reader == "decord":
+                    raise
+            else:
+                if first is not None:
+                    yield from first
+                    for frames in batches:
+                        yield from frames
+                    return
     yield from iter_frames(file)
 
 

@@ -92,12 +92,13 @@ class VideoWriter:
         crf: x264 constant rate factor (0 lossless ... 51; 18 is visually lossless).
         preset: x264 speed preset.
         start: time of the first frame in seconds (the source's, so audio stays in sync).
+        rotation: display rotation in degrees to record (the source's; frames are stored as given).
     Odd sizes are cropped by one pixel (yuv420p needs even width and height).
     Use as a context manager: on an exception the temporary file is removed.
     """
 
     def __init__(self, path: str | Path, rate: Fraction, audio_from: str | Path | None = None,
-                 crf: int = 18, preset: str = "medium", start: float = 0.0):
+                 crf: int = 18, preset: str = "medium", start: float = 0.0, rotation: int = 0):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_EXTENSIONS:
             raise UserError(f"output={path}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
@@ -112,6 +113,7 @@ class VideoWriter:
         self.audio: AudioCopier | None = None
         self.frames = 0
         self.first_pts = round(start * self.rate)
+        self.rotation = int(rotation)
         self.size: tuple[int, int] | None = None  # (width, height) written
 
     @property
@@ -139,6 +141,8 @@ class VideoWriter:
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = 1 / self.rate
         self.stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
         if self.audio_from is not None:
             with av.open(str(self.audio_from)) as probe:
                 has_audio = bool(probe.streams.audio)
