@@ -30,15 +30,6 @@ TINY = {"_target_": "vsr.models.RecurrentRRDBNet", "num_feat": 8, "num_block": 1
         "num_grow_ch": 4, "alignment": "flow", "flow_levels": 2, "flow_channels": [8, 4], "upsampler": "pixelshuffle"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and on a busy shared CPU 2+ OpenMP threads can be 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_video(path: Path, frames: int = 8, width: int = 64, height: int = 48) -> Path:
     """A small H.264 file: a window panning over a photo by (2, 1) pixels per frame."""
     photo = skdata.astronaut()
@@ -220,7 +211,7 @@ def test_clips_whose_gt_and_lr_do_not_match_or_are_empty_are_refused():
 # --- the real entry point --------------------------------------------------------------------
 
 def evaluate_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_torch_thread
+    env = dict(os.environ)  # one OpenMP thread: see conftest.py
     return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
 
@@ -242,7 +233,7 @@ def test_contract_command_for_a_baseline(video, tmp_path):
 def test_an_exported_model_scores_like_its_checkpoint(video, x4_checkpoint, tmp_path):
     export = subprocess.run([sys.executable, str(ROOT / "export.py"), f"checkpoint={x4_checkpoint}",
                              f"output_dir={tmp_path / 'export'}", f"hydra.run.dir={tmp_path / 'export_run'}"],
-                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                            cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
                             timeout=180)
     assert export.returncode == 0, export.stderr
     common = [f"data.path={video}", "scale=4", "compare=[]", "report.plots=false"]

@@ -17,15 +17,6 @@ from vsr.models.alignment import flow_warp
 PHOTO = skdata.astronaut()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and on a busy shared CPU 2+ OpenMP threads can be 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def moving_clip(frames=8, h=48, w=64, dx=2, dy=1) -> torch.Tensor:
     """uint8 `(T, 3, H, W)`: a window panning over a photo by (dx, dy) pixels per frame."""
     crops = [PHOTO[100 + dy * t:100 + dy * t + h, 150 + dx * t:150 + dx * t + w] for t in range(frames)]

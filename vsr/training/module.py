@@ -72,7 +72,8 @@ class VSRGANModule(L.LightningModule):
             opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=d["lr"], betas=tuple(d["betas"]),
                                      weight_decay=d["weight_decay"])
             optimizers.append(opt_d)
-            schedulers.append(torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=steps, eta_min=eta_min))
+            gan_steps = max(steps - self.train_cfg["warmup_steps"], 1)
+            schedulers.append(torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=gan_steps, eta_min=eta_min))
         return optimizers, schedulers
 
     # ---- training ---------------------------------------------------------------------------
@@ -126,10 +127,10 @@ class VSRGANModule(L.LightningModule):
 
         logs = {f"train/{k}": v.detach() for k, v in terms.items()}
         logs["train/loss_g"] = loss_g.detach()
+        schedulers[0].step()
         if self.uses_gan and self.in_gan_stage():
             logs.update(self.discriminator_step(optimizers[1], sr.detach(), hr))
-        for scheduler in schedulers:
-            scheduler.step()
+            schedulers[1].step()  # the critic's schedule starts with the GAN stage
         logs["train/lr"] = opt_g.param_groups[0]["lr"]
         logs["train/gan_stage"] = float(self.in_gan_stage())
         self.log_dict(logs, prog_bar=False, batch_size=lr.shape[0])
