@@ -3,8 +3,10 @@
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from vsr.data.sampler import ResumableOrder
 
-class VSRDataModule(L.LightningDataModule):
+
+class VSRDataModule(ResumableOrder, L.LightningDataModule):
     """Batches of clips `(B, T, C, H, W)`; validation one whole clip at a time.
 
     Args:
@@ -18,7 +20,8 @@ class VSRDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
+        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True,
+                          sampler=self.train_sampler(len(self.train_set)),
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:

@@ -50,6 +50,17 @@ def target_scale(cfg) -> float | None:
     return outscale
 
 
+def frames_lost(info) -> int:
+    """Frames the stream's duration accounts for beyond those in the file (one frame of rounding allowed).
+
+    Containers without a frame count (MKV, WebM) are counted by decoding, so a truncated or partly
+    corrupt one just looks shorter; its recorded duration still tells how long it was.
+    """
+    if not info.duration_frames or info.duration_frames - info.num_frames <= 1:
+        return 0
+    return info.duration_frames - info.num_frames
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -64,6 +75,11 @@ def upscale_video(cfg) -> dict:
     info = probe(src)
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
+    lost = frames_lost(info)
+    if lost:
+        print(f"warning: input={src}: its duration holds {info.duration_frames} frames at {info.fps:g} fps but only "
+              f"{info.num_frames} can be decoded: {lost} frames lost (truncated or corrupt file); "
+              f"the output has the {info.num_frames} decodable frames", file=sys.stderr)
     upscaler = Upscaler.from_dir(
         cfg.get("weights"), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
@@ -101,9 +117,9 @@ def upscale_video(cfg) -> dict:
     summary = {"output": str(dst), "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
-               "device": str(upscaler.device), "precision": upscaler.precision}
+               "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
     print(f"upscaled {writer.frames} frames {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
           f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
-          f"{upscaler.device} {upscaler.precision}: {dst}")
+          f"{upscaler.device} {upscaler.precision}: {dst}{f' ({lost} input frames lost)' if lost else ''}")
     return summary

@@ -1,5 +1,6 @@
 """Read video files as uint8 RGB frames, streaming, with decord (fast seeking) or PyAV."""
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +24,7 @@ class VideoInfo:
     has_audio: bool = False
     start: float = 0.0  # time of the first frame, seconds (audio stays in sync with it)
     rotation: int = 0  # display rotation in degrees (phones store portrait video as rotated landscape)
+    duration_frames: int | None = None  # frames the stream's recorded duration holds (None: unknown)
 
 
 def _check_file(path: str | Path) -> Path:
@@ -37,6 +39,20 @@ def _check_file(path: str | Path) -> Path:
 def _unreadable(path, err) -> UserError:
     reason = getattr(err, "strerror", None) or type(err).__name__
     return UserError(f"{path}: not a readable video, or corrupt/truncated ({reason})")
+
+
+def _stream_seconds(container, stream) -> float | None:
+    """The video stream's duration: its own, MKV's per-track DURATION tag, else the container's."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    return container.duration / 1_000_000 if container.duration else None
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -58,9 +74,10 @@ def probe(path: str | Path) -> VideoInfo:
                 container.seek(0)
                 first = next(container.decode(video=0), None)
                 rotation = int(round(first.rotation)) if first is not None and first.rotation else 0
+            seconds = _stream_seconds(container, stream)
             return VideoInfo(int(num), fps, stream.codec_context.width, stream.codec_context.height,
                              Fraction(rate) if rate else Fraction(25), bool(container.streams.audio), start,
-                             rotation)
+                             rotation, round(seconds * fps) if seconds else None)
     except av.error.FFmpegError as err:
         raise _unreadable(path, err) from None
 
@@ -96,8 +113,9 @@ def _decord_batches(reader, path: Path, batch: int) -> Iterator[np.ndarray]:
         try:
             yield reader.get_batch(list(range(start, min(start + batch, len(reader))))).asnumpy()
         except Exception as err:  # decord.DECORDError on a damaged stream
+            reason = re.sub(r"\[[\d:]+\] \S+:\d+: ", "", str(err).strip().splitlines()[0])  # decord's source lines
             raise UserError(f"{path}: corrupt or truncated video (decoding stopped at frame {start}: "
-                            f"{str(err).strip().splitlines()[0][:120]})") from None
+                            f"{reason[:120]})") from None
 
 
 def stream_frames(path: str | Path, reader: str = "auto", batch: int = 8) -> Iterator[np.ndarray]:

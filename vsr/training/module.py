@@ -22,8 +22,14 @@ def psnr_y(sr: torch.Tensor, gt: torch.Tensor, crop: int) -> torch.Tensor:
     return psnr(sr, gt, crop_border=crop, y_channel=True).mean()
 
 
-class NonFiniteLossError(RuntimeError):
-    pass
+class NonFiniteLossError(UserError):
+    """Training stopped after `training.max_bad_steps` consecutive steps with non-finite losses or gradients."""
+
+
+def gradients_finite(module: nn.Module) -> bool:
+    """Whether every gradient of `module` is finite (max-abs norm: NaN and inf propagate, nothing overflows)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads, norm_type=float("inf"))))
 
 
 class VSRGANModule(L.LightningModule):
@@ -50,7 +56,8 @@ class VSRGANModule(L.LightningModule):
             raise UserError("loss.adversarial.weight > 0 needs a discriminator; set discriminator=unet")
         self.discriminator = discriminator if self.uses_gan else None
         self.scale, self.optim_cfg, self.train_cfg = scale, optim, training
-        self.bad_steps = 0
+        self.bad_steps = 0  # consecutive steps with a non-finite loss or gradient (reset by a good step)
+        self.skipped_steps = 0  # all such steps of the run, logged as train/skipped_steps
         self._bicubic_psnr: dict[str, float] = {}
         if "perceptual" in self.losses and self.losses["perceptual"].random_backbone:
             log.warning("training with loss.perceptual.pretrained=false: the perceptual term uses a random VGG19")
@@ -115,11 +122,14 @@ class VSRGANModule(L.LightningModule):
         terms, sr = self.generator_losses(lr, hr)
         loss_g = sum(terms.values())
         if not torch.isfinite(loss_g):
-            self._skip_bad_step(loss_g)
+            self._skip_bad_step(f"generator loss ({loss_g.item()})")
             return
-        self.bad_steps = 0
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
+        if self._check_gradients() and not gradients_finite(self.generator):
+            opt_g.zero_grad(set_to_none=True)
+            self._skip_bad_step("generator gradients")
+            return
         if self.train_cfg["grad_clip"] > 0:
             self.clip_gradients(opt_g, gradient_clip_val=self.train_cfg["grad_clip"], gradient_clip_algorithm="norm")
         opt_g.step()
@@ -128,31 +138,57 @@ class VSRGANModule(L.LightningModule):
         logs = {f"train/{k}": v.detach() for k, v in terms.items()}
         logs["train/loss_g"] = loss_g.detach()
         schedulers[0].step()
+        good = True
         if self.uses_gan and self.in_gan_stage():
-            logs.update(self.discriminator_step(optimizers[1], sr.detach(), hr))
+            d_logs = self.discriminator_step(optimizers[1], sr.detach(), hr)
+            good = d_logs is not None
+            logs.update(d_logs or {})
             schedulers[1].step()  # the critic's schedule starts with the GAN stage
+        if good:
+            self.bad_steps = 0
+        logs["train/skipped_steps"] = float(self.skipped_steps)
         logs["train/lr"] = opt_g.param_groups[0]["lr"]
         logs["train/gan_stage"] = float(self.in_gan_stage())
         self.log_dict(logs, prog_bar=False, batch_size=lr.shape[0])
         self.log("loss", loss_g.detach(), prog_bar=True, logger=False, batch_size=lr.shape[0])
 
-    def discriminator_step(self, opt_d, fake: torch.Tensor, real: torch.Tensor) -> dict:
+    def discriminator_step(self, opt_d, fake: torch.Tensor, real: torch.Tensor) -> dict | None:
+        """One critic step; None when it was skipped (non-finite loss or gradients)."""
         loss_d = self.losses["adversarial"].discriminator_loss(self.discriminator(real), self.discriminator(fake))
+        if not torch.isfinite(loss_d):
+            self._skip_bad_step(f"discriminator loss ({loss_d.item()})")
+            return None
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
+        if self._check_gradients() and not gradients_finite(self.discriminator):
+            opt_d.zero_grad(set_to_none=True)
+            self._skip_bad_step("discriminator gradients")
+            return None
         # Step through the strategy, not the LightningOptimizer, so only the generator's
         # step counts towards global_step (precision plugins still apply).
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None, model=self)
         return {"train/loss_d": loss_d.detach()}
 
-    def _skip_bad_step(self, loss: torch.Tensor) -> None:
+    def _check_gradients(self) -> bool:
+        """False under a fp16 GradScaler: it finds inf gradients itself and must see them to lower its scale."""
+        return getattr(self.trainer.precision_plugin, "scaler", None) is None
+
+    def _skip_bad_step(self, what: str) -> None:
+        """Count a non-finite step (its update is not applied); stop after `training.max_bad_steps` in a row."""
         self.bad_steps += 1
-        self.log("train/skipped_nonfinite", float(self.bad_steps))
-        log.warning("non-finite generator loss (%s) at step %d: step skipped (%d in a row)",
-                    loss.item(), self.global_step, self.bad_steps)
+        self.skipped_steps += 1
+        self.log("train/skipped_steps", float(self.skipped_steps))
+        log.warning("non-finite %s at step %d: update skipped (%d in a row, %d in this run)",
+                    what, self.global_step, self.bad_steps, self.skipped_steps)
         if self.bad_steps >= self.train_cfg["max_bad_steps"]:
-            raise NonFiniteLossError(f"{self.bad_steps} consecutive non-finite losses at step {self.global_step}; "
-                                     "lower optim.generator.lr or check the data (training.max_bad_steps)")
+            callback = self.trainer.checkpoint_callback
+            last = getattr(callback, "last_model_path", "") if callback is not None else ""
+            saved = (f"last checkpoint, from before the problem: {last}" if last
+                     else "no checkpoint was written before it")
+            raise NonFiniteLossError(
+                f"training stopped at step {self.global_step}: {self.bad_steps} steps in a row had non-finite "
+                f"values (last: {what}); {saved}. Lower optim.generator.lr, keep training.grad_clip > 0 or "
+                "check the data (limit: training.max_bad_steps)")
 
     # ---- validation -------------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):
@@ -176,6 +212,7 @@ class VSRGANModule(L.LightningModule):
             "numpy_pos": np.random.get_state()[2],
         }
         checkpoint["bad_steps"] = self.bad_steps
+        checkpoint["skipped_steps"] = self.skipped_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("rng_state")
@@ -184,3 +221,4 @@ class VSRGANModule(L.LightningModule):
             np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
             random.setstate(state["python"])
         self.bad_steps = checkpoint.get("bad_steps", 0)
+        self.skipped_steps = checkpoint.get("skipped_steps", 0)
