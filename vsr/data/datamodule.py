@@ -1,9 +1,14 @@
 """LightningDataModule wrapping a train and a validation clip dataset."""
 
+import logging
+
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from vsr.data.sampler import ResumableOrder
+from vsr.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class VSRDataModule(ResumableOrder, L.LightningDataModule):
@@ -12,12 +17,23 @@ class VSRDataModule(ResumableOrder, L.LightningDataModule):
     Args:
         train: training dataset (random patches); val: held-out full clips.
         batch_size, num_workers: training loader settings (validation uses batch size 1).
+        **shared: the data options the two datasets interpolate (`data.root`, `data.on_error`,
+            `data.path`, ...); kept here so they are set once, at `data.<name>`.
     """
 
-    def __init__(self, train: Dataset, val: Dataset, batch_size: int = 4, num_workers: int = 2):
+    def __init__(self, train: Dataset, val: Dataset, batch_size: int = 4, num_workers: int = 2, **shared):
         super().__init__()
         self.train_set, self.val_set = train, val
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.shared = shared
+        if hasattr(train, "__len__") and len(train) < batch_size:
+            raise UserError(f"data: {len(train)} training items but data.batch_size={batch_size}; lower "
+                            "data.batch_size or add clips (data.train.repeat repeats each clip per epoch)")
+        for split, dataset in (("train", train), ("val", val)):
+            names = [c.name for c in getattr(dataset, "clips", [])] or list(getattr(dataset, "names", []))
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            log.info("data %s: %d items from %s%s", split, len(dataset), type(dataset).__name__,
+                     f" clips {shown}" if names else "")
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True,

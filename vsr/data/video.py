@@ -1,18 +1,25 @@
-"""Real video files as evaluation clips: HR = the decoded frames, LR = a degradation of HR.
+"""Real video files as clips: HR = the decoded frames, LR = a degradation of HR.
 
-`python evaluate.py data=video data.path=FILE` (or a glob such as `"clips/*.mp4"`).
+`python evaluate.py data=video data.path=FILE` (or a glob such as `"clips/*.mp4"`) scores whole
+videos; `python train.py data=video data.path=GLOB` trains on random windows and crops of them.
 """
 
 import glob
+import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vsr.data.degradations import BicubicDegradation
-from vsr.errors import UserError
-from vsr.io.video import VIDEO_EXTENSIONS, read_frames
+from vsr.data.augment import augment_pair, paired_random_crop
+from vsr.data.degradations import BicubicDegradation, check_divisible, degrade
+from vsr.data.frames import MAX_SKIPS_IN_A_ROW, ON_ERROR
+from vsr.errors import UserError, check_choice
+from vsr.io.video import VIDEO_EXTENSIONS, iter_frames, probe, read_frames
+
+log = logging.getLogger(__name__)
 
 
 def find_videos(path: str) -> list[Path]:
@@ -58,19 +65,57 @@ def mod_crop(frames: torch.Tensor, scale: int) -> torch.Tensor:
     return frames[..., : h - h % scale, : w - w % scale]
 
 
+def count_frames(path: Path) -> int:
+    """Decodable frame count: decord's index, else the container's (PyAV)."""
+    try:
+        from vsr.io.video import _decord
+
+        return len(_decord().VideoReader(str(path)))
+    except UserError:
+        raise
+    except Exception:
+        return probe(path).num_frames
+
+
+def read_window(path: Path, start: int, count: int) -> np.ndarray:
+    """Frames `start .. start+count-1` as `(count, H, W, 3)` uint8 RGB: decord seeks, PyAV decodes from the start."""
+    try:
+        from vsr.io.video import _decord
+
+        reader = _decord().VideoReader(str(path))
+        frames = reader.get_batch(list(range(start, start + count))).asnumpy()
+    except UserError:
+        raise
+    except Exception:
+        frames = list(iter_frames(path, start + count))[start:]
+        frames = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
+    if len(frames) < count:
+        raise UserError(f"{path}: decoded {len(frames)} of frames {start}..{start + count - 1}; corrupt or truncated video")
+    return frames
+
+
 class VideoClips(Dataset):
-    """One clip per video file: `{"lr": (T, 3, h, w), "hr": (T, 3, h*scale, w*scale), "name": str}`.
+    """Clips from video files: `{"lr": (T, 3, h, w), "hr": (T, 3, h*scale, w*scale), "name": str}`.
+
+    Evaluation (default): one clip per file, its first `max_frames` frames. Training
+    (`random=True`): `num_clips` items per epoch, each a random window of `num_frames` frames
+    of a random file, a random `patch_size` crop, flips, 90-degree rotations and reversal.
 
     Args:
         path: a video file or a glob pattern.
         scale: upscale factor; HR is cropped to a multiple of it.
         degradation: callable HR `(T, C, H, W)` -> LR; default bicubic (BI).
-        max_frames: read at most this many frames per video (null = all).
+        max_frames: read at most this many frames per video (null = all); windows stay within them.
         crop: centre crop of HR, `S` or `[H, W]`, to bound the work (null = full frame).
+        num_frames, patch_size, random, flip, rotate, reverse: training windows, crops, augmentation.
+        num_clips: items per epoch when `random` (null = one per file).
+        on_error: "raise" on an unreadable video, or "skip" it (counted and logged).
     """
 
     def __init__(self, path: str, scale: int = 4, degradation=None, max_frames: int | None = 100,
-                 crop: int | list[int] | None = None):
+                 crop: int | list[int] | None = None, num_frames: int | None = None, patch_size: int | None = None,
+                 random: bool = False, flip: bool = True, rotate: bool = True, reverse: bool = True,
+                 num_clips: int | None = None, on_error: str = "raise"):
         self.files = find_videos(path)
         self.names = clip_names(self.files)
         self.scale = scale
@@ -79,18 +124,71 @@ class VideoClips(Dataset):
             raise UserError(f"data.degradation must build a callable HR -> LR, got {type(self.degradation).__name__}")
         if max_frames is not None and max_frames < 1:
             raise UserError(f"data.max_frames={max_frames} must be at least 1 (or null for all frames)")
+        if num_frames is not None and num_frames < 1:
+            raise UserError(f"data.num_frames={num_frames} must be at least 1 (or null for whole clips)")
+        if patch_size is not None:
+            check_divisible("data.patch_size", patch_size, scale)
+        check_choice("data.on_error", on_error, ON_ERROR)
         self.max_frames = max_frames
         self.crop = crop
+        self.num_frames, self.patch_size, self.random = num_frames, patch_size, random
+        self.augment = dict(flip=flip, rotate=rotate, reverse=reverse)
+        self.num_clips = num_clips if num_clips is not None else len(self.files)
+        self.on_error, self.skipped = on_error, 0
+        self._lengths: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self.files)
+        return self.num_clips if self.random else len(self.files)
 
     def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)  # ends `for item in dataset`
+        index %= len(self)
+        for _ in range(MAX_SKIPS_IN_A_ROW):
+            try:
+                return self._train_item() if self.random else self._clip(index % len(self.files))
+            except UserError as err:
+                # option mistakes ("data.patch_size=...: ...") are never skipped, only unreadable files
+                if self.on_error == "raise" or str(err).startswith("data."):
+                    raise
+                self.skipped += 1
+                log.warning("data.on_error=skip: %s (%d skipped in this process)", err, self.skipped)
+                index += 1
+        raise UserError(f"data.on_error=skip: {MAX_SKIPS_IN_A_ROW} videos in a row were unreadable; check the files")
+
+    def _clip(self, index: int) -> dict:
         frames = read_frames(self.files[index], self.max_frames)  # (T, H, W, 3) uint8
         hr = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
         hr = mod_crop(center_crop(hr, self.crop), self.scale).contiguous()
         h, w = hr.shape[-2:]
         if h < self.scale or w < self.scale:
             raise UserError(f"{self.files[index]}: frames of {w}x{h} are too small for scale={self.scale}")
-        lr = self.degradation(hr)
+        if self.num_frames is not None:
+            hr = hr[: self.num_frames]
+        lr = degrade(self.degradation, hr, index)
         return {"lr": lr.float(), "hr": hr, "name": self.names[index]}
+
+    def _train_item(self) -> dict:
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        index = int(rng.integers(len(self.files)))
+        file = self.files[index]
+        if index not in self._lengths:
+            total = count_frames(file)
+            self._lengths[index] = total if self.max_frames is None else min(total, self.max_frames)
+        total = self._lengths[index]
+        count = self.num_frames or total
+        if total < count:
+            raise UserError(f"data.num_frames={count} is more than the {total} frames of {file}; lower data.num_frames")
+        start = int(rng.integers(0, total - count + 1))
+        hr = torch.from_numpy(read_window(file, start, count)).permute(0, 3, 1, 2).float() / 255.0
+        hr = mod_crop(center_crop(hr, self.crop), self.scale)
+        h, w = hr.shape[-2:]
+        if self.patch_size is not None:
+            if min(h, w) < self.patch_size:
+                raise UserError(f"data.patch_size={self.patch_size} is larger than the {w}x{h} frames of {file}; "
+                                f"use data.train.patch_size <= {min(h, w)}")
+            _, hr = paired_random_crop(None, hr, self.patch_size, self.scale, rng)
+        lr = degrade(self.degradation, hr.contiguous(), int(rng.integers(2**62)))
+        lr = (lr.clamp(0, 1) * 255).round() / 255
+        lr, hr = augment_pair(lr, hr, rng, **self.augment)
+        return {"lr": lr.float().contiguous(), "hr": hr.contiguous(), "name": f"{self.names[index]}/{start}"}
