@@ -162,8 +162,9 @@ def _rates(timing: dict) -> dict:
 
 
 def _describe_data(data_cfg: DictConfig) -> str:
-    target = str(data_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
-    path = data_cfg.get("path") if "path" in data_cfg else None
+    clips = data_cfg.get("val") or data_cfg  # a datamodule config: name the clips evaluate.py scores
+    target = str(clips.get("_target_", "?")).rsplit(".", 1)[-1]
+    path = data_cfg.get("path") or data_cfg.get("root")
     return f"{target}({path})" if path else target
 
 
