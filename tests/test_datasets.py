@@ -347,3 +347,30 @@ def test_data_root_follows_the_environment_variable(monkeypatch, tmp_path):
     monkeypatch.delenv("VSR_DATA_ROOT")
     with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base=None):
         assert compose("train", overrides=["data=vid4"]).data.val.root == "datasets/Vid4"
+
+
+# ---- datasets/prepare.py ------------------------------------------------------------------------------
+def load_prepare():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prepare", Path(__file__).resolve().parents[1] / "datasets/prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prepare_checks_a_layout_and_stores_lr_the_datasets_then_use(tmp_path, capsys):
+    prepare = load_prepare()
+    root = make_vid4(tmp_path / "Vid4")
+    assert prepare.main(["check", "vid4", str(root), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 clips, 16 HR frames" in out and "HR sizes: 32x32 (4 clips)" in out and "BI x4 in BIx4" in out
+    assert prepare.main(["lr", "vid4", str(root), "--scales", "2", "--protocol", "BD", "--workers", "1"]) == 0
+    bd2 = Vid4(str(root), 2, BlurDegradation(2))
+    assert all(c.lr is not None for c in bd2.clips)
+    item = bd2[0]
+    # the stored frames are what the on-the-fly degradation makes, rounded to uint8
+    assert (item["lr"] - BlurDegradation(2)(item["hr"])).abs().max() <= 0.5 / 255 + 1e-6
+    (root / "GT" / "city" / "00000001.png").unlink()
+    assert prepare.main(["check", "vid4", str(root), "--workers", "1"]) == 1
+    assert "clip city: frame 00000001.png is missing" in capsys.readouterr().out

@@ -192,7 +192,9 @@ class FrameClips(Dataset):
 
     def _check_sizes(self, clip: Clip, t: int, hr_wh: tuple[int, int], lr_wh: tuple[int, int] | None) -> None:
         w, h = hr_wh
-        if lr_wh is not None and (lr_wh[0] * self.scale, lr_wh[1] * self.scale) != (w, h):
+        # HR not divisible by scale is cut to a multiple of it (BasicSR's mod crop), as prepare.py does
+        if lr_wh is not None and (lr_wh[0] * self.scale, lr_wh[1] * self.scale) != (w - w % self.scale,
+                                                                                   h - h % self.scale):
             raise UserError(f"clip {clip.name}: LR frame {clip.lr[t].name} is {lr_wh[0]}x{lr_wh[1]} but HR frame "
                             f"{clip.hr[t].name} is {w}x{h}, not x{self.scale} of it; check scale= and the LR folder")
         if self.patch_size is not None and min(w - w % self.scale, h - h % self.scale) < self.patch_size:
@@ -231,9 +233,8 @@ class FrameClips(Dataset):
         # every frame of a window has one size (_read), so its first pair stands for all
         self._check_sizes(clip, start, (hr.shape[-1], hr.shape[-2]),
                           (lr.shape[-1], lr.shape[-2]) if lr is not None else None)
-        if lr is None:
-            h, w = hr.shape[-2:]
-            hr = hr[..., : h - h % self.scale, : w - w % self.scale]
+        h, w = hr.shape[-2:]
+        hr = hr[..., : h - h % self.scale, : w - w % self.scale]
         if rng is not None and self.patch_size is not None:
             lr, hr = paired_random_crop(lr, hr, self.patch_size, self.scale, rng)
         if lr is None:

@@ -1,0 +1,224 @@
+"""Validate a dataset layout and precompute LR frame folders, so training does not recompute them.
+
+    .venv/bin/python datasets/prepare.py check reds datasets/REDS            # count clips/frames, check sizes
+    .venv/bin/python datasets/prepare.py lr reds datasets/REDS --scales 2 4 8 [--protocol BI|BD] [--workers 2]
+
+`check` lists clips and frames per split, the HR sizes found, which stored LR folders exist, and
+every problem (missing frames, unreadable images, LR/HR size mismatches, mixed sizes in a clip);
+exit status 1 when there is one. `lr` writes LR PNGs next to HR in the layout the datasets read:
+REDS `train_sharp_bicubic/X2/NNN/` (BD: `train_sharp_BD/X4/`), Vimeo-90K `sequences_BIx2/`,
+Vid4 `BIx2/<clip>/`, folders `LRx2/<clip>/`. BI uses MATLAB's bicubic (`imresize`), BD the
+13x13 sigma-1.6 Gaussian; HR is cut to a multiple of the scale first. Existing files are kept
+unless --overwrite; files are written under a temporary name and renamed when complete.
+"""
+
+import argparse
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+DATASETS = ("reds", "vimeo90k", "vid4", "folder")
+PROTOCOLS = ("BI", "BD")
+
+
+@contextmanager
+def pool_map(workers: int):
+    """`map` over `workers` processes (in this process for 1)."""
+    if workers <= 1:
+        yield lambda fn, items, chunksize=1: map(fn, items)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield pool.map
+
+
+def hr_clip_folders(dataset: str, root: Path) -> list[tuple[str, Path]]:
+    """(name, HR folder) of every clip of the layout, whatever its split."""
+    from vsr.errors import UserError
+
+    if not root.is_dir():
+        raise UserError(f"{root}: folder not found (see datasets/README.md for the {dataset} layout)")
+    if dataset == "reds":
+        found = [(f"{sub}/{d.name}", d) for sub in ("train_sharp", "val_sharp") if (root / sub).is_dir()
+                 for d in sorted((root / sub).iterdir()) if d.is_dir()]
+    elif dataset == "vimeo90k":
+        found = [(f"{d.parent.name}/{d.name}", d) for d in sorted((root / "sequences").glob("*/*")) if d.is_dir()]
+    elif dataset == "vid4":
+        found = [(d.name, d) for d in sorted((root / "GT").glob("*")) if d.is_dir()]
+    else:
+        base = root / "HR" if (root / "HR").is_dir() else root
+        found = [(d.name, d) for d in sorted(base.iterdir()) if d.is_dir() and not d.name.startswith(("LRx", "."))]
+    if not found:
+        raise UserError(f"{root}: no {dataset} clip folders found (see datasets/README.md for the layout)")
+    return found
+
+
+def lr_folder(dataset: str, root: Path, name: str, protocol: str, scale: int) -> Path:
+    """Where the datasets look for the stored LR frames of clip `name`."""
+    if dataset == "reds":
+        sub, clip = name.split("/")
+        return root / f"{sub}{'_bicubic' if protocol == 'BI' else '_BD'}" / f"X{scale}" / clip
+    if dataset == "vimeo90k":
+        return root / f"sequences_{protocol}x{scale}" / name
+    if dataset == "vid4":
+        return root / f"{protocol}x{scale}" / name
+    return root / f"LRx{scale}" / name
+
+
+def _size(path: Path):
+    from vsr.data.frames import UnreadableImage, image_size
+
+    try:
+        return str(path), image_size(path)
+    except UnreadableImage as err:
+        return str(path), str(err)
+
+
+def check(dataset: str, root: Path, workers: int) -> int:
+    from tqdm import tqdm
+
+    from vsr.data.frames import check_numbering, list_images
+    from vsr.errors import UserError
+
+    clips = hr_clip_folders(dataset, root)
+    problems, frames = [], {}
+    for name, folder in clips:
+        images = list_images(folder)
+        if not images:
+            problems.append(f"clip {name}: no frames in {folder}")
+            continue
+        try:
+            check_numbering(name, images)
+        except UserError as err:
+            problems.append(str(err))
+        frames[name] = images
+    paths = [p for images in frames.values() for p in images]
+    lr_pairs = {}
+    for name, images in frames.items():
+        for scale in (2, 3, 4, 8):
+            for protocol in PROTOCOLS:
+                folder = lr_folder(dataset, root, name, protocol, scale)
+                if folder.is_dir():
+                    by_stem = {f.stem: f for f in list_images(folder)}
+                    pairs = [(p, by_stem.get(p.stem, folder / p.name)) for p in images]
+                    lr_pairs[(name, protocol, scale)] = pairs
+                    paths += [lr for _, lr in pairs if lr.is_file()]
+    with pool_map(workers) as run:
+        sizes = dict(tqdm(run(_size, paths, chunksize=64), total=len(paths), desc="reading headers", unit="frame"))
+    hr_sizes = Counter()
+    for name, images in frames.items():
+        clip_sizes = {sizes[str(p)] for p in images if not isinstance(sizes[str(p)], str)}
+        problems += [sizes[str(p)] for p in images if isinstance(sizes[str(p)], str)]
+        if len(clip_sizes) > 1:
+            problems.append(f"clip {name}: frames of several sizes {sorted(clip_sizes)}")
+        hr_sizes.update(f"{w}x{h}" for w, h in clip_sizes)
+    for (name, protocol, scale), pairs in lr_pairs.items():
+        for hr, lr in pairs:
+            if not lr.is_file():
+                problems.append(f"clip {name}: LR frame {lr} is missing ({protocol} x{scale})")
+                continue
+            a, b = sizes[str(hr)], sizes[str(lr)]
+            if isinstance(b, str):
+                problems.append(b)
+            elif not isinstance(a, str) and (b[0] * scale, b[1] * scale) != (a[0] - a[0] % scale, a[1] - a[1] % scale):
+                problems.append(f"clip {name}: LR frame {lr.name} is {b[0]}x{b[1]} but HR is {a[0]}x{a[1]} "
+                                f"({protocol} x{scale})")
+                break
+    lr_sets = sorted({f"{protocol} x{scale} in {lr_folder(dataset, root, name, protocol, scale).parent.relative_to(root)}"
+                      for name, protocol, scale in lr_pairs})
+    total = sum(len(v) for v in frames.values())
+    counts = Counter(len(v) for v in frames.values())
+    print(f"{dataset} at {root}: {len(clips)} clips, {total} HR frames "
+          f"(frames per clip: {', '.join(f'{n} x{c}' for n, c in sorted(counts.items()))})")
+    print(f"HR sizes: {', '.join(f'{s} ({c} clips)' for s, c in hr_sizes.most_common())}")
+    print(f"stored LR folders: {', '.join(lr_sets) or 'none (LR is made on the fly; `prepare.py lr` stores it)'}")
+    for problem in problems[:50]:
+        print(f"problem: {problem}")
+    if len(problems) > 50:
+        print(f"... and {len(problems) - 50} more problems")
+    print("OK" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def _downscale(job) -> str | None:
+    """Write one LR frame; returns an error line or None."""
+    import cv2
+    import torch
+
+    from vsr.data.degradations import BicubicDegradation, BlurDegradation
+    from vsr.data.frames import UnreadableImage, read_image
+
+    hr_path, lr_path, scale, protocol = job
+    torch.set_num_threads(1)
+    try:
+        hr = torch.from_numpy(read_image(Path(hr_path))).permute(2, 0, 1)[None].float() / 255
+    except UnreadableImage as err:
+        return str(err)
+    h, w = hr.shape[-2:]
+    hr = hr[..., : h - h % scale, : w - w % scale]
+    degradation = BicubicDegradation(scale, "matlab") if protocol == "BI" else BlurDegradation(scale)
+    lr = (degradation(hr)[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype("uint8")
+    out = Path(lr_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR)):
+        return f"{out}: could not write"
+    tmp.replace(out)
+    return None
+
+
+def make_lr(dataset: str, root: Path, scales: list[int], protocol: str, workers: int, overwrite: bool) -> int:
+    from tqdm import tqdm
+
+    from vsr.data.frames import list_images
+
+    jobs = []
+    for name, folder in hr_clip_folders(dataset, root):
+        for scale in scales:
+            out = lr_folder(dataset, root, name, protocol, scale)
+            for frame in list_images(folder):
+                target = out / f"{frame.stem}.png"
+                if overwrite or not target.is_file():
+                    jobs.append((str(frame), str(target), scale, protocol))
+    if not jobs:
+        print("nothing to do: every LR frame exists (--overwrite to redo)")
+        return 0
+    errors = []
+    with pool_map(workers) as run:
+        for error in tqdm(run(_downscale, jobs, chunksize=8), total=len(jobs), desc=f"{protocol} LR", unit="frame"):
+            if error:
+                errors.append(error)
+    for error in errors[:20]:
+        print(f"error: {error}")
+    print(f"wrote {len(jobs) - len(errors)} LR frames ({protocol}, x{', x'.join(map(str, scales))}); "
+          f"{len(errors)} failed")
+    return 0 if not errors else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("check", "validate a layout"), ("lr", "precompute LR frame folders")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("dataset", choices=DATASETS)
+        p.add_argument("root", type=Path)
+        p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+        if name == "lr":
+            p.add_argument("--scales", type=int, nargs="+", default=[4], choices=(2, 3, 4, 8))
+            p.add_argument("--protocol", choices=PROTOCOLS, default="BI", help="BI (MATLAB bicubic) or BD (blur)")
+            p.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    from vsr.errors import UserError
+
+    try:
+        if args.command == "check":
+            return check(args.dataset, args.root, args.workers)
+        return make_lr(args.dataset, args.root, args.scales, args.protocol, args.workers, args.overwrite)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
