@@ -5,12 +5,16 @@ virtual camera that pans along a curved path, zooms and rotates slightly (kornia
 so the frames have real sub-pixel motion. Deterministic for a given seed and index.
 """
 
+import glob
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from kornia.geometry.transform import warp_affine
 from skimage import data as skdata
+from skimage.io import imread
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from vsr.data.degradations import check_divisible
@@ -20,14 +24,49 @@ TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble
 VAL_PHOTOS = ("chelsea",)  # held out: never seen in training
 
 
-def load_photo(name: str) -> torch.Tensor:
-    """A scikit-image sample photo as `(1, 3, H, W)` float in [0, 1]."""
-    try:
-        image = getattr(skdata, name)()
-    except AttributeError:
-        raise UserError(f"data.photos: {name!r} is not a scikit-image sample photo") from None
+def load_photo(name: str, max_side: int | None = None) -> torch.Tensor:
+    """A photo as `(1, 3, H, W)` float in [0, 1]: a scikit-image sample name or an image file.
+
+    Photos larger than `max_side` are downscaled (antialiased) so that a patch shows about
+    as much of the scene as a frame of real video does, and downscaling also removes the
+    camera's own blur and JPEG noise from the HR targets.
+    """
+    if "/" in name or "." in name:
+        file = Path(name).expanduser()
+        if not file.is_file():
+            raise UserError(f"data.photos: image file {name} not found")
+        try:
+            image = imread(file)
+        except Exception as err:
+            raise UserError(f"data.photos: cannot read image {name} ({type(err).__name__})") from None
+    else:
+        try:
+            image = getattr(skdata, name)()
+        except AttributeError:
+            raise UserError(f"data.photos: {name!r} is neither an image file nor a scikit-image sample photo") from None
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
     image = np.ascontiguousarray(image[..., :3])
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    photo = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    if max_side and max(photo.shape[-2:]) > max_side:
+        factor = max_side / max(photo.shape[-2:])
+        size = (round(photo.shape[-2] * factor), round(photo.shape[-1] * factor))
+        photo = F.interpolate(photo, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    return photo
+
+
+def expand_photos(entries: list[str]) -> list[str]:
+    """Sample names stay as they are; globs (`/usr/share/backgrounds/mate/nature/*.jpg`) expand."""
+    names = []
+    for entry in entries:
+        if any(c in entry for c in "*?["):
+            matches = sorted(glob.glob(str(Path(entry).expanduser())))
+            if not matches:
+                raise UserError(f"data.photos: {entry} matches no files")
+            names += matches
+        else:
+            names.append(entry)
+    return names
 
 
 def camera_path(rng: np.random.Generator, num_frames: int, photo_hw: tuple[int, int], out_size: int,
@@ -72,12 +111,14 @@ class SampleClips(Dataset):
         seed: base seed; clip i of the split is always the same clip.
         max_speed: camera speed in HR pixels per frame.
         max_zoom, max_rotation: per-frame zoom change (fraction) and roll (degrees).
-        photos: override the photo list of the split.
+        photos: override the photo list of the split: sample names, image files or globs.
+        photo_max_side: downscale larger photos to this longest side (null: keep).
     """
 
     def __init__(self, split: str = "train", scale: int = 4, degradation=None, num_frames: int = 5,
                  patch_size: int = 128, num_clips: int = 1000, seed: int = 0, max_speed: float = 6.0,
-                 max_zoom: float = 0.01, max_rotation: float = 0.5, photos: list[str] | None = None):
+                 max_zoom: float = 0.01, max_rotation: float = 0.5, photos: list[str] | None = None,
+                 photo_max_side: int | None = None):
         check_divisible("data.patch_size", patch_size, scale)
         if num_frames < 1:
             raise UserError(f"data.num_frames={num_frames} must be at least 1")
@@ -85,8 +126,9 @@ class SampleClips(Dataset):
         self.num_frames, self.patch_size, self.num_clips = num_frames, patch_size, num_clips
         self.motion = dict(max_speed=max_speed, max_zoom=max_zoom, max_rotation=max_rotation)
         self.seed = seed + (0 if split == "train" else 10_000)
-        self.names = tuple(photos or (TRAIN_PHOTOS if split == "train" else VAL_PHOTOS))
-        self.photos = [load_photo(n) for n in self.names]
+        self.names = tuple(expand_photos(list(photos)) if photos else
+                           (TRAIN_PHOTOS if split == "train" else VAL_PHOTOS))
+        self.photos = [load_photo(n, photo_max_side) for n in self.names]
         for name, photo in zip(self.names, self.photos):
             if min(photo.shape[-2:]) < 2 * patch_size:
                 raise UserError(f"data.patch_size={patch_size} is too large for photo {name!r} "
@@ -109,4 +151,4 @@ class SampleClips(Dataset):
         hr = (hr * 255).round() / 255
         lr = self.degradation(hr) if self.degradation is not None else hr
         lr = (lr * 255).round() / 255
-        return {"lr": lr, "hr": hr, "name": f"{self.names[k]}_{index:04d}"}
+        return {"lr": lr, "hr": hr, "name": f"{Path(self.names[k]).stem}_{index:04d}"}
