@@ -130,12 +130,12 @@ def run(cfg) -> dict:
     if not checkpoint.is_file():
         raise UserError(f"checkpoint={checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
     formats = list(cfg.get("formats") or [])
-    torch.set_grad_enabled(False)
-    model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
-    meta = export(model, architecture, cfg["output_dir"], formats, source=extra["source"],
-                  training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
-                  frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
-                  opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
+    with torch.no_grad():  # scoped: run() is also called in-process (tests, notebooks)
+        model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
+        meta = export(model, architecture, cfg["output_dir"], formats, source=extra["source"],
+                      training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
+                      frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
+                      opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
                        for name, entry in meta["formats"].items())
     print(f"exported {architecture['_target_']} x{meta['scale']} ({meta['weights']['num_params']:,} parameters) "
