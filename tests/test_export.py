@@ -12,8 +12,9 @@ from vsr.errors import UserError
 from vsr.export import export, run
 from vsr.inference import load
 from vsr.inference.model import sha256_file
-from vsr.models.build import build_generator
 from vsr.models.convert import convert_esrgan, load_esrgan
+
+from tiny_models import tiny
 
 # torch.jit.load is deprecated (FutureWarning) but TorchScript is still what many C++ runtimes load.
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:FutureWarning")
@@ -24,15 +25,6 @@ TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_fe
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
              "upsampler": "nearest_conv", "global_skip": False}
 
-
-def tiny(config: dict, seed: int = 0) -> torch.nn.Module:
-    """A small generator with non-trivial random weights (default init is near-identity)."""
-    torch.manual_seed(seed)
-    model = build_generator(dict(config))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
 
 
 def fake_checkpoint(path: Path, config: dict) -> tuple[Path, torch.nn.Module]:

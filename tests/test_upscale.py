@@ -20,7 +20,8 @@ from vsr.inference import Upscaler, run
 from vsr.inference.upscaler import to_tensor
 from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import probe
-from vsr.models.build import build_generator
+
+from tiny_models import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8, "num_block": 1,
@@ -28,15 +29,6 @@ TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_fe
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
              "upsampler": "nearest_conv", "global_skip": False}
 
-
-def tiny(config: dict, seed: int = 0) -> nn.Module:
-    """A small generator with non-trivial random weights (default init is near-identity)."""
-    torch.manual_seed(seed)
-    model = build_generator(dict(config))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
 
 
 class FrameIndexModel(nn.Module):
