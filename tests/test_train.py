@@ -71,3 +71,14 @@ def test_bad_options_give_one_clear_line(entry, tmp_path, overrides, message):
     else:
         assert result.stderr.strip().count("\n") == 0, result.stderr  # exactly one line
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("logger,written", [("wandb", "wandb/latest-run"), ("many", "tensorboard/version_0")])
+def test_other_loggers_work_offline(entry, tmp_path, logger, written):
+    """wandb runs in offline mode (no network here) and TensorBoard writes event files."""
+    result = entry("train.py", *TINY, "trainer.max_steps=2", f"logger={logger}", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / written).exists()
+    if logger == "many":
+        assert list((tmp_path / written).glob("events.out.tfevents.*"))
