@@ -29,6 +29,22 @@ MAX_SKIPS_IN_A_ROW = 20
 MAX_HEADER_CHECKS = 300  # clips whose first-frame headers are read at start (Vimeo-90K has 64612)
 
 
+def load_or_skip(dataset, index: int, load, skippable, describe, items: str):
+    """`load(index)`, or with `dataset.on_error == "skip"` the next items while `load` raises a
+    skippable error: each skip is counted in `dataset.skipped` and logged; after
+    MAX_SKIPS_IN_A_ROW in a row the data is declared broken."""
+    for _ in range(MAX_SKIPS_IN_A_ROW):
+        try:
+            return load(index)
+        except UserError as err:
+            if dataset.on_error == "raise" or not skippable(err):
+                raise
+            dataset.skipped += 1
+            log.warning("data.on_error=skip: %s (%d skipped in this process)", describe(index, err), dataset.skipped)
+            index += 1
+    raise UserError(f"data.on_error=skip: {MAX_SKIPS_IN_A_ROW} {items} in a row were unreadable; check the files")
+
+
 class UnreadableImage(UserError):
     """An image file that cannot be decoded (`data.on_error=skip` skips the clip)."""
 
@@ -208,17 +224,10 @@ class FrameClips(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(index)  # ends `for item in dataset`
         index %= len(self)
-        for _ in range(MAX_SKIPS_IN_A_ROW):
-            try:
-                return self.load(index % len(self.clips))
-            except UnreadableImage as err:
-                if self.on_error == "raise":
-                    raise
-                self.skipped += 1
-                log.warning("data.on_error=skip: clip %s skipped: %s (%d skipped in this process)",
-                            self.clips[index % len(self.clips)].name, err, self.skipped)
-                index += 1
-        raise UserError(f"data.on_error=skip: {MAX_SKIPS_IN_A_ROW} clips in a row were unreadable; check the files")
+        return load_or_skip(self, index, lambda i: self.load(i % len(self.clips)),
+                            skippable=lambda err: isinstance(err, UnreadableImage),
+                            describe=lambda i, err: f"clip {self.clips[i % len(self.clips)].name} skipped: {err}",
+                            items="clips")
 
     def load(self, index: int) -> dict:
         clip = self.clips[index]

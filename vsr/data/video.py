@@ -5,7 +5,6 @@ videos; `python train.py data=video data.path=GLOB` trains on random windows and
 """
 
 import glob
-import logging
 import os
 from pathlib import Path
 
@@ -15,11 +14,10 @@ from torch.utils.data import Dataset
 
 from vsr.data.augment import augment_pair, paired_random_crop
 from vsr.data.degradations import BicubicDegradation, check_divisible, degrade
-from vsr.data.frames import MAX_SKIPS_IN_A_ROW, ON_ERROR
+from vsr.data.frames import ON_ERROR, load_or_skip
 from vsr.errors import UserError, check_choice
 from vsr.io.video import VIDEO_EXTENSIONS, iter_frames, probe, read_frames
 
-log = logging.getLogger(__name__)
 
 
 def find_videos(path: str) -> list[Path]:
@@ -144,17 +142,11 @@ class VideoClips(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(index)  # ends `for item in dataset`
         index %= len(self)
-        for _ in range(MAX_SKIPS_IN_A_ROW):
-            try:
-                return self._train_item() if self.random else self._clip(index % len(self.files))
-            except UserError as err:
-                # option mistakes ("data.patch_size=...: ...") are never skipped, only unreadable files
-                if self.on_error == "raise" or str(err).startswith("data."):
-                    raise
-                self.skipped += 1
-                log.warning("data.on_error=skip: %s (%d skipped in this process)", err, self.skipped)
-                index += 1
-        raise UserError(f"data.on_error=skip: {MAX_SKIPS_IN_A_ROW} videos in a row were unreadable; check the files")
+        return load_or_skip(self, index,
+                            lambda i: self._train_item() if self.random else self._clip(i % len(self.files)),
+                            # option mistakes ("data.patch_size=...: ...") are never skipped, only unreadable files
+                            skippable=lambda err: not str(err).startswith("data."),
+                            describe=lambda i, err: str(err), items="videos")
 
     def _clip(self, index: int) -> dict:
         frames = read_frames(self.files[index], self.max_frames)  # (T, H, W, 3) uint8
