@@ -19,7 +19,6 @@ from vsr.errors import UserError, check_choice
 from vsr.io.video import VIDEO_EXTENSIONS, iter_frames, probe, read_frames
 
 
-
 def find_videos(path: str) -> list[Path]:
     """The files named by `path`: one file, or a glob pattern (sorted)."""
     if path is None or str(path).strip() == "":
