@@ -41,6 +41,22 @@ def build_losses(cfg: DictConfig) -> dict:
     return {name: instantiate(term) for name, term in cfg.loss.items() if term is not None and term.weight > 0}
 
 
+def build_module(cfg: DictConfig, generator: torch.nn.Module) -> L.LightningModule:
+    """The training module for the generator's task: super-resolution GAN, or frame interpolation
+    (a model with `task = "interpolation"`, e.g. model=interp; it uses no loss= or discriminator=)."""
+    common = dict(optim=OmegaConf.to_container(cfg.optim, resolve=True),
+                  training=OmegaConf.to_container(cfg.training, resolve=True),
+                  generator_config=OmegaConf.to_container(cfg.model, resolve=True),
+                  training_config=OmegaConf.to_container(cfg, resolve=True))
+    if getattr(generator, "task", None) == "interpolation":
+        from vsr.interpolation.training import InterpModule
+
+        return InterpModule(generator=generator, **common)
+    losses = build_losses(cfg)
+    discriminator = instantiate(cfg.discriminator) if "adversarial" in losses else None
+    return VSRGANModule(generator=generator, discriminator=discriminator, losses=losses, scale=cfg.scale, **common)
+
+
 def run(cfg: DictConfig) -> float | None:
     validate(cfg)
     keep_freed_memory()
@@ -51,15 +67,7 @@ def run(cfg: DictConfig) -> float | None:
     if not any(True for _ in generator.parameters()):
         raise UserError(f"model={HydraConfig.get().runtime.choices.get('model') if HydraConfig.initialized() else ''} "
                         "is a fixed interpolation baseline with nothing to train; choose model=recurrent_rrdb or rrdb")
-    losses = build_losses(cfg)
-    discriminator = instantiate(cfg.discriminator) if "adversarial" in losses else None
-    module = VSRGANModule(
-        generator=generator, discriminator=discriminator, losses=losses,
-        optim=OmegaConf.to_container(cfg.optim, resolve=True),
-        training=OmegaConf.to_container(cfg.training, resolve=True), scale=cfg.scale,
-        generator_config=OmegaConf.to_container(cfg.model, resolve=True),
-        training_config=OmegaConf.to_container(cfg, resolve=True),
-    )
+    module = build_module(cfg, generator)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(lg) for lg in cfg.logger.values() if lg is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
@@ -70,6 +78,7 @@ def run(cfg: DictConfig) -> float | None:
     score = trainer.callback_metrics.get("val/psnr_y")
     gain = trainer.callback_metrics.get("val/gain_db")
     if score is not None:
-        log.info("validation PSNR-Y %.2f dB (%+.2f dB over bicubic) at step %d", float(score), float(gain),
+        baseline = "linear blend" if getattr(generator, "task", None) == "interpolation" else "bicubic"
+        log.info("validation PSNR-Y %.2f dB (%+.2f dB over %s) at step %d", float(score), float(gain), baseline,
                  trainer.global_step)
     return float(score) if score is not None else None
