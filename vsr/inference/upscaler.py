@@ -13,7 +13,8 @@ from torch.nn import functional as F
 
 from vsr.errors import UserError, check_choice
 from vsr.inference import filters
-from vsr.inference.model import load
+from vsr.inference.model import load, read_model_json
+from vsr.inference.runtime import AutoRuntime
 from vsr.inference.tiling import run_tiled
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -89,12 +90,16 @@ class Upscaler:
             repeatedly, each later pass on the result resized to what the remaining passes scale to
             the target (outscale=8 with a x4 model: x4, resized to x2, x4 again = x8).
         fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
+        runtime: "auto" (the fastest runtime on this device, measured on the first calls: see
+            `vsr.inference.runtime`) or eager / channels_last / onnxruntime / ncnn;
+            `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
     """
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int = 12,
                  overlap: int = 4, tile: int = 0, tile_pad: int = 32, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
-                 color_match: bool = False, outscale: float | None = None, fit: str | None = None):
+                 color_match: bool = False, outscale: float | None = None, fit: str | None = None,
+                 runtime: str = "auto", folder: str | Path | None = None):
         for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
                                  ("tile_pad", tile_pad, 0)):
             if value is None or int(value) != value or value < low:
@@ -116,11 +121,13 @@ class Upscaler:
         self.denoise, self.sharpen, self.color_match = float(denoise), float(sharpen), bool(color_match)
         self.outscale = None if outscale is None else float(outscale)
         self.fit = parse_fit(fit)
+        self.runtime = AutoRuntime(self.model, self.temporal, self.device, self.precision, runtime, folder)
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
         """An Upscaler for an export directory (model.json + model.safetensors)."""
         model, meta = load(path)
+        options.setdefault("folder", read_model_json(path)[0])  # ncnn / ONNX files exported beside it
         return cls(model, meta["scale"], temporal=meta.get("temporal", True), **options)
 
     # sizes ----------------------------------------------------------------------------------
@@ -148,7 +155,7 @@ class Upscaler:
         autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
                     if self.precision in DTYPES else nullcontext())
         with torch.inference_mode(), autocast:
-            out = self.model(x.to(self.device)[None])[0]
+            out = self.runtime(x.to(self.device)[None])[0]
         return out[..., : h * self.scale, : w * self.scale].float().cpu()
 
     def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:

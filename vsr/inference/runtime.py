@@ -1,0 +1,378 @@
+"""Run a generator with the fastest runtime this device has: eager, channels_last, ONNX Runtime, ncnn.
+
+`Upscaler(runtime="auto")` (upscale.py's default) wraps its model in an `AutoRuntime`:
+
+- on CUDA / MPS, or with bf16 / fp16 precision: eager PyTorch (autocast does the work);
+- on the CPU in fp32 it *explores then commits*: the first model calls of the video are run by
+  each available candidate in turn (their outputs are used, nothing is computed twice), and from
+  then on the fastest per input pixel is used. Candidates: `eager`, `channels_last`, and for
+  single-frame models `ncnn` (exported through pnnx) and `onnxruntime`. Exports are cached under
+  `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
+  per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is.
+- inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
+  exports would cost more than they save;
+- a runtime that is missing (package not installed), fails to export, or raises on a call is
+  dropped with its reason in `report()`, and the call is rerun eagerly: a fallback, never an error.
+
+Every runner maps a clip `(B, T, 3, H, W)` float32 in [0, 1] to `(B, T, 3, sH, sW)`.
+"""
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vsr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "ncnn")
+MIN_AUTO_PIXELS = 128 * 128  # LR pixels per call (B*T*H*W) below which auto stays eager
+NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
+ONNX_FILE = "model.onnx"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("VSR_CACHE") or Path.home() / ".cache" / "vsrlab") / "runtimes"
+
+
+def weights_key(model: nn.Module) -> str:
+    """A hash of the model's class and weights (names, shapes, values): the cache folder name."""
+    digest = hashlib.sha256(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+# runners ------------------------------------------------------------------------------------
+class Runner:
+    """A way to run the model; `__call__(clip)` and `accepts(clip)`."""
+
+    name = "runner"
+
+    def accepts(self, clip: torch.Tensor) -> bool:
+        return True
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TorchRunner(Runner):
+    """Eager PyTorch, optionally with channels_last weights (convolutions then run NHWC in oneDNN)."""
+
+    def __init__(self, model: nn.Module, channels_last: bool = False):
+        self.name = "channels_last" if channels_last else "eager"
+        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last) if channels_last else model
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(clip)
+
+
+class FrameModel(nn.Module):
+    """A single-frame generator as `(N, 3, H, W) -> (N, 3, sH, sW)` (what ncnn apps run)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[:, None])[:, 0]
+
+
+class NcnnRunner(Runner):
+    """An ncnn model with blobs `data` -> `output` (RGB [0, 1]), one frame at a time, on the CPU."""
+
+    name = "ncnn"
+
+    def __init__(self, param: str | Path, weights: str | Path, threads: int | None = None):
+        import ncnn
+
+        self.ncnn = ncnn
+        self.net = ncnn.Net()
+        self.net.opt.use_vulkan_compute = False
+        self.net.opt.num_threads = int(threads or torch.get_num_threads())
+        if self.net.load_param(str(param)) or self.net.load_model(str(weights)):
+            raise RuntimeError(f"ncnn cannot load {param} / {weights}")
+
+    def frame(self, x: np.ndarray) -> np.ndarray:
+        ex = self.net.create_extractor()
+        ex.input("data", self.ncnn.Mat(np.ascontiguousarray(x, dtype=np.float32)))
+        ret, out = ex.extract("output")
+        if ret:
+            raise RuntimeError(f"ncnn extract failed ({ret})")
+        return np.array(out)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        b, t = clip.shape[:2]
+        frames = clip.detach().float().cpu().reshape(b * t, *clip.shape[2:]).numpy()
+        out = np.stack([self.frame(f) for f in frames])
+        return torch.from_numpy(out).reshape(b, t, *out.shape[1:])
+
+
+class OnnxRunner(Runner):
+    """ONNX Runtime (CPU provider) on model.onnx with input `lr`; fixed axes are checked."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.shape = self.session.get_inputs()[0].shape  # ints for fixed axes, names for dynamic ones
+
+    def accepts(self, clip: torch.Tensor) -> bool:
+        return len(self.shape) == clip.ndim and all(not isinstance(d, int) or d == n
+                                                     for d, n in zip(self.shape, clip.shape))
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        x = clip.detach().float().cpu().contiguous().numpy()
+        return torch.from_numpy(self.session.run(None, {"lr": x})[0])
+
+
+# exports used by the runners ----------------------------------------------------------------
+def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int] = (32, 32)) -> tuple[Path, Path]:
+    """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`."""
+    import subprocess
+
+    try:
+        import pnnx
+    except ImportError:
+        raise UserError("ncnn export needs pnnx: pip install pnnx ncnn") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".pnnx-", dir=folder))
+    try:
+        frame = FrameModel(model).eval()
+        h, w = example_hw
+        with torch.no_grad(), _quiet():
+            traced = torch.jit.trace(frame, torch.rand(1, 3, h, w), check_trace=False)
+        traced.save(str(work / "model.pt"))
+        names = {k: str(work / f"m.{k}") for k in ("pnnxparam", "pnnxbin", "pnnxpy", "pnnxonnx", "ncnnpy")}
+        result = subprocess.run([pnnx.EXEC_PATH, str(work / "model.pt"), f"inputshape=[1,3,{h},{w}]f32",
+                                 f"inputshape2=[1,3,{h + 8},{w + 16}]f32", "fp16=0",
+                                 f"ncnnparam={work / NCNN_PARAM}", f"ncnnbin={work / NCNN_BIN}",
+                                 *(f"{k}={v}" for k, v in names.items())],
+                                capture_output=True, text=True, cwd=work, timeout=600)
+        if result.returncode or not (work / NCNN_PARAM).is_file():
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise UserError(f"pnnx could not convert the model to ncnn: {' | '.join(tail)}")
+        text = rename_blobs((work / NCNN_PARAM).read_text(), {"in0": "data", "out0": "output"})
+        (folder / NCNN_PARAM).write_text(text)
+        shutil.copyfile(work / NCNN_BIN, folder / NCNN_BIN)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder / NCNN_PARAM, folder / NCNN_BIN
+
+
+def rename_blobs(param: str, names: dict[str, str]) -> str:
+    """Rename blobs (and layers of the same name) in an ncnn .param text: `in0` -> `data`, ..."""
+    lines = param.splitlines()
+    out = lines[:2]
+    for line in lines[2:]:
+        fields = line.split()
+        if len(fields) < 4:
+            out.append(line)
+            continue
+        n_in, n_out = int(fields[2]), int(fields[3])
+        io = slice(4, 4 + n_in + n_out)
+        fields[1] = names.get(fields[1], fields[1])
+        fields[io] = [names.get(f, f) for f in fields[io]]
+        out.append(" ".join(fields))
+    return "\n".join(out) + "\n"
+
+
+def export_onnx_file(model: nn.Module, folder: Path) -> Path:
+    """Single-frame model -> folder/model.onnx (dynamic batch, frames, height, width)."""
+    from vsr.export.formats import export_onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, folder, temporal=False, frames=1)
+    return folder / ONNX_FILE
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        self._w.__exit__(*exc)
+
+
+def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,
+                threads: int | None = None) -> Runner:
+    """Build runner `name` for `model`; exported files are read from `folder` when there,
+    else written to the cache. Raises (ImportError, UserError, RuntimeError) when not possible."""
+    if name == "eager":
+        return TorchRunner(model)
+    if name == "channels_last":
+        return TorchRunner(model, channels_last=True)
+    cache = None
+
+    def cached() -> Path:
+        nonlocal cache
+        if cache is None:
+            cache = cache_root() / weights_key(model)
+        return cache
+
+    if name == "ncnn":
+        import ncnn  # noqa: F401  (missing runtime: ImportError before any export work)
+
+        if folder is not None and (folder / NCNN_PARAM).is_file():
+            return NcnnRunner(folder / NCNN_PARAM, folder / NCNN_BIN, threads)
+        if temporal:
+            raise UserError("ncnn runs single-frame models only")
+        if not (cached() / NCNN_PARAM).is_file():
+            export_ncnn_files(model, cached())
+        return NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads)
+    if name == "onnxruntime":
+        import onnxruntime  # noqa: F401
+
+        if folder is not None and (folder / ONNX_FILE).is_file():
+            return OnnxRunner(folder / ONNX_FILE, threads)
+        if temporal:
+            raise UserError("ONNX Runtime for recurrent models needs model.onnx from export.py formats=[onnx]")
+        if not (cached() / ONNX_FILE).is_file():
+            export_onnx_file(model, cached())
+        return OnnxRunner(cached() / ONNX_FILE, threads)
+    raise UserError(f"runtime={name} is not one of: {', '.join(RUNTIMES)}")
+
+
+# selection ----------------------------------------------------------------------------------
+class AutoRuntime:
+    """Callable clip -> clip that picks its runner (see the module docstring).
+
+    Args:
+        model: the generator (eager fallback, and the source of exports).
+        temporal: recurrent model (ncnn / on-the-fly ONNX are skipped).
+        device: torch device the model is on.
+        precision: "fp32" explores; "bf16" / "fp16" stay eager (autocast).
+        runtime: "auto" or one runtime name (then only that one, eager as fallback).
+        folder: export folder holding model.ncnn.param / model.onnx, if any.
+        trials: timed calls per candidate before committing (its first call is a warm-up).
+    """
+
+    def __init__(self, model: nn.Module, temporal: bool, device: torch.device, precision: str = "fp32",
+                 runtime: str = "auto", folder: str | Path | None = None, trials: int = 1,
+                 min_pixels: int = MIN_AUTO_PIXELS):
+        if runtime not in RUNTIMES:
+            raise UserError(f"runtime={runtime} is not one of: {', '.join(RUNTIMES)}")
+        self.model, self.temporal, self.device = model, temporal, torch.device(device)
+        self.precision, self.runtime, self.trials, self.min_pixels = precision, runtime, int(trials), min_pixels
+        self.folder = Path(folder) if folder else None
+        self.eager = TorchRunner(model)
+        self.dropped: dict[str, str] = {}
+        self.timings: dict[str, list[float]] = {}
+        self.chosen: Runner | None = None
+        self.pending: list[str] | None = None  # candidates, in the order they are tried
+        self.warm: set[str] = set()
+        self.runners: dict[str, Runner] = {"eager": self.eager}
+        if self.device.type != "cpu" or precision != "fp32":
+            if runtime not in ("auto", "eager"):
+                self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
+            self.chosen = self.eager
+        elif runtime == "eager":
+            self.chosen = self.eager
+
+    def candidates(self) -> list[str]:
+        if self.runtime != "auto":
+            return [self.runtime]
+        names = ["eager", "channels_last"]
+        if not self.temporal or (self.folder is not None and (self.folder / ONNX_FILE).is_file()):
+            names.append("onnxruntime")
+        if not self.temporal:
+            names.append("ncnn")
+        return names
+
+    @property
+    def name(self) -> str:
+        return self.chosen.name if self.chosen is not None else "auto (exploring)"
+
+    def report(self) -> dict:
+        """Chosen runtime, seconds per megapixel of each one tried, and why others were dropped."""
+        return {"runtime": self.name,
+                "seconds_per_mpixel": {k: round(min(v) * 1e6, 4) for k, v in self.timings.items() if v},
+                "dropped": dict(self.dropped)}
+
+    def _build(self, name: str) -> Runner | None:
+        if name in self.runners:
+            return self.runners[name]
+        try:
+            runner = make_runner(name, self.model, self.temporal, self.folder)
+        except Exception as err:  # missing package, failed export: fall back silently, remember why
+            self.dropped[name] = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+            log.info("runtime %s unavailable: %s", name, self.dropped[name])
+            return None
+        self.runners[name] = runner
+        return runner
+
+    def _run(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return runner(clip)
+        except Exception as err:
+            self.dropped[runner.name] = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+            self.runners.pop(runner.name, None)
+            log.info("runtime %s failed, falling back: %s", runner.name, self.dropped[runner.name])
+            return None
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.chosen is None and clip.numel() // 3 < self.min_pixels and self.runtime == "auto":
+            return self.eager(clip)  # too small to be worth exploring (or exporting) yet
+        if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
+            self.pending = [self.runtime]
+            self.chosen = self._build(self.runtime) or self.eager
+        if self.chosen is not None:
+            if self.chosen is not self.eager and self.chosen.accepts(clip):
+                out = self._run(self.chosen, clip)
+                if out is not None:
+                    return out
+                self.chosen = self.eager
+            return self.eager(clip)
+        if self.pending is None:
+            self.pending = self.candidates()
+        pixels = clip.numel() / 3
+        for name in self.pending:
+            runner = self._build(name)
+            if runner is None or not runner.accepts(clip) or len(self.timings.get(name, [])) >= self.trials:
+                continue
+            start = time.perf_counter()
+            out = self._run(runner, clip)
+            if out is None:
+                continue
+            if name in self.warm:
+                self.timings.setdefault(name, []).append((time.perf_counter() - start) / pixels)
+            else:  # first call: allocations, session start, weight transforms; not timed
+                self.warm.add(name)
+            self._maybe_commit()
+            return out
+        self._maybe_commit(force=True)
+        return self(clip)
+
+    def _maybe_commit(self, force: bool = False) -> None:
+        live = [n for n in self.pending or [] if n not in self.dropped]
+        if not force and any(len(self.timings.get(n, [])) < self.trials for n in live):
+            return
+        timed = [n for n in live if self.timings.get(n) and n in self.runners]
+        best = min(timed, key=lambda n: min(self.timings[n]), default="eager")
+        self.chosen = self.runners.get(best, self.eager)
+        for name in list(self.runners):  # free the others (an ncnn net holds its own weights)
+            if name not in (best, "eager"):
+                self.runners.pop(name)
+        log.info("runtime: %s (%s)", best, self.report())
