@@ -1,10 +1,11 @@
-"""ONNX and TorchScript exports of a generator, each checked against eager PyTorch.
+"""ONNX, TorchScript and ncnn exports of a generator, each checked against eager PyTorch.
 
 Which axes stay dynamic depends on the model:
 - single-frame `RRDBNet`: batch, frames, height and width (frames are folded into the batch);
 - recurrent models: height and width; the frame count is fixed at export (`frames`) because the
   backward/forward recurrence over time is unrolled into the graph. Run longer videos in chunks
   of that many frames (as the Upscaler does).
+ncnn (through pnnx) is for single-frame models: one frame `data` (3, H, W) -> `output`, any size.
 """
 
 import contextlib
@@ -20,7 +21,8 @@ from vsr.inference.model import sha256_file
 
 ONNX_FILE = "model.onnx"
 TORCHSCRIPT_FILE = "model.pt"
-FORMATS = ("onnx", "torchscript")
+NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
+FORMATS = ("onnx", "torchscript", "ncnn")
 
 
 @contextlib.contextmanager
@@ -103,6 +105,31 @@ def torchscript_runner(path: Path):
     return lambda x: module(x)
 
 
+def export_ncnn(model: nn.Module, folder: Path, temporal: bool) -> dict:
+    """Write model.ncnn.param/.bin through pnnx (single-frame models only). Blobs are named as
+    Real-ESRGAN's ncnn apps expect: `data` in (RGB [0, 1], one frame `(3, H, W)`, any size), `output`
+    out (`(3, sH, sW)`), so the files drop into realesrgan-ncnn-vulkan, Upscayl or Video2X."""
+    if temporal:
+        raise UserError("formats=[ncnn] is for single-frame models (model=rrdb / rrdb_large); recurrent models "
+                        "unroll time and need onnx or torchscript")
+    from vsr.inference.runtime import export_ncnn_files
+
+    export_ncnn_files(model, folder)
+    return {"file": NCNN_PARAM, "sha256": sha256_file(folder / NCNN_PARAM), "weights_file": NCNN_BIN,
+            "weights_sha256": sha256_file(folder / NCNN_BIN), "input": {"name": "data", "shape": [3, "height", "width"]},
+            "output": "output", "range": "RGB [0, 1]"}
+
+
+def ncnn_runner(folder: Path):
+    try:
+        from vsr.inference.runtime import NcnnRunner
+
+        runner = NcnnRunner(folder / NCNN_PARAM, folder / NCNN_BIN)
+    except ImportError:
+        raise UserError("formats=[ncnn] checks parity with the ncnn runtime: pip install ncnn") from None
+    return runner
+
+
 def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, frames: int,
                   tolerance: float, opset: int = 18) -> dict:
     """Export `name` into `folder`, check it against eager on two clip shapes, return its entry."""
@@ -112,6 +139,9 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
     elif name == "torchscript":
         entry = export_torchscript(model, folder, temporal, frames)
         runner = torchscript_runner(folder / TORCHSCRIPT_FILE)
+    elif name == "ncnn":
+        entry = export_ncnn(model, folder, temporal)
+        runner = ncnn_runner(folder)
     else:
         raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
     shapes = check_shapes(temporal, frames)
