@@ -5,7 +5,7 @@ import logging
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from vsr.data.sampler import ResumableOrder
+from vsr.data.sampler import EvalShard, PaddedShards, ResumableOrder, rank_and_world
 from vsr.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 
 class VSRDataModule(ResumableOrder, L.LightningDataModule):
     """Batches of clips `(B, T, C, H, W)`; validation one whole clip at a time.
+
+    Under DDP (`trainer=ddp`) each rank trains on its own shard of the seeded order and validates
+    its own share of the validation clips (see vsr/data/sampler.py).
 
     Args:
         train: training dataset (random patches); val: held-out full clips.
@@ -41,4 +44,9 @@ class VSRDataModule(ResumableOrder, L.LightningDataModule):
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=1, shuffle=False, num_workers=0)
+        rank, world = rank_and_world(self.trainer)
+        if world == 1:
+            return DataLoader(self.val_set, batch_size=1, shuffle=False, num_workers=0)
+        # DDP: each rank validates its own clips; the module sums the scores over ranks
+        padded = PaddedShards(self.val_set, world)
+        return DataLoader(padded, batch_size=1, sampler=EvalShard(len(padded), world, rank), num_workers=0)

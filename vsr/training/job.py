@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
 from vsr.runtime import keep_freed_memory
+from vsr.training.distributed import build_trainer
 from vsr.training.module import VSRGANModule
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,14 @@ def run(cfg: DictConfig) -> float | None:
     module = build_module(cfg, generator)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(lg) for lg in cfg.logger.values() if lg is not None]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
+    trainer = build_trainer(cfg, module, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
     params = sum(p.numel() for p in generator.parameters())
     log.info("generator %s: %.2fM parameters, scale x%d; run dir %s", type(generator).__name__, params / 1e6,
              cfg.scale, out)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     score = trainer.callback_metrics.get("val/psnr_y")
     gain = trainer.callback_metrics.get("val/gain_db")
-    if score is not None:
+    if score is not None and trainer.is_global_zero:
         baseline = "linear blend" if getattr(generator, "task", None) == "interpolation" else "bicubic"
         log.info("validation PSNR-Y %.2f dB (%+.2f dB over %s) at step %d", float(score), float(gain), baseline,
                  trainer.global_step)

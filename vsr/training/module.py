@@ -1,5 +1,6 @@
 """LightningModule: generator/discriminator training with manual optimisation and an EMA generator."""
 
+import contextlib
 import logging
 import random
 
@@ -36,9 +37,18 @@ class VSRGANModule(L.LightningModule):
     """Trains `generator` with pixel (+ perceptual, temporal, ping-pong) losses, then adds the
     adversarial game with `discriminator` after `warmup_steps`.
 
-    The generator and discriminator are stepped once per batch each; only the generator's
-    optimiser advances `global_step`, so `trainer.max_steps` counts generator iterations.
+    The generator and discriminator are stepped once per batch each (once per
+    `accumulate_grad_batches` batches with gradient accumulation); only the generator's
+    optimiser advances `global_step`, so `trainer.max_steps` counts generator updates.
+
+    Under DDP (`trainer=ddp`) gradients are averaged over ranks at every update (the strategy's
+    `find_unused_parameters=True` lets the generator and critic backward passes each leave the
+    other network out), a step is skipped on every rank when any rank's loss is non-finite, the
+    logged training losses are means over ranks, and validation metrics are sums over all ranks'
+    clips divided by the clip count (exact, not a mean of per-rank means).
     """
+
+    accumulate_grad_batches: int = 1  # set by vsr.training.distributed.build_trainer
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module | None, losses: dict,
                  optim: dict, training: dict, scale: int, generator_config: dict | None = None,
@@ -59,6 +69,11 @@ class VSRGANModule(L.LightningModule):
         self.bad_steps = 0  # consecutive steps with a non-finite loss or gradient (reset by a good step)
         self.skipped_steps = 0  # all such steps of the run, logged as train/skipped_steps
         self._bicubic_psnr: dict[str, float] = {}
+        self._micro = 0  # batches accumulated into the current update
+        self._critic_window_bad = False  # a non-finite critic loss in the current update: skip its step
+        self._val_sums = torch.zeros(3, dtype=torch.float64)  # psnr_y, bicubic psnr_y, clips (this rank)
+        self.val_scores: dict[str, float] = {}  # this rank's clip -> PSNR-Y of the last validation
+        self.local_logs: dict[str, torch.Tensor] = {}  # this rank's loss terms of the last step (before the mean)
         if "perceptual" in self.losses and self.losses["perceptual"].random_backbone:
             log.warning("training with loss.perceptual.pretrained=false: the perceptual term uses a random VGG19")
 
@@ -118,56 +133,107 @@ class VSRGANModule(L.LightningModule):
         opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
         schedulers = self.lr_schedulers()
         schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        accumulate = max(int(self.accumulate_grad_batches), 1)
+        first, update = self._micro == 0, self._micro == accumulate - 1
 
         terms, sr = self.generator_losses(lr, hr)
         loss_g = sum(terms.values())
-        if not torch.isfinite(loss_g):
+        if not self._finite_on_all_ranks(loss_g):
+            self._drop_window(optimizers)
             self._skip_bad_step(f"generator loss ({loss_g.item()})")
             return
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        if self._check_gradients() and not gradients_finite(self.generator):
+        if first:
             opt_g.zero_grad(set_to_none=True)
-            self._skip_bad_step("generator gradients")
-            return
-        if self.train_cfg["grad_clip"] > 0:
-            self.clip_gradients(opt_g, gradient_clip_val=self.train_cfg["grad_clip"], gradient_clip_algorithm="norm")
-        opt_g.step()
-        self.generator_ema.update_parameters(self.generator)
-
+        with self._gradient_sync(update):
+            self.manual_backward(loss_g / accumulate)
+        gan_step = self.uses_gan and self.in_gan_stage()
+        d_loss = None
+        if gan_step:  # the critic's backward now, its step after the generator's (sr is detached)
+            d_loss = self.discriminator_backward(optimizers[1], sr.detach(), hr, first, update)
+            self._critic_window_bad |= d_loss is None
         logs = {f"train/{k}": v.detach() for k, v in terms.items()}
         logs["train/loss_g"] = loss_g.detach()
-        schedulers[0].step()
-        good = True
-        if self.uses_gan and self.in_gan_stage():
-            d_logs = self.discriminator_step(optimizers[1], sr.detach(), hr)
-            good = d_logs is not None
-            logs.update(d_logs or {})
-            schedulers[1].step()  # the critic's schedule starts with the GAN stage
-        if good:
-            self.bad_steps = 0
+        if d_loss is not None:
+            logs["train/loss_d"] = d_loss.detach()
+        self._micro += 1
+        if update:
+            self._micro = 0
+            if self._check_gradients() and not gradients_finite(self.generator):
+                self._drop_window(optimizers)
+                self._skip_bad_step("generator gradients")
+                return
+            if self.train_cfg["grad_clip"] > 0:
+                self.clip_gradients(opt_g, gradient_clip_val=self.train_cfg["grad_clip"],
+                                    gradient_clip_algorithm="norm")
+            opt_g.step()
+            self.generator_ema.update_parameters(self.generator)
+            schedulers[0].step()
+            good = True
+            if gan_step:
+                good = self._critic_step(optimizers[1])
+                schedulers[1].step()  # the critic's schedule starts with the GAN stage
+            if good:
+                self.bad_steps = 0
+        self.local_logs = logs
+        logs = self._mean_over_ranks(logs)
         logs["train/skipped_steps"] = float(self.skipped_steps)
         logs["train/lr"] = opt_g.param_groups[0]["lr"]
         logs["train/gan_stage"] = float(self.in_gan_stage())
         self.log_dict(logs, prog_bar=False, batch_size=lr.shape[0])
-        self.log("loss", loss_g.detach(), prog_bar=True, logger=False, batch_size=lr.shape[0])
+        self.log("loss", logs["train/loss_g"], prog_bar=True, logger=False, batch_size=lr.shape[0])
 
-    def discriminator_step(self, opt_d, fake: torch.Tensor, real: torch.Tensor) -> dict | None:
-        """One critic step; None when it was skipped (non-finite loss or gradients)."""
-        loss_d = self.losses["adversarial"].discriminator_loss(self.discriminator(real), self.discriminator(fake))
-        if not torch.isfinite(loss_d):
-            self._skip_bad_step(f"discriminator loss ({loss_d.item()})")
-            return None
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        if self._check_gradients() and not gradients_finite(self.discriminator):
-            opt_d.zero_grad(set_to_none=True)
+    def _critic_step(self, opt_d) -> bool:
+        """Apply the critic's accumulated update; False when it was skipped (non-finite loss or gradients)."""
+        bad, self._critic_window_bad = self._critic_window_bad, False
+        if not bad and self._check_gradients() and not gradients_finite(self.discriminator):
             self._skip_bad_step("discriminator gradients")
-            return None
+            bad = True
+        if bad:
+            opt_d.zero_grad(set_to_none=True)
+            return False
         # Step through the strategy, not the LightningOptimizer, so only the generator's
         # step counts towards global_step (precision plugins still apply).
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None, model=self)
-        return {"train/loss_d": loss_d.detach()}
+        return True
+
+    def discriminator_backward(self, opt_d, fake: torch.Tensor, real: torch.Tensor, first: bool,
+                               update: bool) -> torch.Tensor | None:
+        """The critic's loss and its backward pass; None when its loss was non-finite on some rank."""
+        loss_d = self.losses["adversarial"].discriminator_loss(self.discriminator(real), self.discriminator(fake))
+        if not self._finite_on_all_ranks(loss_d):
+            self._skip_bad_step(f"discriminator loss ({loss_d.item()})")
+            return None
+        if first:
+            opt_d.zero_grad(set_to_none=True)
+        with self._gradient_sync(update):
+            self.manual_backward(loss_d / max(int(self.accumulate_grad_batches), 1))
+        return loss_d
+
+    # ---- distributed helpers (no-ops on one process) ------------------------------------------
+    def _finite_on_all_ranks(self, loss: torch.Tensor) -> bool:
+        """Whether `loss` is finite on every rank: all ranks then skip or take a step together
+        (one rank skipping a backward that the others run would hang DDP's all-reduce)."""
+        return self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
+
+    def _gradient_sync(self, sync: bool):
+        """DDP's gradient all-reduce only on the backward of an update's last batch."""
+        block = getattr(self.trainer.strategy, "block_backward_sync", None)
+        return contextlib.nullcontext() if sync or block is None else block()
+
+    def _drop_window(self, optimizers) -> None:
+        """Forget the gradients accumulated for the current update (after a non-finite value)."""
+        for opt in optimizers if isinstance(optimizers, list) else [optimizers]:
+            opt.zero_grad(set_to_none=True)
+        self._micro, self._critic_window_bad = 0, False
+
+    def _mean_over_ranks(self, logs: dict) -> dict:
+        """Each logged training value as the mean over ranks, in one all-reduce."""
+        if self.trainer.world_size == 1:
+            return logs
+        keys = sorted(logs)
+        values = torch.stack([torch.as_tensor(logs[k], dtype=torch.float32, device=self.device) for k in keys])
+        values = self.trainer.strategy.reduce(values, reduce_op="mean")
+        return dict(zip(keys, values))
 
     def _check_gradients(self) -> bool:
         """False under a fp16 GradScaler: it finds inf gradients itself and must see them to lower its scale."""
@@ -191,17 +257,35 @@ class VSRGANModule(L.LightningModule):
                 "check the data (limit: training.max_bad_steps)")
 
     # ---- validation -------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(3, dtype=torch.float64)
+        self.val_scores = {}
+
     def validation_step(self, batch, batch_idx):
+        if "pad" in batch and bool(batch["pad"][0]):
+            return  # a DDP padding item (vsr.data.sampler.PaddedShards): counted by no rank
         lr, hr, name = batch["lr"], batch["hr"], batch["name"][0]
         sr = self.generator_ema.module(lr).clamp(0, 1)
-        score = psnr_y(sr[0], hr[0], self.scale)
+        score = float(psnr_y(sr[0], hr[0], self.scale))
         if name not in self._bicubic_psnr:
             bicubic = upsample_frames(lr[0], self.scale).clamp(0, 1)
             self._bicubic_psnr[name] = float(psnr_y(bicubic, hr[0], self.scale))
-        base = self._bicubic_psnr[name]
-        self.log("val/psnr_y", score, batch_size=1, prog_bar=True)
-        self.log("val/psnr_y_bicubic", base, batch_size=1)
-        self.log("val/gain_db", score - base, batch_size=1, prog_bar=True)
+        self.val_scores[name] = score
+        self._val_sums += torch.tensor([score, self._bicubic_psnr[name], 1.0], dtype=torch.float64)
+
+    def on_validation_epoch_end(self) -> None:
+        """Mean PSNR-Y over all validation clips of all ranks: sums and clip count all-reduced."""
+        sums = self._val_sums
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
+        if sums[2] == 0:
+            return
+        score, base = float(sums[0] / sums[2]), float(sums[1] / sums[2])
+        # already the same on every rank: sync_dist's mean leaves the values as they are
+        sync = self.trainer.world_size > 1
+        self.log("val/psnr_y", score, prog_bar=True, sync_dist=sync)
+        self.log("val/psnr_y_bicubic", base, sync_dist=sync)
+        self.log("val/gain_db", score - base, prog_bar=True, sync_dist=sync)
 
     # ---- exact resume: RNG state travels with the checkpoint ---------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
