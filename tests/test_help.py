@@ -1,0 +1,81 @@
+"""`python ENTRY.py --help` (conf/hydra/help/ENTRY.yaml): examples, config groups and main options,
+each option a real key of the composed config, current values shown."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+ENTRIES = ["train", "evaluate", "export", "upscale"]
+# overrides under which every documented key exists (data.root is a key of the dataset configs only)
+KEY_CONTEXT = {"train": ["data=reds"], "evaluate": ["data=video"], "export": [], "upscale": []}
+
+
+def options(stem: str) -> set[str]:
+    return {p.stem for p in (CONF / stem).glob("*.yaml")}
+
+
+def documented_keys(text: str) -> list[str]:
+    """The keys in the first column of the help's options section."""
+    section = re.search(r"== (?:Main )?[Oo]ptions \(key=value\) ==\n(.*?)\n\n", text, re.S).group(1)
+    keys = []
+    for line in section.splitlines():
+        first = re.split(r"\s{2,}", line.strip())[0]
+        keys += [k.strip() for k in first.split(",")]
+    return keys
+
+
+@pytest.fixture(scope="module")
+def helps():
+    from conftest import run_entry
+
+    out = {}
+    for name in ENTRIES:
+        result = run_entry(f"{name}.py", "--help", timeout=60)
+        assert result.returncode == 0, result.stderr[-2000:]
+        out[name] = result.stdout
+    return out
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_help_has_examples_options_and_current_values(helps, name):
+    text = helps[name]
+    assert text.startswith(f"{name}.py: ")
+    assert "== Examples ==" in text and f"python {name}.py " in text
+    assert f"python {name}.py [overrides] --cfg job" in text  # how to see every key
+    assert "(now " in text and "${" not in text  # interpolations resolved to the current values
+    keys = documented_keys(text)
+    assert len(keys) >= 8
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=KEY_CONTEXT[name])
+    for key in keys:
+        if not key.startswith("hydra."):
+            assert OmegaConf.select(cfg, key, default="MISSING") != "MISSING", f"{name}.py --help lists {key}, not a key"
+
+
+def test_train_help_lists_every_config_group_and_option(helps):
+    text = helps["train"]
+    for group in ("model", "discriminator", "loss", "data", "degradation", "trainer", "logger", "experiment"):
+        line = re.search(rf"^{group}: (.*)$", text, re.M)
+        assert line, f"group {group} missing from train.py --help"
+        assert set(line.group(1).split(", ")) == options(group)
+
+
+def test_evaluate_help_lists_its_groups(helps):
+    text = helps["evaluate"]
+    for group in ("data", "degradation"):
+        line = re.search(rf"^\s+{group}\s+(.*)$", text, re.M).group(1)
+        for option in options(group):
+            assert re.search(rf"\b{option}\b", line), f"evaluate.py --help does not list {group}={option}"
+    assert "model=bicubic" in text or "bicubic, lanczos, nearest" in text
+
+
+def test_help_shows_the_values_a_recipe_sets(entry):
+    demo = OmegaConf.load(CONF / "experiment" / "demo.yaml")
+    result = entry("train.py", "experiment=demo", "--help", timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"generator steps in all (now {demo.trainer.max_steps})" in result.stdout
