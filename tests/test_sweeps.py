@@ -1,0 +1,75 @@
+"""Hydra sweeps through train.py: one job per scale (launched by submitit_local, as
+submitit_slurm would on a cluster), an Optuna search over learning rate and loss weights with
+validation PSNR-Y as the objective, and the SLURM launcher preset sized from the trainer."""
+
+import csv
+import math
+
+import pytest
+import torch
+import yaml
+from test_train import TINY
+
+# no perceptual term unless searched, and no checkpoints where a test does not read them
+SMALL = [*TINY, "loss.perceptual.weight=0", "trainer.max_steps=2"]
+NO_CHECKPOINTS = ["callbacks.last_and_best=null", "callbacks.last_every_minutes=null"]
+
+
+def last_val_psnr(job_dir) -> float:
+    log = sorted(job_dir.glob("logs/version_*/metrics.csv"))[-1]
+    return [float(r["val/psnr_y"]) for r in csv.DictReader(log.open()) if r.get("val/psnr_y")][-1]
+
+
+@pytest.mark.slow
+def test_scale_sweep_runs_one_job_per_scale_through_submitit_local(entry, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = entry("train.py", "-m", "scale=2,8", "hydra/launcher=submitit_local", *SMALL,
+                   "data.train.patch_size=64", "data.val.patch_size=64", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir() if not p.name.startswith(".")) == [
+        "0_scale2", "1_scale8", "multirun.yaml"]
+    for job, scale in (("0_scale2", 2), ("1_scale8", 8)):
+        ckpt = torch.load(sweep / job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        assert ckpt["hyper_parameters"]["generator_config"]["scale"] == scale
+        assert ckpt["global_step"] == 2
+    # submitit ran each job as its own process and kept its logs
+    assert len(list((sweep / ".submitit").glob("*/*_log.out"))) == 2
+
+
+@pytest.mark.slow
+def test_optuna_search_two_trials_on_sample_data(entry, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = entry("train.py", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *TINY, *NO_CHECKPOINTS,
+                   "trainer.max_steps=2", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [t.name for t in trials] == ["0_scale4", "1_scale4"]
+    searched = ("optim.generator.lr", "loss.pixel.weight", "loss.perceptual.weight", "loss.temporal.weight",
+                "loss.adversarial.weight")
+    chosen, scores = [], []
+    for trial in trials:
+        overrides = dict(o.split("=", 1) for o in yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text()))
+        assert set(searched) <= set(overrides)
+        config = yaml.safe_load((trial / ".hydra" / "config.yaml").read_text())
+        lr = config["optim"]["generator"]["lr"]
+        assert lr == pytest.approx(float(overrides["optim.generator.lr"])) and 2e-5 <= lr <= 1e-3
+        assert config["loss"]["temporal"]["weight"] == pytest.approx(float(overrides["loss.temporal.weight"]))
+        chosen.append(lr)
+        scores.append(last_val_psnr(trial))
+    assert chosen[0] != chosen[1]
+    assert all(math.isfinite(s) and s > 10 for s in scores)
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(max(scores), abs=1e-4)  # the objective is val PSNR-Y
+    assert results["best_params"]["optim.generator.lr"] == pytest.approx(chosen[scores.index(max(scores))])
+
+
+def test_slurm_launcher_is_sized_from_the_trainer(entry):
+    result = entry("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=8",
+                   "trainer.num_nodes=2", "hydra.launcher.partition=gpu", "--cfg", "all", "--resolve")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load(result.stdout)
+    launcher = config["hydra"]["launcher"]
+    assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 8, 8)
+    assert launcher["partition"] == "gpu" and launcher["timeout_min"] > 0
+    assert config["trainer"]["strategy"]["find_unused_parameters"] is True
