@@ -4,6 +4,7 @@ validation PSNR-Y as the objective, and the SLURM launcher preset sized from the
 
 import csv
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,3 +74,19 @@ def test_slurm_launcher_is_sized_from_the_trainer(entry):
     assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 8, 8)
     assert launcher["partition"] == "gpu" and launcher["timeout_min"] > 0
     assert config["trainer"]["strategy"]["find_unused_parameters"] is True
+
+
+@pytest.mark.slow
+def test_a_diverging_job_fails_alone_and_the_sweep_goes_on(entry, tmp_path, monkeypatch):
+    """NaN losses from the first batch in job 0 only: job 0 stops with its one-line reason, job 1 trains."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))
+    sweep = tmp_path / "sweep"
+    result = entry("train.py", "-m", *SMALL, *NO_CHECKPOINTS, "training.max_bad_steps=1",
+                   "+callbacks.nan._target_=faults.PoisonInputs", "+callbacks.nan.first=0,100",
+                   f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert output.count("this job of the sweep failed: training stopped at step 0") == 1
+    assert not list((sweep / "0_scale4").glob("logs/version_*/metrics.csv")) or \
+        "val/psnr_y" not in sorted((sweep / "0_scale4").glob("logs/version_*/metrics.csv"))[-1].read_text()
+    assert math.isfinite(last_val_psnr(sweep / "1_scale4"))

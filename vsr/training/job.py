@@ -12,8 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
 from vsr.runtime import keep_freed_memory
-from vsr.training.distributed import build_trainer
-from vsr.training.module import VSRGANModule
+from vsr.training.distributed import build_trainer, in_sweep
+from vsr.training.module import NonFiniteLossError, VSRGANModule
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,14 @@ def run(cfg: DictConfig) -> float | None:
     params = sum(p.numel() for p in generator.parameters())
     log.info("generator %s: %.2fM parameters, scale x%d; run dir %s", type(generator).__name__, params / 1e6,
              cfg.scale, out)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    except NonFiniteLossError as err:
+        if not in_sweep():
+            raise
+        # one diverging trial (a too-high lr) is a result of the sweep, not the end of it
+        log.warning("this job of the sweep failed: %s", err)
+        return None
     score = trainer.callback_metrics.get("val/psnr_y")
     gain = trainer.callback_metrics.get("val/gain_db")
     if score is not None and trainer.is_global_zero:
