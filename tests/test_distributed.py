@@ -15,6 +15,9 @@ import torch
 from test_train import TINY
 
 from vsr.data.sampler import EvalShard, PaddedShards, ResumableShuffle
+from vsr.losses import PixelLoss
+from vsr.models.build import build_generator
+from vsr.training.module import VSRGANModule
 
 TESTS = Path(__file__).resolve().parent
 # no perceptual term: its VGG19 would make every checkpoint 80 MB and DDP broadcast it at start
@@ -98,6 +101,50 @@ def test_validation_shards_cover_each_clip_once():
     assert sorted(real) == [f"c{i}" for i in range(5)]  # every clip once; the one pad item is marked
 
 
+class FirstGradients(L.Callback):
+    """The generator's gradients as the first optimiser step sees them (after accumulation)."""
+
+    grads: list | None = None
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if self.grads is None:
+            self.grads = [p.grad.clone() for p in pl_module.generator.parameters()]
+
+
+def first_update(batch_size: int, accumulate: int, steps: int = 2):
+    torch.manual_seed(0)
+    generator = build_generator({"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8,
+                                 "num_block": 1, "num_block_prop": 1, "num_grow_ch": 4, "flow_levels": 2,
+                                 "flow_channels": [8, 8]})
+    generator.load_state_dict({k: v + 0.05 * torch.randn_like(v) for k, v in generator.state_dict().items()})
+    clips = [{"lr": torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(i)),
+              "hr": torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(100 + i))} for i in range(4)]
+    module = VSRGANModule(generator=generator, discriminator=None, losses={"pixel": PixelLoss(1.0)}, scale=4,
+                          optim={"generator": {"lr": 1e-4, "betas": [0.9, 0.99], "weight_decay": 0.0},
+                                 "discriminator": {"lr": 1e-4, "betas": [0.9, 0.99], "weight_decay": 0.0},
+                                 "eta_min": 1e-7, "flow_lr_mult": 0.25},
+                          training={"warmup_steps": 100, "ema_decay": 0.999, "grad_clip": 0.0, "max_bad_steps": 3})
+    module.accumulate_grad_batches = accumulate
+    probe = FirstGradients()
+    trainer = L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        num_sanity_val_steps=0, callbacks=[probe])
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(clips, batch_size=batch_size))
+    return probe.grads, trainer
+
+
+def test_gradient_accumulation_matches_a_larger_batch():
+    """trainer.accumulate_grad_batches=2 with batches of 1 makes the same generator update as batches
+    of 2, and max_steps counts updates (2 updates = 4 batches)."""
+    whole, whole_trainer = first_update(batch_size=2, accumulate=1)
+    accumulated, trainer = first_update(batch_size=1, accumulate=2)
+    single, _ = first_update(batch_size=1, accumulate=1, steps=1)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-8) for a, b in zip(accumulated, whole))
+    assert not all(torch.allclose(a, b, rtol=1e-4, atol=1e-8) for a, b in zip(single, whole))
+    assert trainer.global_step == whole_trainer.global_step == 2
+    assert trainer.fit_loop.epoch_loop.batch_progress.total.processed == 4
+
+
 # ---- train.py, 2 processes -----------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -115,7 +162,8 @@ def test_ddp_two_ranks_shard_reduce_rank0_checkpoint_and_resume(entry, tmp_path,
     saved = {part: fingerprint({k: v for k, v in ckpt["state_dict"].items() if k.startswith(part + ".")})
              for part in ("generator", "discriminator")}
 
-    resumed = entry("train.py", *args, "trainer.max_steps=4", f"ckpt_path={last}")
+    # resumed with 2 batches per update: DDP's all-reduce then runs on every second backward only
+    resumed = entry("train.py", *args, "trainer.max_steps=4", f"ckpt_path={last}", "trainer.accumulate_grad_batches=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restored all states" in resumed.stdout + resumed.stderr
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
@@ -127,14 +175,14 @@ def test_ddp_two_ranks_shard_reduce_rank0_checkpoint_and_resume(entry, tmp_path,
 
     # distributed sampler: disjoint clips, each rank's its shard of the seeded order. A run that
     # ended at max_steps counts its epoch as done (Lightning's loop state), so the resumed run
-    # takes the first clips of each rank's shard of epoch 1 (a run killed mid-epoch resumes at
-    # its position in the epoch: test_shards_are_disjoint_equal_and_resumable, test_reliability)
+    # takes the first clips of each rank's shard of epoch 1, 4 batches for its 2 updates (a run
+    # killed mid-epoch resumes at its position: test_shards_are_disjoint_equal_and_resumable)
     names = {r: [n for x in rank[r] if x["event"] == "batch" for n in x["names"]] for r in (0, 1)}
-    assert len(names[0]) == len(names[1]) == 4
+    assert len(names[0]) == len(names[1]) == 6
     assert not set(names[0]) & set(names[1])
     for r in (0, 1):
         shard = ResumableShuffle(2000, seed=5, num_replicas=2, rank=r).shard
-        assert [clip_index(n) for n in names[r]] == shard(0)[:2].tolist() + shard(1)[:2].tolist()
+        assert [clip_index(n) for n in names[r]] == shard(0)[:2].tolist() + shard(1)[:4].tolist()
 
     # gradients are averaged over ranks: both ranks hold the same generator and critic after
     # every run although they trained on different clips; the resumed run starts from last.ckpt
@@ -146,7 +194,7 @@ def test_ddp_two_ranks_shard_reduce_rank0_checkpoint_and_resume(entry, tmp_path,
     # the logged training loss is the mean of the two ranks' own losses, not rank 0's
     local = {r: [x["loss_g"] for x in rank[r] if x["event"] == "batch"] for r in (0, 1)}
     logged_loss = logged(run, 0, "train/loss_g") + logged(run, 1, "train/loss_g")
-    assert len(logged_loss) == 4
+    assert len(logged_loss) == 6
     for step, value in enumerate(logged_loss):
         assert value == pytest.approx((local[0][step] + local[1][step]) / 2, rel=1e-5)
         assert value != pytest.approx(local[0][step], rel=1e-4)
