@@ -46,8 +46,8 @@ def build_trainer(cfg: DictConfig, module: L.LightningModule, **kwargs) -> L.Tra
       it still counts generator updates (Lightning counts batches).
     - DDP's default launch (`start_method: popen`) re-runs the command line once per extra rank.
       Inside a Hydra multirun that would start the whole sweep again in every rank, so there the
-      ranks are spawned instead, unless a cluster manager (SLURM via hydra/launcher=submitit_slurm)
-      starts them.
+      ranks are forked instead (spawning would need a picklable module), unless a cluster
+      manager starts them (SLURM's srun under hydra/launcher=slurm).
     - several devices with `strategy: auto` (trainer=gpu trainer.devices=4) get DDP with
       `find_unused_parameters=True`, which the module's separate G and D backward passes need.
     """
@@ -69,7 +69,7 @@ def build_trainer(cfg: DictConfig, module: L.LightningModule, **kwargs) -> L.Tra
             settings.strategy = strategy = "ddp_find_unused_parameters_true"
         if (isinstance(strategy, DictConfig) and "DDPStrategy" in str(strategy.get("_target_", ""))
                 and strategy.get("start_method", "popen") == "popen" and in_sweep() and not ranks_started_outside()):
-            log.info("trainer=ddp inside a multirun: spawning the ranks (re-running the command line would "
+            log.info("trainer=ddp inside a multirun: forking the ranks (re-running the command line would "
                      "restart the sweep in every rank)")
-            strategy.start_method = "spawn"
+            strategy.start_method = "fork"
     return instantiate(settings, **kwargs)
