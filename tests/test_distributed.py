@@ -145,6 +145,30 @@ def test_gradient_accumulation_matches_a_larger_batch():
     assert trainer.fit_loop.epoch_loop.batch_progress.total.processed == 4
 
 
+def test_gpu_trainer_config_with_several_devices_gets_ddp_for_the_gan_and_accumulates():
+    """trainer=gpu (bf16-mixed) with devices=2 and accumulation, built without launching anything;
+    the accelerator is switched to cpu only because this machine has no GPU."""
+    from hydra import compose, initialize_config_dir
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from vsr.training.distributed import build_trainer
+
+    with initialize_config_dir(config_dir=str(TESTS.parent / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["trainer=gpu", "trainer.accelerator=cpu", "trainer.devices=2",
+                                          "trainer.accumulate_grad_batches=3"])
+    assert cfg.trainer.precision == "bf16-mixed"
+
+    class Module:
+        accumulate_grad_batches = 1
+
+    module = Module()
+    trainer = build_trainer(cfg, module, logger=False, enable_checkpointing=False)
+    assert isinstance(trainer.strategy, DDPStrategy) and trainer.strategy._ddp_kwargs["find_unused_parameters"]
+    assert trainer.num_devices == 2 and trainer.precision == "bf16-mixed"
+    assert module.accumulate_grad_batches == 3
+    assert trainer.val_check_interval == 3 * cfg.trainer.val_check_interval  # still counted in updates
+
+
 # ---- train.py, 2 processes -----------------------------------------------------------------------
 
 @pytest.mark.slow
