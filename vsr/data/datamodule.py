@@ -39,8 +39,12 @@ class VSRDataModule(ResumableOrder, L.LightningDataModule):
                      f" clips {shown}" if names else "")
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True,
-                          sampler=self.train_sampler(len(self.train_set)),
+        sampler = self.train_sampler(len(self.train_set))
+        if len(sampler) < self.batch_size:  # only possible under DDP: the check in __init__ covers one rank
+            raise UserError(f"data: {len(self.train_set)} training items over {sampler.num_replicas} ranks leave "
+                            f"{len(sampler)} per rank, fewer than data.batch_size={self.batch_size}; lower "
+                            "data.batch_size or add clips (data.train.repeat repeats each clip per epoch)")
+        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True, sampler=sampler,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
