@@ -1,0 +1,123 @@
+"""Runtime selection (vsr.inference.runtime) and the ncnn export: the fastest runtime is picked from
+measured calls, any missing or failing runtime falls back to eager, and the ncnn files carry the
+blob names ncnn upscaler apps expect."""
+
+import json
+
+import pytest
+import torch
+
+from tests.tiny_models import tiny
+from vsr.errors import UserError
+from vsr.export import export
+from vsr.inference import Upscaler, runtime
+from vsr.inference.runtime import AutoRuntime, rename_blobs
+
+TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
+             "upsampler": "pixelshuffle", "global_skip": True}
+TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8, "num_block": 1,
+                  "num_block_prop": 1, "num_grow_ch": 4, "alignment": "none", "upsampler": "pixelshuffle"}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+
+
+def test_auto_explores_each_runtime_then_keeps_the_fastest():
+    model = tiny(TINY_RRDB)
+    auto = AutoRuntime(model, temporal=False, device=torch.device("cpu"), min_pixels=0)
+    clip = torch.rand(1, 2, 3, 12, 16)
+    with torch.no_grad():
+        expected = model(clip)
+    calls = 0
+    while auto.chosen is None:
+        assert (auto(clip) - expected).abs().max() < 1e-5  # every exploring call is a real result
+        calls += 1
+        assert calls <= 8
+    report = auto.report()
+    tried = report["seconds_per_mpixel"]
+    assert {"eager", "channels_last"} <= set(tried) and set(tried) | set(report["dropped"]) == set(auto.candidates())
+    assert report["runtime"] == min(tried, key=tried.get)
+    assert (auto(clip) - expected).abs().max() < 1e-5
+    print(f"auto picked {report['runtime']} after {calls} calls: {report}")
+
+
+def test_missing_or_failing_runtimes_fall_back_to_eager(monkeypatch):
+    model = tiny(TINY_RRDB)
+    real = runtime.make_runner
+
+    def without_exports(name, *args, **kwargs):
+        if name in ("ncnn", "onnxruntime"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(runtime, "make_runner", without_exports)
+    clip = torch.rand(1, 1, 3, 8, 8)
+    with torch.no_grad():
+        expected = model(clip)
+    auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    while auto.chosen is None:
+        auto(clip)
+    assert set(auto.report()["dropped"]) == {"ncnn", "onnxruntime"}
+    assert auto.name in ("eager", "channels_last")
+
+    asked = AutoRuntime(model, False, torch.device("cpu"), runtime="ncnn")  # asked for, missing: eager
+    assert torch.equal(asked(clip), expected) and asked.name == "eager" and "ncnn" in asked.report()["dropped"]
+
+    class Broken(runtime.Runner):
+        name = "channels_last"
+
+        def __call__(self, clip):
+            raise RuntimeError("kernel crashed")
+
+    broken = AutoRuntime(model, False, torch.device("cpu"), runtime="channels_last")
+    broken.runners["channels_last"] = broken.chosen = Broken()
+    assert torch.equal(broken(clip), expected) and broken.name == "eager"
+    assert "kernel crashed" in broken.report()["dropped"]["channels_last"]
+
+
+def test_small_inputs_gpu_precisions_and_bad_names_stay_eager():
+    model = tiny(TINY_RRDB)
+    small = AutoRuntime(model, False, torch.device("cpu"))
+    small(torch.rand(1, 2, 3, 8, 8))
+    assert small.chosen is None and small.runners.keys() == {"eager"}  # nothing exported for a thumbnail
+    assert AutoRuntime(model, False, torch.device("cpu"), precision="bf16").name == "eager"
+    assert AutoRuntime(tiny(TINY_RECURRENT), True, torch.device("cpu")).candidates() == ["eager", "channels_last"]
+    with pytest.raises(UserError, match="runtime=fast"):
+        Upscaler(model, 2, temporal=False, device="cpu", runtime="fast")
+
+
+def test_rename_blobs_touches_names_not_parameters():
+    text = ("7767517\n3 3\nInput in0 0 1 in0\nConvolution conv_0 1 1 in0 1 0=8 1=3 6=216\n"
+            "Interp up 1 1 1 out0 0=3 1=4.0\n")
+    out = rename_blobs(text, {"in0": "data", "out0": "output"}).splitlines()
+    assert out[2:] == ["Input data 0 1 data", "Convolution conv_0 1 1 data 1 0=8 1=3 6=216",
+                       "Interp up 1 1 1 output 0=3 1=4.0"]
+
+
+def test_ncnn_export_has_app_blob_names_and_matches_eager(tmp_path):
+    pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    model = tiny(TINY_RRDB | {"scale": 4})
+    meta = export(model, TINY_RRDB | {"scale": 4}, tmp_path / "exp", formats=["ncnn"])
+    entry = meta["formats"]["ncnn"]
+    print(f"ncnn parity vs eager: {entry['parity']['max_abs_error']:.1e}")
+    assert entry["input"]["name"] == "data" and entry["output"] == "output"
+    assert entry["parity"]["max_abs_error"] < 1e-4
+    assert json.loads((tmp_path / "exp" / "model.json").read_text())["formats"]["ncnn"]["file"] == "model.ncnn.param"
+    param = (tmp_path / "exp" / "model.ncnn.param").read_text().splitlines()
+    assert param[2].split() == ["Input", "data", "0", "1", "data"]
+    tops = [f for line in param[2:] for f in line.split()[4 + int(line.split()[2]):][:int(line.split()[3])]]
+    assert tops.count("output") == 1 and "in0" not in tops and "out0" not in tops
+
+    # the exported files run at a size never traced, through the Upscaler when asked for
+    up = Upscaler.from_dir(tmp_path / "exp", device="cpu", runtime="ncnn")
+    clip = torch.rand(3, 3, 21, 30)
+    out = up.upscale_clip(clip)
+    assert up.runtime.name == "ncnn"
+    with torch.no_grad():
+        assert (out - model(clip[None])[0].clamp(0, 1)).abs().max() < 1e-4
+
+    with pytest.raises(UserError, match="single-frame"):
+        export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec", formats=["ncnn"])
