@@ -1,0 +1,41 @@
+"""experiments/benchmarks/speed.py --quick runs every section and writes its one table."""
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def load_speed():
+    spec = importlib.util.spec_from_file_location("speed", ROOT / "experiments" / "benchmarks" / "speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_presets_are_read_from_conf_at_scale_4():
+    speed = load_speed()
+    names = speed.preset_names()
+    assert {"recurrent_rrdb", "rrdb", "rrdb_large"} <= set(names) and "bicubic" not in names
+    assert all(speed.preset_config(name)["scale"] == 4 for name in names)
+
+
+@pytest.mark.slow
+def test_quick_mode_runs_every_section(tmp_path):
+    speed = load_speed()
+    out = tmp_path / "speed.md"
+    table = speed.main(["--quick", "--presets", "rrdb", "--variants", "eager", "channels_last", "ncnn", "auto",
+                        "--size", "32x24", "--memory-frames", "2", "4", "--out", str(out)])
+    sections = {row["section"] for row in table.rows}
+    assert sections == {"matmul", "peers", "models", "train", "upscale"}
+    rows = {(row["section"], row["runtime"]): row for row in table.rows}
+    assert table.matmul > 0 and rows[("models", "eager")]["rate"] > 0
+    assert rows[("models", "eager")]["effective_gflops"] > 0 and rows[("models", "eager")]["gflop_per_frame"] > 0
+    assert rows[("models", "auto")]["rate"] > 0
+    assert rows[("peers", "ours, torch eager")]["rate"] > 0 and "max |diff| to ours 0.0e+00" in \
+        rows[("peers", "spandrel, torch eager")]["notes"]
+    text = out.read_text()
+    assert "| section | what | runtime |" in text and "bicubic" in text and "peak RSS" in text
+    assert json.loads(out.with_suffix(".json").read_text())["rows"]
