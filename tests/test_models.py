@@ -10,6 +10,8 @@ from vsr.models.alignment import SpyNet, flow_warp
 TINY_RECURRENT = dict(num_feat=8, num_block=1, num_block_prop=1, num_grow_ch=4, flow_levels=3,
                       flow_channels=(8, 8, 4))
 TINY_RRDB = dict(num_feat=8, num_block=1, num_grow_ch=4)
+# The default preset's layout (residual propagation, half-size flow, low-resolution upsampler), tiny.
+TINY_FAST = dict(TINY_RECURRENT, prop_block="residual", flow_downscale=2, upsampler="pixelshuffle_lr")
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 8])
@@ -21,15 +23,52 @@ def test_recurrent_output_shape(scale, alignment):
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 8])
-@pytest.mark.parametrize("upsampler", ["pixelshuffle", "nearest_conv"])
+def test_fast_recurrent_output_shape(scale):
+    model = RecurrentRRDBNet(scale=scale, **TINY_FAST)
+    lr = torch.rand(1, 3, 3, 13, 10)  # odd size: the half-size flow is resized back exactly
+    assert model(lr).shape == (1, 3, 3, 13 * scale, 10 * scale)
+
+
+def test_half_size_flow_is_in_full_size_pixels():
+    """Flow on half-size frames is scaled back: a 2-pixel shift estimated at half size reads 2, not 1."""
+    model = RecurrentRRDBNet(scale=2, **TINY_FAST)
+    calls = []
+
+    def fake_spynet(ref, supp):
+        calls.append(ref.shape)
+        return torch.ones(ref.shape[0], 2, *ref.shape[-2:])  # 1 pixel at the size it was given
+
+    model.spynet.forward = fake_spynet
+    to_next, to_prev = model.compute_flows(torch.rand(1, 3, 3, 16, 12))
+    assert calls[0][-2:] == (8, 6)
+    assert to_next.shape == (1, 2, 2, 16, 12) and torch.allclose(to_next, torch.full_like(to_next, 2.0))
+
+
+def test_default_preset_is_cheap():
+    """The shipped preset must stay fast: under 30 GFLOP per 320x180 frame at x4 (the budget
+    that lets eager PyTorch match Real-ESRGAN's compact video model on 2 CPU cores)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = OmegaConf.load("conf/model/recurrent_rrdb.yaml")
+    model = instantiate(cfg, scale=4).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(1, 2, 3, 180, 320))
+    gflop_per_frame = counter.get_total_flops() / 2 / 1e9
+    assert 5 < gflop_per_frame < 30
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+@pytest.mark.parametrize("upsampler", ["pixelshuffle", "pixelshuffle_lr", "nearest_conv"])
 def test_rrdb_output_shape(scale, upsampler):
     model = RRDBNet(scale=scale, upsampler=upsampler, **TINY_RRDB)
     lr = torch.rand(1, 2, 3, 12, 10)
     assert model(lr).shape == (1, 2, 3, 12 * scale, 10 * scale)
 
 
-@pytest.mark.parametrize("model", [RecurrentRRDBNet(scale=4, **TINY_RECURRENT), RRDBNet(scale=4, **TINY_RRDB)],
-                         ids=["recurrent", "rrdb"])
+@pytest.mark.parametrize("model", [RecurrentRRDBNet(scale=4, **TINY_RECURRENT), RecurrentRRDBNet(scale=4, **TINY_FAST),
+                                   RRDBNet(scale=4, **TINY_RRDB)], ids=["recurrent", "recurrent-fast", "rrdb"])
 def test_gradients_reach_every_parameter(model):
     lr = torch.rand(1, 3, 3, 16, 16)
     model(lr).pow(2).mean().backward()

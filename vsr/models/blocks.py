@@ -58,6 +58,23 @@ class RRDB(nn.Module):
         return x + self.residual_scale * self.rdb3(self.rdb2(self.rdb1(x)))
 
 
+class ResidualBlock(nn.Module):
+    """conv-LeakyReLU-conv with an identity skip, no normalisation (BasicVSR's propagation block):
+    ~1/10 the cost of an RRDB at the same width, for fast presets."""
+
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 0):  # num_grow_ch: same signature as RRDB
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+                                  nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+        default_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+BLOCKS = {"rrdb": RRDB, "residual": ResidualBlock}
+
+
 class RRDBTrunk(nn.Module):
     """`num_block` RRDBs then a 3x3 conv, wrapped in a residual (ESRGAN's body + conv_body)."""
 

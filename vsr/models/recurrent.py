@@ -5,17 +5,19 @@ from torch import nn
 
 from vsr.errors import check_choice
 from vsr.models.alignment import SpyNet, flow_warp
-from vsr.models.blocks import RRDB, RRDBTrunk, default_init
+from torch.nn import functional as F
+
+from vsr.models.blocks import BLOCKS, RRDBTrunk, default_init
 from vsr.models.rrdb import UPSAMPLERS, upsample_frames
 
 
 class PropagationBranch(nn.Module):
-    """Fuse the current frame's features with the carried hidden state: conv + `num_block` RRDBs."""
+    """Fuse the current frame's features with the carried hidden state: conv + `num_block` blocks."""
 
-    def __init__(self, num_in: int, num_feat: int, num_block: int, num_grow_ch: int):
+    def __init__(self, num_in: int, num_feat: int, num_block: int, num_grow_ch: int, block: str = "rrdb"):
         super().__init__()
         self.fuse = nn.Sequential(nn.Conv2d(num_in, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
-        self.blocks = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+        self.blocks = nn.Sequential(*(BLOCKS[block](num_feat, num_grow_ch) for _ in range(num_block)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.fuse(x))
@@ -34,27 +36,31 @@ class RecurrentRRDBNet(nn.Module):
         scale: 2, 3, 4 or 8.
         num_feat: feature channels everywhere.
         num_block: RRDBs in the reconstruction trunk.
-        num_block_prop: RRDBs in each propagation branch.
+        num_block_prop: blocks in each propagation branch.
         num_grow_ch: growth channels of the dense blocks.
+        prop_block: "rrdb" or "residual" (conv-conv, ~10x cheaper) in the propagation branches.
         alignment: "flow" or "none".
         flow_levels, flow_channels: size of the SpyNet (6 and (32, 64, 32, 16) load BasicSR weights).
+        flow_downscale: estimate flow on frames shrunk by this factor (2: 1/4 of the cost).
         spynet_path: optional local file of pretrained SpyNet weights.
-        upsampler: "pixelshuffle" (default) or "nearest_conv".
+        upsampler: "pixelshuffle" (default), "pixelshuffle_lr" (fast) or "nearest_conv".
     Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
     """
 
     def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 10, num_block_prop: int = 2,
                  num_grow_ch: int = 32, alignment: str = "flow", flow_levels: int = 6,
                  flow_channels: tuple[int, ...] = (32, 64, 32, 16), spynet_path: str | None = None,
-                 upsampler: str = "pixelshuffle"):
+                 upsampler: str = "pixelshuffle", prop_block: str = "rrdb", flow_downscale: int = 1):
         super().__init__()
         check_choice("model.alignment", alignment, ("flow", "none"))
+        check_choice("model.prop_block", prop_block, tuple(BLOCKS))
         check_choice("model.upsampler", upsampler, tuple(UPSAMPLERS))
         self.scale = scale
+        self.flow_downscale = flow_downscale
         self.feat_extract = nn.Sequential(nn.Conv2d(3, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
         self.spynet = SpyNet(flow_levels, tuple(flow_channels), spynet_path) if alignment == "flow" else None
-        self.backward_branch = PropagationBranch(2 * num_feat, num_feat, num_block_prop, num_grow_ch)
-        self.forward_branch = PropagationBranch(3 * num_feat, num_feat, num_block_prop, num_grow_ch)
+        self.backward_branch = PropagationBranch(2 * num_feat, num_feat, num_block_prop, num_grow_ch, prop_block)
+        self.forward_branch = PropagationBranch(3 * num_feat, num_feat, num_block_prop, num_grow_ch, prop_block)
         self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
         self.upsampler = UPSAMPLERS[upsampler](num_feat, scale, 3)
         default_init(self.upsampler)  # start close to the bicubic skip
@@ -63,10 +69,16 @@ class RecurrentRRDBNet(nn.Module):
         """Flows between neighbours, `(B, T-1, 2, H, W)`: frame i -> i+1 (backward pass) and i+1 -> i."""
         if self.spynet is None or lr.shape[1] < 2:
             return None, None
-        b, t = lr.shape[:2]
-        prev, nxt = lr[:, :-1].flatten(0, 1), lr[:, 1:].flatten(0, 1)
-        to_next = self.spynet(prev, nxt).unflatten(0, (b, t - 1))
-        to_prev = self.spynet(nxt, prev).unflatten(0, (b, t - 1))
+        b, t, _, h, w = lr.shape
+        frames = lr.flatten(0, 1)
+        if self.flow_downscale > 1:
+            frames = F.avg_pool2d(frames, self.flow_downscale, ceil_mode=True)
+        frames = frames.unflatten(0, (b, t))
+        prev, nxt = frames[:, :-1].flatten(0, 1), frames[:, 1:].flatten(0, 1)
+        flows = self.spynet(torch.cat((prev, nxt)), torch.cat((nxt, prev)))  # one batched call
+        if self.flow_downscale > 1:  # back to full size, displacements in full-size pixels
+            flows = F.interpolate(flows, size=(h, w), mode="bilinear", align_corners=False) * self.flow_downscale
+        to_next, to_prev = flows.unflatten(0, (2, b, t - 1))
         return to_next, to_prev
 
     def align(self, hidden: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:

@@ -7,9 +7,10 @@ from torch.nn import functional as F
 
 from vsr.errors import check_choice
 from vsr.models.blocks import RRDBTrunk, default_init
-from vsr.models.upsample import NearestConvUpsampler, PixelShuffleUpsampler
+from vsr.models.upsample import LowResPixelShuffleUpsampler, NearestConvUpsampler, PixelShuffleUpsampler
 
-UPSAMPLERS = {"pixelshuffle": PixelShuffleUpsampler, "nearest_conv": NearestConvUpsampler}
+UPSAMPLERS = {"pixelshuffle": PixelShuffleUpsampler, "pixelshuffle_lr": LowResPixelShuffleUpsampler,
+              "nearest_conv": NearestConvUpsampler}
 
 
 def upsample_frames(lr: torch.Tensor, scale: int, mode: str = "bicubic") -> torch.Tensor:
@@ -30,7 +31,8 @@ class RRDBNet(nn.Module):
         num_feat: trunk channels.
         num_block: RRDBs in the trunk.
         num_grow_ch: growth channels of the dense blocks.
-        upsampler: "pixelshuffle" (sub-pixel conv) or "nearest_conv" (ESRGAN).
+        upsampler: "pixelshuffle" (sub-pixel conv, convs at high resolution), "pixelshuffle_lr"
+            (one conv at low resolution + PixelShuffle: fast) or "nearest_conv" (ESRGAN).
         global_skip: add the bicubically upsampled frame to the output.
     Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
     """

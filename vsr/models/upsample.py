@@ -35,6 +35,16 @@ class PixelShuffleUpsampler(nn.Sequential):
         super().__init__(*layers)
 
 
+class LowResPixelShuffleUpsampler(nn.Sequential):
+    """One conv at low resolution to `num_out_ch * scale^2` channels, then PixelShuffle(scale)
+    (ESPCN; the tail of Real-ESRGAN's compact video model). No convolution runs at high
+    resolution, so it costs ~1/20 of `PixelShuffleUpsampler` at x4: the fast presets use it."""
+
+    def __init__(self, num_feat: int, scale: int, num_out_ch: int = 3):
+        _stages(scale)  # validates the factor
+        super().__init__(nn.Conv2d(num_feat, num_out_ch * scale * scale, 3, 1, 1), nn.PixelShuffle(scale))
+
+
 class NearestConvUpsampler(nn.Module):
     """ESRGAN's upsampler: nearest x2 + conv per stage (`conv_up1`, `conv_up2`, ...), then
     `conv_hr` and `conv_last`. Parameter names match BasicSR's `RRDBNet`."""
