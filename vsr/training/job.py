@@ -58,6 +58,14 @@ def build_module(cfg: DictConfig, generator: torch.nn.Module) -> L.LightningModu
     return VSRGANModule(generator=generator, discriminator=discriminator, losses=losses, scale=cfg.scale, **common)
 
 
+def diverged(err: BaseException) -> bool:
+    """Whether training stopped on non-finite losses, also in a forked DDP rank (whose error
+    reaches this process as a ProcessRaisedException carrying the rank's traceback as text)."""
+    return isinstance(err, NonFiniteLossError) or (
+        type(err).__name__ == "ProcessRaisedException" and f"{NonFiniteLossError.__module__}.NonFiniteLossError: "
+        in str(err))
+
+
 def run(cfg: DictConfig) -> float | None:
     validate(cfg)
     keep_freed_memory()
@@ -77,11 +85,11 @@ def run(cfg: DictConfig) -> float | None:
              cfg.scale, out)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    except NonFiniteLossError as err:
-        if not in_sweep():
+    except Exception as err:
+        if not (in_sweep() and diverged(err)):
             raise
         # one diverging trial (a too-high lr) is a result of the sweep, not the end of it
-        log.warning("this job of the sweep failed: %s", err)
+        log.warning("this job of the sweep failed: %s", str(err).strip().splitlines()[-1])
         return None
     score = trainer.callback_metrics.get("val/psnr_y")
     gain = trainer.callback_metrics.get("val/gain_db")
