@@ -98,3 +98,17 @@ def test_ddp_inside_a_sweep_forks_its_ranks_and_a_diverging_job_fails_alone(entr
     for rank in (0, 1):
         first = yaml.safe_load((sweep / "1_scale4" / "probe" / f"rank{rank}.jsonl").read_text().splitlines()[0])
         assert first["world"] == 2
+
+
+def test_only_divergence_ends_a_sweep_job_quietly():
+    from torch.multiprocessing import ProcessRaisedException
+
+    from vsr.training.job import diverged
+    from vsr.training.module import NonFiniteLossError
+
+    assert diverged(NonFiniteLossError("training stopped at step 3: ..."))
+    forked = ProcessRaisedException("\n-- Process 0 terminated with the following error:\nTraceback ...\n"
+                                    "vsr.training.module.NonFiniteLossError: training stopped at step 0", 0, 1)
+    assert diverged(forked)
+    assert not diverged(ProcessRaisedException("\nTraceback ...\nRuntimeError: CUDA out of memory", 0, 1))
+    assert not diverged(ValueError("anything else"))
