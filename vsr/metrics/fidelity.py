@@ -81,12 +81,11 @@ def psnr(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bo
     return 10 * torch.log10(255.0**2 / mse)  # mse == 0 gives +inf, as BasicSR returns
 
 
-def gaussian_window(channels: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """The normalised 11x11 Gaussian (sigma 1.5) of cv2.getGaussianKernel, one per channel."""
+def _gaussian_1d(dtype=torch.float64, device=None) -> torch.Tensor:
+    """The normalised 11-tap Gaussian (sigma 1.5) of cv2.getGaussianKernel."""
     x = torch.arange(SSIM_WINDOW, dtype=dtype, device=device) - SSIM_WINDOW // 2
     g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
-    g = g / g.sum()
-    return torch.outer(g, g).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW).contiguous()
+    return g / g.sum()
 
 
 def ssim(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bool = False) -> torch.Tensor:
@@ -96,11 +95,19 @@ def ssim(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bo
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
         raise UserError(f"frames of {w}x{h} (after the border crop) are smaller than the "
                         f"{SSIM_WINDOW}x{SSIM_WINDOW} SSIM window")
+    # One frame at a time, and the Gaussian as two 1-D passes (it is separable): a 2-D float64
+    # conv over a 30-frame 720p clip would unfold into ~26 GB.
+    return torch.cat([_ssim_frames(a[None], b[None]) for a, b in zip(sr, gt)])
+
+
+def _ssim_frames(sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     channels = sr.shape[1]
-    window = gaussian_window(channels, sr.dtype, sr.device)
+    g = _gaussian_1d(sr.dtype, sr.device)
+    rows = g.view(1, 1, 1, -1).expand(channels, 1, 1, SSIM_WINDOW)
+    cols = g.view(1, 1, -1, 1).expand(channels, 1, SSIM_WINDOW, 1)
 
     def blur(x):  # 'valid' filtering: BasicSR filters with cv2 and crops 5 pixels, the same thing
-        return F.conv2d(x, window, groups=channels)
+        return F.conv2d(F.conv2d(x, rows, groups=channels), cols, groups=channels)
 
     mu1, mu2 = blur(sr), blur(gt)
     mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
