@@ -29,7 +29,7 @@ def test_quick_mode_runs_every_section(tmp_path):
     table = speed.main(["--quick", "--presets", "rrdb", "--variants", "eager", "channels_last", "ncnn", "auto",
                         "--size", "32x24", "--memory-frames", "2", "4", "--out", str(out)])
     sections = {row["section"] for row in table.rows}
-    assert sections == {"matmul", "peers", "models", "train", "upscale"}
+    assert sections == {"matmul", "peers", "models", "train", "upscale", "gpu"}
     rows = {(row["section"], row["runtime"]): row for row in table.rows}
     assert table.matmul > 0 and rows[("models", "eager")]["rate"] > 0
     assert rows[("models", "eager")]["effective_gflops"] > 0 and rows[("models", "eager")]["gflop_per_frame"] > 0

@@ -1,7 +1,7 @@
 """Speed, side by side on one machine in one run: our generators in every runtime, the peers, training, upscale.py.
 
     .venv/bin/python experiments/benchmarks/speed.py [--quick] [--out experiments/speed_table.md]
-        [--presets recurrent_rrdb rrdb ...] [--variants eager channels_last bf16 compile onnxruntime ncnn openvino]
+        [--presets recurrent_rrdb rrdb ...] [--variants eager channels_last bf16 compile onnxruntime ncnn openvino openvino_bf16 auto]
         [--sections matmul models peers train upscale] [--peer-python /tmp/peer-venv/bin/python]
 
 One table (printed, and written as markdown to --out with a JSON twin beside it):
@@ -17,7 +17,8 @@ One table (printed, and written as markdown to --out with a JSON twin beside it)
 4. training: generator step (forward, L1 backward, Adam) at the configured batch shape, and the
    data loader's clips/s (experiments/benchmarks/dataloader.py);
 5. upscale.py end to end (decode, chunks, model, encode; start-up excluded) and peak RSS for a
-   short and a long video (experiments/benchmarks/upscale_memory.py in fresh processes).
+   short and a long video (experiments/benchmarks/upscale_memory.py in fresh processes);
+6. with CUDA: 1080p -> 4K x4 frames/s per preset in bf16, eager and torch.compile.
 
 Ratios are only meaningful within one run: the machine is shared and noisy. `--quick` shrinks
 frames, sizes and repeats to check that everything runs (minutes); it is not a measurement.
@@ -44,8 +45,8 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-VARIANTS = ("eager", "channels_last", "bf16", "compile", "onnxruntime", "ncnn", "openvino", "auto")
-SECTIONS = ("matmul", "models", "peers", "train", "upscale")
+VARIANTS = ("eager", "channels_last", "bf16", "compile", "onnxruntime", "ncnn", "openvino", "openvino_bf16", "auto")
+SECTIONS = ("matmul", "models", "peers", "train", "upscale", "gpu")
 DEFAULT_PEER_PYTHON = "/tmp/h12/peer-venv/bin/python"
 
 
@@ -196,7 +197,7 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
             with torch.inference_mode():
                 return compiled(x)
         return run, "inductor, default mode"
-    if name in ("onnxruntime", "openvino"):
+    if name in ("onnxruntime", "openvino", "openvino_bf16"):
         onnx_dir = work / "onnx"
         start = time.perf_counter()
         if not (onnx_dir / rt.ONNX_FILE).is_file():
@@ -213,7 +214,8 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
         import openvino as ov
 
         compiled = ov.Core().compile_model(str(onnx_dir / rt.ONNX_FILE), "CPU",
-                                           {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+                                           {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                                            "INFERENCE_PRECISION_HINT": "bf16" if name.endswith("bf16") else "f32"})
         return lambda x: torch.from_numpy(compiled([x.numpy()])[0]), note
     if name == "auto":
         auto = rt.AutoRuntime(model, temporal, torch.device("cpu"), "fp32", "auto", min_pixels=0)
@@ -239,7 +241,7 @@ def bench_models(table: Table, args, frames: np.ndarray, work: Path) -> dict:
         with torch.inference_mode():
             reference = model(clip)
         for variant in args.variants:
-            if args.quick and temporal and variant in ("compile", "onnxruntime", "openvino"):
+            if args.quick and temporal and variant in ("compile", "onnxruntime", "openvino", "openvino_bf16"):
                 continue  # minutes of compiling / dynamo export for an unrolled recurrence: full runs only
             label = f"{preset} ({params / 1e6:.2f}M{', T=' + str(t) if temporal else ''})"
             try:
@@ -415,13 +417,54 @@ def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
                   rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"], unit="ratio", notes="target <= 1.2")
 
 
+def bench_gpu(table: Table, args) -> None:
+    """1080p -> 4K x4 on CUDA: bf16 autocast eager and torch.compile, channels_last."""
+    if not torch.cuda.is_available():
+        table.add("gpu", "1080p -> 4K", "", None, notes="n/a: no CUDA device (estimate in experiments/benchmarks.md)")
+        return
+    name = torch.cuda.get_device_name()
+    height, width = (1080, 1920) if not args.quick else (64, 96)
+    for preset in args.presets:
+        config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
+        model = build(config).cuda().to(memory_format=torch.channels_last)
+        t = args.clip_frames if is_temporal(config) else 1
+        clip = torch.rand(1, t, 3, height, width, device="cuda")
+        flops = flops_per_frame(model, clip)
+        for label, fn in (("bf16 eager", model), ("bf16 compile", torch.compile(model))):
+            def run(fn=fn):
+                with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+                    fn(clip)
+                torch.cuda.synchronize()
+            try:
+                best, first, _ = timed(run, args.min_time, args.min_reps)
+                table.add("gpu", f"{preset} {width}x{height} -> x4", label, t / best, flops=flops,
+                          notes=f"{name}; warm-up {first:.0f} s; reference 2.7-5.3 frames/s (RTX 4090, ESRGAN-class)")
+            except Exception as err:  # out of memory at 1080p for the large presets, compile failure
+                table.add("gpu", f"{preset} {width}x{height} -> x4", label, None,
+                          notes=f"n/a: {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}")
+            torch.cuda.empty_cache()
+        del model
+
+
 QUICK_SHRINK: dict = {}
+BEGIN, END = "<!-- speed.py table: begin -->", "<!-- speed.py table: end -->"
+
+
+def write_result(path: Path, text: str) -> None:
+    """Write `text` to `path`; a file holding the BEGIN/END markers (experiments/benchmarks.md) keeps
+    everything outside them and gets the new table between them."""
+    old = path.read_text() if path.is_file() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        text = f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}"
+    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> Table:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and repeats: checks that it runs")
-    parser.add_argument("--out", type=Path, help="write the table here (markdown) and a .json beside it")
+    parser.add_argument("--out", type=Path, help="write the table here (markdown; between the speed.py markers "
+                                                 "if the file has them) and a .json beside it")
     parser.add_argument("--presets", nargs="+", help="conf/model presets (default: every generator preset)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
@@ -466,8 +509,8 @@ def main(argv: list[str] | None = None) -> Table:
         work = Path(tmp)
         os.environ.setdefault("VSR_CACHE", str(work / "cache"))  # runtime exports of random weights: not kept
         if "matmul" in args.sections:
-            n = 256 if quick else 2048
-            mt = 0.0 if quick else 2.0
+            n = 512 if quick else 2048
+            mt = 0.3 if quick else 2.0
             table.matmul = matmul_rate(n, torch.float32, mt)
             table.add("matmul", f"torch.mm {n}x{n}", "fp32", table.matmul, unit="GFLOP/s")
             table.add("matmul", f"torch.mm {n}x{n}", "bf16", matmul_rate(n, torch.bfloat16, mt), unit="GFLOP/s")
@@ -478,6 +521,8 @@ def main(argv: list[str] | None = None) -> Table:
             bench_train(table, args)
         if "upscale" in args.sections:
             bench_upscale(table, args, model_rows, work)
+        if "gpu" in args.sections:
+            bench_gpu(table, args)
     text = table.markdown()
     print("\n" + text)
     if args.out:
@@ -485,7 +530,7 @@ def main(argv: list[str] | None = None) -> Table:
                   f"threads, torch {torch.__version__}, LR {args.width}x{args.height} -> x4, "
                   f"{time.strftime('%Y-%m-%d %H:%M')}\n\n")
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(header + text)
+        write_result(args.out, header + text)
         args.out.with_suffix(".json").write_text(json.dumps(
             {"matmul_fp32_gflops": table.matmul, "peer_fps": table.peer_fps, "rows": table.rows}, indent=1))
     return table
