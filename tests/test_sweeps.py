@@ -64,16 +64,20 @@ def test_optuna_search_two_trials_on_sample_data(entry, tmp_path):
     assert results["best_params"]["optim.generator.lr"] == pytest.approx(chosen[scores.index(max(scores))])
 
 
-def test_slurm_launcher_is_sized_from_the_trainer(entry):
-    result = entry("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=8",
-                   "trainer.num_nodes=2", "hydra.launcher.partition=gpu", "--cfg", "all", "--resolve")
-    assert result.returncode == 0, result.stderr[-3000:]
-    config = yaml.safe_load(result.stdout)
-    launcher = config["hydra"]["launcher"]
+def test_slurm_launcher_is_sized_from_the_trainer():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        config = compose("train", return_hydra_config=True, overrides=[
+            "hydra/launcher=slurm", "trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=8",
+            "trainer.num_nodes=2", "hydra.launcher.partition=gpu"])
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 8, 8)
     assert launcher["partition"] == "gpu" and launcher["timeout_min"] > 0
-    assert config["trainer"]["strategy"]["find_unused_parameters"] is True
+    assert config.trainer.strategy.find_unused_parameters is True
 
 
 @pytest.mark.slow
