@@ -36,7 +36,7 @@ from vsr.errors import UserError
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "ncnn")
-MIN_AUTO_PIXELS = 128 * 128  # LR pixels per call (B*T*H*W) below which auto stays eager
+MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
 NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
 ONNX_FILE = "model.onnx"
 
