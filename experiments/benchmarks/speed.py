@@ -51,9 +51,10 @@ DEFAULT_PEER_PYTHON = "/tmp/h12/peer-venv/bin/python"
 
 
 # helpers ------------------------------------------------------------------------------------
-def timed(fn, min_time: float, min_reps: int, warmup: int = 1) -> tuple[float, float, int]:
+def timed(fn, min_time: float, min_reps: int, warmup: int = 1, max_time: float = 30.0) -> tuple[float, float, int]:
     """`(best seconds, first warm-up seconds, timed repeats)`: warm-up, then repeat until both
-    `min_reps` and `min_time` are reached. The best run is least disturbed by other load."""
+    `min_reps` and `min_time` are reached, or `max_time` has passed (slow rows: one timed run).
+    The best run is the one least disturbed by other load."""
     start = time.perf_counter()
     for _ in range(warmup):
         fn()
@@ -64,6 +65,8 @@ def timed(fn, min_time: float, min_reps: int, warmup: int = 1) -> tuple[float, f
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if time.perf_counter() - begin >= max_time:
+            break
     return min(times), first, len(times)
 
 
