@@ -177,7 +177,8 @@ def test_ddp_two_ranks_shard_reduce_rank0_checkpoint_and_resume(entry, tmp_path,
     run, probe = tmp_path / "run", tmp_path / "probe"
     args = [*SMALL, "trainer=ddp", "data.val.num_clips=3", f"hydra.run.dir={run}",
             "+callbacks.probe._target_=test_distributed.Probe", f"+callbacks.probe.folder={probe}"]
-    first = entry("train.py", *args, "trainer.max_steps=2")
+    # ckpt_path=last: resume from this run dir's last.ckpt when there is one (a requeued SLURM job)
+    first = entry("train.py", *args, "trainer.max_steps=2", "ckpt_path=last")
     assert first.returncode == 0, first.stderr[-3000:]
     last = run / "checkpoints" / "last.ckpt"
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
@@ -187,7 +188,7 @@ def test_ddp_two_ranks_shard_reduce_rank0_checkpoint_and_resume(entry, tmp_path,
              for part in ("generator", "discriminator")}
 
     # resumed with 2 batches per update: DDP's all-reduce then runs on every second backward only
-    resumed = entry("train.py", *args, "trainer.max_steps=4", f"ckpt_path={last}", "trainer.accumulate_grad_batches=2")
+    resumed = entry("train.py", *args, "trainer.max_steps=4", "ckpt_path=last", "trainer.accumulate_grad_batches=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restored all states" in resumed.stdout + resumed.stderr
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4

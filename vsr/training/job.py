@@ -33,7 +33,7 @@ def validate(cfg: DictConfig) -> None:
         if weight > 0 and frames is not None and frames < minimum:
             raise UserError(f"loss.{term} needs data.train.num_frames >= {minimum} (got {frames}); "
                             f"raise data.train.num_frames or set loss.{term}.weight=0")
-    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
+    if cfg.ckpt_path and cfg.ckpt_path != "last" and not Path(cfg.ckpt_path).is_file():
         raise UserError(f"ckpt_path={cfg.ckpt_path}: file not found (training writes RUN/checkpoints/last.ckpt)")
 
 
