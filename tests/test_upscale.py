@@ -202,11 +202,14 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[dict, str]]:
         "zero frames": ({"input": str(zero_frame_video(folder / "empty.mkv"))}, "zero frames"),
         "output is input": ({"input": str(clip), "output": str(clip)}, "is the input file"),
         "existing output": ({"input": str(clip), "output": str(existing)}, "overwrite=true"),
-        "no weights": ({"input": str(clip), "weights": None}, "weights=DIR is required"),
+        "no weights, no default": ({"input": str(clip), "weights": None}, "shipped default model is missing"),
     }
 
 
-def test_bad_inputs_fail_cleanly(clip, exported, tmp_path):
+def test_bad_inputs_fail_cleanly(clip, exported, tmp_path, monkeypatch):
+    import vsr.inference.video as job
+
+    monkeypatch.setattr(job, "DEFAULT_WEIGHTS", tmp_path / "no-default-model")
     for name, (options, words) in bad_inputs(tmp_path, clip).items():
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(UserError, match=words) as err:

@@ -10,9 +10,20 @@ from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
 
-NO_WEIGHTS = ("weights=DIR is required (no default model ships yet): pass an export directory, "
-              "made by `python export.py checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` "
-              "(or checkpoint=RealESRGAN_x4plus.pth to import Real-ESRGAN weights)")
+# The shipped default model (experiments/shipped_x4/: recipe, results); used when weights= is not given.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "model"
+NO_WEIGHTS = (f"no weights= given and the shipped default model is missing ({DEFAULT_WEIGHTS}; it ships "
+              "in the source tree): pass weights=DIR, an export directory made by `python export.py "
+              "checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` (or checkpoint=RealESRGAN_x4plus.pth)")
+
+
+def weights_dir(cfg) -> str:
+    """`weights=`, or the shipped default model."""
+    if cfg.get("weights"):
+        return cfg.get("weights")
+    if not (DEFAULT_WEIGHTS / "model.json").is_file():
+        raise UserError(NO_WEIGHTS)
+    return str(DEFAULT_WEIGHTS)
 
 
 def check_paths(source: str | None, target: str | None, overwrite: bool) -> tuple[Path, Path]:
@@ -51,11 +62,9 @@ def target_scale(cfg) -> float | None:
 
 
 def make_upscaler(cfg) -> Upscaler:
-    """The `Upscaler` upscale.py's options describe (weights= is required)."""
-    if not cfg.get("weights"):
-        raise UserError(NO_WEIGHTS)
+    """The `Upscaler` upscale.py's options describe (weights=, or the shipped default model)."""
     return Upscaler.from_dir(
-        cfg.get("weights"), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
+        weights_dir(cfg), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
@@ -90,8 +99,7 @@ def upscale_video(cfg) -> dict:
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
     src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
-    if not cfg.get("weights"):
-        raise UserError(NO_WEIGHTS)
+    weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
