@@ -107,11 +107,20 @@ def is_temporal(config: dict) -> bool:
 
 
 def flops_per_frame(model, clip: torch.Tensor) -> float:
+    """FLOPs per frame of `model` on `clip`, counted on the meta device (no arithmetic is done)."""
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        model(clip)
+    try:
+        meta_model, meta_clip = copy.deepcopy(model).to("meta"), clip.to("meta")
+        with torch.inference_mode(), counter:
+            meta_model(meta_clip)
+    except Exception:  # an op without a meta kernel: count on real tensors
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            model(clip)
     return counter.get_total_flops() / (clip.shape[0] * clip.shape[1])
 
 
@@ -214,6 +223,8 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
         note = f"export {time.perf_counter() - start:.0f} s" + (f", T fixed at {clip.shape[1]}" if temporal else "")
         if name == "onnxruntime":
             return rt.OnnxRunner(onnx_dir / rt.ONNX_FILE), note
+        if name == "openvino":  # what vsr.inference.runtime runs
+            return rt.OpenvinoRunner(onnx_dir / rt.ONNX_FILE), note
         import openvino as ov
 
         compiled = ov.Core().compile_model(str(onnx_dir / rt.ONNX_FILE), "CPU",
@@ -264,6 +275,17 @@ def bench_models(table: Table, args, frames: np.ndarray, work: Path) -> dict:
 
 
 # 3. peers -------------------------------------------------------------------------------------
+class ClipOf(torch.nn.Module):
+    """A frame model `(N, 3, H, W)` as a clip model `(B, T, 3, H, W)`."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip):
+        return self.model(clip.flatten(0, 1)).unflatten(0, clip.shape[:2])
+
+
 def compact_net(num_feat: int = 64, num_conv: int = 16, scale: int = 4):
     """Real-ESRGAN's SRVGGNetCompact (realesr-animevideov3: 64 features, 16 convs, PReLU) in torch."""
     try:
@@ -292,7 +314,7 @@ def bench_peers(table: Table, args, frames: np.ndarray, work: Path) -> None:
     x = torch.from_numpy(frames[:1]).permute(0, 3, 1, 2).float().div(255)
     peer_python = args.peer_python or os.environ.get("VSR_PEER_PYTHON") or DEFAULT_PEER_PYTHON
     compact = compact_net()
-    compact_flops = flops_per_frame(lambda c: compact(c[0])[None], x[None])
+    compact_flops = flops_per_frame(ClipOf(compact), x[None])
     if Path(peer_python).is_file():
         np.save(work / "frames.npy", frames[:2])
         result = subprocess.run([peer_python, str(HERE / "peer_ncnn.py"), "--frames", str(work / "frames.npy"),
@@ -330,7 +352,7 @@ def bench_peers(table: Table, args, frames: np.ndarray, work: Path) -> None:
     except ImportError:
         table.add("peers", "RRDBNet: spandrel vs ours", "", None, notes="n/a: spandrel not installed (pip install spandrel)")
     else:
-        config = preset_config("rrdb_large", 4, **({"num_block": 2} if args.quick else {}))
+        config = preset_config("rrdb_large", 4, num_block=2 if args.quick else args.spandrel_blocks)
         ours = build(config)
         state = {}
         for key, value in ours.state_dict().items():  # our names -> BasicSR's
@@ -478,6 +500,7 @@ def main(argv: list[str] | None = None) -> Table:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--peer-python", help=f"python of the peer environment (default $VSR_PEER_PYTHON or "
                                               f"{DEFAULT_PEER_PYTHON})")
+    parser.add_argument("--spandrel-blocks", type=int, default=23, help="RRDBs in the spandrel-vs-ours network")
     parser.add_argument("--train-preset", default="recurrent_rrdb")
     parser.add_argument("--train-steps", type=int, default=None)
     parser.add_argument("--loader-batches", type=int, default=None)

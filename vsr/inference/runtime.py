@@ -1,4 +1,5 @@
-"""Run a generator with the fastest runtime this device has: eager, channels_last, ONNX Runtime, ncnn.
+"""Run a generator with the fastest runtime this device has: eager, channels_last, ONNX Runtime,
+OpenVINO, ncnn.
 
 `Upscaler(runtime="auto")` (upscale.py's default) wraps its model in an `AutoRuntime`:
 
@@ -6,7 +7,9 @@
 - on the CPU in fp32 it *explores then commits*: the first model calls of the video are run by
   each available candidate in turn (their outputs are used, nothing is computed twice), and from
   then on the fastest per input pixel is used. Candidates: `eager`, `channels_last`, and for
-  single-frame models `ncnn` (exported through pnnx) and `onnxruntime`. Exports are cached under
+  single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
+  (exported through pnnx); recurrent models get the ONNX ones when their export folder has a
+  model.onnx (its frame count is fixed: calls of another length run eagerly). Exports are cached under
   `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
   per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is.
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
@@ -35,7 +38,7 @@ from vsr.errors import UserError
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "ncnn")
+RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
 MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
 NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
 ONNX_FILE = "model.onnx"
@@ -144,6 +147,27 @@ class OnnxRunner(Runner):
         return torch.from_numpy(self.session.run(None, {"lr": x})[0])
 
 
+class OpenvinoRunner(Runner):
+    """OpenVINO on the CPU from model.onnx, fp32 (its default on bf16-capable CPUs would be bf16)."""
+
+    name = "openvino"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import openvino as ov
+
+        self.compiled = ov.Core().compile_model(str(path), "CPU", {
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()), "INFERENCE_PRECISION_HINT": "f32"})
+        shape = self.compiled.input(0).get_partial_shape()
+        self.shape = [d.get_length() if d.is_static else None for d in shape]
+
+    def accepts(self, clip: torch.Tensor) -> bool:
+        return len(self.shape) == clip.ndim and all(d is None or d == n for d, n in zip(self.shape, clip.shape))
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        x = clip.detach().float().cpu().contiguous().numpy()
+        return torch.from_numpy(np.array(self.compiled([x])[0]))
+
+
 # exports used by the runners ----------------------------------------------------------------
 def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int] = (32, 32)) -> tuple[Path, Path]:
     """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`."""
@@ -216,6 +240,20 @@ class _quiet:
         self._w.__exit__(*exc)
 
 
+def exported(folder: Path | None, fmt: str, file: str) -> bool:
+    """`folder/file` was written by export.py with these weights: model.json lists it under
+    `formats.<fmt>` with the file's sha256 (a stale file from an earlier export is not used)."""
+    if folder is None or not (folder / file).is_file():
+        return False
+    from vsr.inference.model import MODEL_JSON, sha256_file
+
+    try:
+        entry = json.loads((folder / MODEL_JSON).read_text()).get("formats", {}).get(fmt) or {}
+    except (OSError, ValueError):
+        return False
+    return entry.get("file") == file and entry.get("sha256") == sha256_file(folder / file)
+
+
 def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,
                 threads: int | None = None) -> Runner:
     """Build runner `name` for `model`; exported files are read from `folder` when there,
@@ -235,23 +273,23 @@ def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None
     if name == "ncnn":
         import ncnn  # noqa: F401  (missing runtime: ImportError before any export work)
 
-        if folder is not None and (folder / NCNN_PARAM).is_file():
+        if exported(folder, "ncnn", NCNN_PARAM):
             return NcnnRunner(folder / NCNN_PARAM, folder / NCNN_BIN, threads)
         if temporal:
             raise UserError("ncnn runs single-frame models only")
         if not (cached() / NCNN_PARAM).is_file():
             export_ncnn_files(model, cached())
         return NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads)
-    if name == "onnxruntime":
-        import onnxruntime  # noqa: F401
-
-        if folder is not None and (folder / ONNX_FILE).is_file():
-            return OnnxRunner(folder / ONNX_FILE, threads)
+    if name in ("onnxruntime", "openvino"):
+        runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
+        __import__(name)  # missing runtime: ImportError before any export work
+        if exported(folder, "onnx", ONNX_FILE):
+            return runner(folder / ONNX_FILE, threads)
         if temporal:
-            raise UserError("ONNX Runtime for recurrent models needs model.onnx from export.py formats=[onnx]")
+            raise UserError(f"{name} for recurrent models needs model.onnx from export.py formats=[onnx]")
         if not (cached() / ONNX_FILE).is_file():
             export_onnx_file(model, cached())
-        return OnnxRunner(cached() / ONNX_FILE, threads)
+        return runner(cached() / ONNX_FILE, threads)
     raise UserError(f"runtime={name} is not one of: {', '.join(RUNTIMES)}")
 
 
@@ -295,8 +333,8 @@ class AutoRuntime:
         if self.runtime != "auto":
             return [self.runtime]
         names = ["eager", "channels_last"]
-        if not self.temporal or (self.folder is not None and (self.folder / ONNX_FILE).is_file()):
-            names.append("onnxruntime")
+        if not self.temporal or exported(self.folder, "onnx", ONNX_FILE):
+            names += ["onnxruntime", "openvino"]
         if not self.temporal:
             names.append("ncnn")
         return names

@@ -91,7 +91,7 @@ class Upscaler:
             the target (outscale=8 with a x4 model: x4, resized to x2, x4 again = x8).
         fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
         runtime: "auto" (the fastest runtime on this device, measured on the first calls: see
-            `vsr.inference.runtime`) or eager / channels_last / onnxruntime / ncnn;
+            `vsr.inference.runtime`) or eager / channels_last / onnxruntime / openvino / ncnn;
             `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
     """
 
