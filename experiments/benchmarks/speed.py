@@ -173,7 +173,7 @@ class Table:
                    and row["rate"] is not None and row["section"] in ("models", "peers", "upscale") else "")
         cells = [row["section"], row["what"], row["runtime"], fmt(row["rate"]), row["unit"],
                  fmt(row["gflop_per_frame"]), fmt(eff), vs_mm, vs_peer, row["notes"]]
-        return "| " + " | ".join(cells) + " |"
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     def markdown(self) -> str:
         head = "| " + " | ".join(self.COLUMNS) + " |\n|" + "---|" * 3 + "---:|---|" + "---:|" * 4 + "---|\n"
