@@ -128,3 +128,38 @@ def test_ncnn_export_has_app_blob_names_and_matches_eager(tmp_path):
 
     with pytest.raises(UserError, match="single-frame"):
         export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec", formats=["ncnn"])
+
+
+def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
+    """An ONNX graph of a recurrent model has its frame count fixed: other clip lengths (first and
+    last chunks of a video) run on the fastest PyTorch runtime instead, before and after the choice."""
+    import time
+
+    model = tiny(TINY_RECURRENT)
+
+    class SlowEager(runtime.TorchRunner):
+        def __call__(self, clip):
+            time.sleep(0.05)
+            return super().__call__(clip)
+
+    class FixedFrames(runtime.Runner):  # like OnnxRunner on a recurrent graph exported for 3 frames
+        name = "fixed"
+
+        def accepts(self, clip):
+            return clip.shape[1] == 3
+
+        def __call__(self, clip):
+            with torch.no_grad():
+                return model(clip)
+
+    auto = AutoRuntime(model, True, torch.device("cpu"), min_pixels=0)
+    auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)
+    auto.runners["fixed"] = FixedFrames()
+    auto.pending = ["eager", "fixed"]
+    short, full = torch.rand(1, 2, 3, 8, 8), torch.rand(1, 3, 3, 8, 8)
+    with torch.no_grad():
+        expected_short, expected_full = model(short), model(full)
+    for clip, expected in [(short, expected_short), (full, expected_full)] * 3:
+        assert torch.allclose(auto(clip), expected, atol=1e-6)
+    assert auto.name == "fixed" and auto.fallback.name == "eager"
+    assert torch.allclose(auto(short), expected_short, atol=1e-6) and torch.allclose(auto(full), expected_full, atol=1e-6)

@@ -322,6 +322,8 @@ class AutoRuntime:
         self.pending: list[str] | None = None  # candidates, in the order they are tried
         self.warm: set[str] = set()
         self.runners: dict[str, Runner] = {"eager": self.eager}
+        self.fallback: Runner = self.eager  # for clips the chosen runner does not accept
+        self.explored = 0
         if self.device.type != "cpu" or precision != "fp32":
             if runtime not in ("auto", "eager"):
                 self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
@@ -382,10 +384,11 @@ class AutoRuntime:
                 if out is not None:
                     return out
                 self.chosen = self.eager
-            return self.eager(clip)
+            return self.fallback(clip)  # e.g. a clip length the ONNX graph was not exported for
         if self.pending is None:
             self.pending = self.candidates()
         pixels = clip.numel() / 3
+        self.explored += 1
         for name in self.pending:
             runner = self._build(name)
             if runner is None or not runner.accepts(clip) or len(self.timings.get(name, [])) >= self.trials:
@@ -400,8 +403,10 @@ class AutoRuntime:
                 self.warm.add(name)
             self._maybe_commit()
             return out
-        self._maybe_commit(force=True)
-        return self(clip)
+        if self.explored > 4 * len(self.pending):  # the others never get a clip they accept
+            self._maybe_commit(force=True)
+            return self(clip)
+        return self.fallback(clip)  # no untimed candidate takes this clip: wait for one that does
 
     def _maybe_commit(self, force: bool = False) -> None:
         live = [n for n in self.pending or [] if n not in self.dropped]
@@ -410,7 +415,10 @@ class AutoRuntime:
         timed = [n for n in live if self.timings.get(n) and n in self.runners]
         best = min(timed, key=lambda n: min(self.timings[n]), default="eager")
         self.chosen = self.runners.get(best, self.eager)
+        torch_timed = [n for n in timed if isinstance(self.runners[n], TorchRunner)]
+        fallback = min(torch_timed, key=lambda n: min(self.timings[n]), default="eager")
+        self.fallback = self.runners.get(fallback, self.eager)
         for name in list(self.runners):  # free the others (an ncnn net holds its own weights)
-            if name not in (best, "eager"):
+            if name not in (best, fallback, "eager"):
                 self.runners.pop(name)
         log.info("runtime: %s (%s)", best, self.report())
