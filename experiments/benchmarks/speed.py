@@ -415,7 +415,11 @@ def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
     preset = args.upscale_preset
     config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
     weights = work / "upscale_weights"
-    export(build(config), config, weights, overwrite=True)
+    # recurrent models: model.onnx for the Upscaler's clip length, as the shipped model should have it,
+    # so that auto can pick ONNX Runtime / OpenVINO (single-frame models get theirs exported by auto)
+    onnx = is_temporal(config) and not args.quick and not args.no_upscale_onnx
+    export(build(config), config, weights, formats=["onnx"] if onnx else [], frames=args.chunk + 2 * args.overlap,
+           parity_tol=1e-3, overwrite=True)
     width, height = args.width, args.height
     rows = []
     for count in args.memory_frames:
@@ -506,6 +510,8 @@ def main(argv: list[str] | None = None) -> Table:
     parser.add_argument("--loader-batches", type=int, default=None)
     parser.add_argument("--upscale-preset", default="recurrent_rrdb")
     parser.add_argument("--memory-frames", type=int, nargs="+", default=None, help="video lengths (default 50 800)")
+    parser.add_argument("--no-upscale-onnx", action="store_true",
+                        help="export the recurrent upscale model without model.onnx (auto: eager/channels_last)")
     parser.add_argument("--chunk", type=int, default=12)
     parser.add_argument("--overlap", type=int, default=4)
     args = parser.parse_args(argv)
