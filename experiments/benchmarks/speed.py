@@ -288,10 +288,6 @@ class ClipOf(torch.nn.Module):
 
 def compact_net(num_feat: int = 64, num_conv: int = 16, scale: int = 4):
     """Real-ESRGAN's SRVGGNetCompact (realesr-animevideov3: 64 features, 16 convs, PReLU) in torch."""
-    try:
-        from spandrel.architectures.RealESRGAN import RealESRGAN  # noqa: F401  (spandrel >= 0.4 name)
-    except ImportError:
-        pass
     from torch import nn
 
     class Compact(nn.Module):
