@@ -24,7 +24,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
 
 
-def test_auto_explores_each_runtime_then_keeps_the_fastest():
+def test_auto_times_each_runtime_then_keeps_the_fastest():
     model = tiny(TINY_RRDB)
     auto = AutoRuntime(model, temporal=False, device=torch.device("cpu"), min_pixels=0)
     clip = torch.rand(1, 2, 3, 12, 16)
@@ -34,7 +34,7 @@ def test_auto_explores_each_runtime_then_keeps_the_fastest():
     while auto.chosen is None:
         assert (auto(clip) - expected).abs().max() < 1e-5  # every exploring call is a real result
         calls += 1
-        assert calls <= 2 * len(auto.candidates())  # a warm-up and a timed call each
+        assert calls == 1  # timed on probes cut from the first call's clip
     report = auto.report()
     tried = report["seconds_per_mpixel"]
     assert {"eager", "channels_last"} <= set(tried) and set(tried) | set(report["dropped"]) == set(auto.candidates())
@@ -144,6 +144,7 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
 
     class FixedFrames(runtime.Runner):  # like OnnxRunner on a recurrent graph exported for 3 frames
         name = "fixed"
+        shape = [1, 3, 3, "height", "width"]  # as OnnxRunner reads it from the graph
 
         def accepts(self, clip):
             return clip.shape[1] == 3

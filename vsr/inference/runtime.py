@@ -4,9 +4,10 @@ OpenVINO, ncnn.
 `Upscaler(runtime="auto")` (upscale.py's default) wraps its model in an `AutoRuntime`:
 
 - on CUDA / MPS, or with bf16 / fp16 precision: eager PyTorch (autocast does the work);
-- on the CPU in fp32 it *explores then commits*: the first model calls of the video are run by
-  each available candidate in turn (their outputs are used, nothing is computed twice), and from
-  then on the fastest per input pixel is used. Candidates: `eager`, `channels_last`, and for
+- on the CPU in fp32, on its first call it times each available candidate on a probe cut from
+  that call's clip (a quarter-area centre crop; frames repeated to the fixed clip length of an
+  ONNX graph), a warm-up and a timed run each, and from then on uses the fastest per pixel; clips
+  the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`, `channels_last`, and for
   single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
   (exported through pnnx); recurrent models get the ONNX ones when their export folder has a
   model.onnx (its frame count is fixed: calls of another length run eagerly). Exports are cached under
@@ -304,7 +305,7 @@ class AutoRuntime:
         precision: "fp32" explores; "bf16" / "fp16" stay eager (autocast).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
         folder: export folder holding model.ncnn.param / model.onnx, if any.
-        trials: timed calls per candidate before committing (its first call is a warm-up).
+        trials: timed runs per candidate on the probe (after a warm-up run).
     """
 
     def __init__(self, model: nn.Module, temporal: bool, device: torch.device, precision: str = "fp32",
@@ -320,10 +321,8 @@ class AutoRuntime:
         self.timings: dict[str, list[float]] = {}
         self.chosen: Runner | None = None
         self.pending: list[str] | None = None  # candidates, in the order they are tried
-        self.warm: set[str] = set()
         self.runners: dict[str, Runner] = {"eager": self.eager}
         self.fallback: Runner = self.eager  # for clips the chosen runner does not accept
-        self.explored = 0
         if self.device.type != "cpu" or precision != "fp32":
             if runtime not in ("auto", "eager"):
                 self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
@@ -378,41 +377,53 @@ class AutoRuntime:
         if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
             self.pending = [self.runtime]
             self.chosen = self._build(self.runtime) or self.eager
-        if self.chosen is not None:
-            if self.chosen is not self.eager and self.chosen.accepts(clip):
-                out = self._run(self.chosen, clip)
-                if out is not None:
-                    return out
-                self.chosen = self.eager
-            return self.fallback(clip)  # e.g. a clip length the ONNX graph was not exported for
+        if self.chosen is None:
+            self._explore(clip)
+        if self.chosen is not self.eager and self.chosen.accepts(clip):
+            out = self._run(self.chosen, clip)
+            if out is not None:
+                return out
+            self.chosen = self.eager
+        return self.fallback(clip)  # e.g. a clip length the ONNX graph was not exported for
+
+    def _probe(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor | None:
+        """A quarter-area centre crop of `clip` in a shape `runner` takes (frames repeated up to
+        the fixed clip length of an ONNX graph), or None."""
+        h, w = clip.shape[-2:]
+        ch, cw = min(h, max(64, h // 2 // 8 * 8)), min(w, max(64, w // 2 // 8 * 8))
+        top, left = (h - ch) // 2 // 2 * 2, (w - cw) // 2 // 2 * 2
+        crop = clip[..., top:top + ch, left:left + cw]
+        if runner.accepts(crop):
+            return crop
+        fixed = getattr(runner, "shape", None)
+        if fixed and len(fixed) == clip.ndim and isinstance(fixed[1], int):
+            b = fixed[0] if isinstance(fixed[0], int) else crop.shape[0]
+            probe = crop[:1, torch.arange(fixed[1]) % crop.shape[1]].expand(b, -1, -1, -1, -1).contiguous()
+            if runner.accepts(probe):
+                return probe
+        return None
+
+    def _explore(self, clip: torch.Tensor) -> None:
+        """Time every candidate on a probe cut from `clip` (a warm-up run, then `trials` timed
+        runs each), keep the fastest per pixel, and the fastest PyTorch one as the fallback."""
         if self.pending is None:
             self.pending = self.candidates()
-        pixels = clip.numel() / 3
-        self.explored += 1
         for name in self.pending:
             runner = self._build(name)
-            if runner is None or not runner.accepts(clip) or len(self.timings.get(name, [])) >= self.trials:
+            if runner is None:
                 continue
-            start = time.perf_counter()
-            out = self._run(runner, clip)
-            if out is None:
+            probe = self._probe(runner, clip)
+            if probe is None:
+                self.dropped[name] = f"takes no clip of shape like {tuple(clip.shape)}"
                 continue
-            if name in self.warm:
-                self.timings.setdefault(name, []).append((time.perf_counter() - start) / pixels)
-            else:  # first call: allocations, session start, weight transforms; not timed
-                self.warm.add(name)
-            self._maybe_commit()
-            return out
-        if self.explored > 4 * len(self.pending):  # the others never get a clip they accept
-            self._maybe_commit(force=True)
-            return self(clip)
-        return self.fallback(clip)  # no untimed candidate takes this clip: wait for one that does
-
-    def _maybe_commit(self, force: bool = False) -> None:
-        live = [n for n in self.pending or [] if n not in self.dropped]
-        if not force and any(len(self.timings.get(n, [])) < self.trials for n in live):
-            return
-        timed = [n for n in live if self.timings.get(n) and n in self.runners]
+            if self._run(runner, probe) is None:  # warm-up: allocations, session start, weight transforms
+                continue
+            for _ in range(self.trials):
+                start = time.perf_counter()
+                if self._run(runner, probe) is None:
+                    break
+                self.timings.setdefault(name, []).append((time.perf_counter() - start) / (probe.numel() / 3))
+        timed = [n for n in self.pending if self.timings.get(n) and n in self.runners and n not in self.dropped]
         best = min(timed, key=lambda n: min(self.timings[n]), default="eager")
         self.chosen = self.runners.get(best, self.eager)
         torch_timed = [n for n in timed if isinstance(self.runners[n], TorchRunner)]
