@@ -90,7 +90,7 @@ class Upscaler:
             repeatedly, each later pass on the result resized to what the remaining passes scale to
             the target (outscale=8 with a x4 model: x4, resized to x2, x4 again = x8).
         fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
-        runtime: "auto" (the fastest runtime on this device, measured on the first calls: see
+        runtime: "auto" (the fastest runtime on this device, timed at the first model call: see
             `vsr.inference.runtime`) or eager / channels_last / onnxruntime / openvino / ncnn;
             `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
     """
