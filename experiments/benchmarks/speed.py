@@ -25,11 +25,9 @@ frames, sizes and repeats to check that everything runs (minutes); it is not a m
 """
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
