@@ -68,7 +68,7 @@ def make_upscaler(cfg) -> Upscaler:
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
-        outscale=target_scale(cfg), fit=cfg.get("fit"))
+        outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"))
 
 
 def frames_lost(info) -> int:
@@ -158,6 +158,7 @@ def upscale_video(cfg) -> dict:
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
+               "runtime": upscaler.runtime.name,
                "interpolate": factor, "output_fps": float(info.rate * factor),
                "scene_cuts": list(interpolator.cuts) if interpolator is not None else []}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
@@ -165,5 +166,5 @@ def upscale_video(cfg) -> dict:
             f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
     print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
           f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
-          f"{upscaler.device} {upscaler.precision}: {dst}{f' ({lost} input frames lost)' if lost else ''}")
+          f"{upscaler.device} {upscaler.precision} {upscaler.runtime.name}: {dst}{f' ({lost} input frames lost)' if lost else ''}")
     return summary
