@@ -19,14 +19,15 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # Train on the built-in clips, score the result against bicubic on the held-out clips,
-# export it, and upscale a generated video (with sound) with the export.
+# export it, and upscale a generated video (with sound) with the export, then with the shipped model.
 demo: $(STAMP)
 	$(PY) train.py experiment=demo hydra.run.dir=$(RUN)
 	$(PY) evaluate.py checkpoint=$(RUN)/checkpoints/last.ckpt data=sample scale=4 hydra.run.dir=$(RUN)/eval
 	$(PY) export.py checkpoint=$(RUN)/checkpoints/last.ckpt output_dir=$(RUN)/export overwrite=true
 	$(PY) -c "from vsr.io.synthetic import write_test_video; write_test_video('$(RUN)/clip.mp4', 24, 96, 64)"
 	$(PY) upscale.py input=$(RUN)/clip.mp4 output=$(RUN)/clip_x4.mp4 weights=$(RUN)/export overwrite=true
-	@echo "demo outputs: $(RUN)/eval/report.md  $(RUN)/export/  $(RUN)/clip_x4.mp4"
+	$(PY) upscale.py input=$(RUN)/clip.mp4 output=$(RUN)/clip_x4_shipped.mp4 overwrite=true
+	@echo "demo outputs: $(RUN)/eval/report.md  $(RUN)/export/  $(RUN)/clip_x4.mp4 (demo model)  $(RUN)/clip_x4_shipped.mp4 (shipped model)"
 
 test: $(STAMP)
 	$(PY) -m pytest
