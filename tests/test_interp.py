@@ -222,3 +222,11 @@ def test_shipped_interpolator_beats_every_baseline_on_held_out_real_footage():
                                    ("flow", ClassicalFlow("dis")))}
         print(name, {k: round(v, 2) for k, v in scores.items()})
         assert scores["learned"] > max(scores["repeat"], scores["blend"], scores["flow"])
+
+
+def test_classical_start_makes_the_untrained_model_the_classical_interpolation():
+    model = IFNetLite(num_feat=(16, 8), scales=(4, 1), num_conv=1, refine_feat=4, flow_init="dis").eval()
+    clip = shifted(4, size=(64, 96))
+    with torch.no_grad():
+        out = model(clip[0:1], clip[2:3], 0.5)
+    assert (out - ClassicalFlow("dis")(clip[0:1], clip[2:3], 0.5)).abs().max() < 1e-4

@@ -36,10 +36,12 @@ def predict_middles(interpolator, clip: torch.Tensor, frames: list[int], batch: 
     return torch.cat(out)
 
 
-def score(pred: torch.Tensor, gt: torch.Tensor, border: int) -> dict[str, torch.Tensor]:
+def score(pred: torch.Tensor, gt: torch.Tensor, border: int, batch: int = 4) -> dict[str, torch.Tensor]:
+    """Per-frame metrics, `batch` frames at a time (SSIM works in float64: 720p clips at once need GBs)."""
     pred, gt = crop(pred, border), crop(gt, border)
-    return {"psnr_y": psnr(pred, gt, y_channel=True), "ssim_y": ssim(pred, gt, y_channel=True),
-            "psnr_rgb": psnr(pred, gt)}
+    parts = [{"psnr_y": psnr(p, g, y_channel=True), "ssim_y": ssim(p, g, y_channel=True), "psnr_rgb": psnr(p, g)}
+             for p, g in zip(pred.split(batch), gt.split(batch))]
+    return {k: torch.cat([part[k] for part in parts]) for k in KEYS}
 
 
 def mean(values: list[dict]) -> dict:

@@ -58,7 +58,9 @@ class ClassicalFlow:
         check_choice("flow", method, FLOW_METHODS)
         self.method = method
 
-    def __call__(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
+    def flows(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5):
+        """`(F_t0, F_t1, weight0)`: intermediate backward flows `(B, 2, H, W)` each and the
+        occlusion-aware weight `(B, 1, H, W)` of frame 0 (1 - weight0 for frame 1)."""
         f01, f10 = [], []
         for a, b in zip(frame0, frame1):
             ga, gb = _grey(a), _grey(b)
@@ -71,9 +73,13 @@ class ClassicalFlow:
         ft1 = (1 - t) * (1 - t) * f01 - t * (1 - t) * f10
         w0 = (1 - t) * flow_warp(consistent(f01, f10), ft0)
         w1 = t * flow_warp(consistent(f10, f01), ft1)
-        warped = (w0 * flow_warp(frame0, ft0) + w1 * flow_warp(frame1, ft1)) / (w0 + w1).clamp_min(1e-6)
-        fallback = blend(flow_warp(frame0, ft0), flow_warp(frame1, ft1), t)
-        return torch.where((w0 + w1) > 1e-3, warped, fallback).clamp(0, 1)
+        total = w0 + w1
+        weight0 = torch.where(total > 1e-3, w0 / total.clamp_min(1e-3), (1 - t).expand_as(w0))
+        return ft0, ft1, weight0
+
+    def __call__(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
+        ft0, ft1, weight0 = self.flows(frame0, frame1, t)
+        return (weight0 * flow_warp(frame0, ft0) + (1 - weight0) * flow_warp(frame1, ft1)).clamp(0, 1)
 
 
 def build_baseline(name: str):

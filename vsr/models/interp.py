@@ -8,6 +8,12 @@ The warped neighbours are fused with the mask and a small refinement net adds a 
 
 The last layer of every head is zero-initialised, so an untrained model predicts zero flow,
 mask 0.5 and no residual: exactly the linear blend. Training only has to improve on it.
+
+With `flow_init="dis"` the blocks start from classical optical flow instead of zero: OpenCV DIS
+flow both ways turned into intermediate flows and an occlusion-aware mask
+(`vsr.interpolation.baselines.ClassicalFlow`), which the learned blocks then correct (flows,
+mask) and the refinement net completes. Untrained, that model is exactly the classical
+interpolation; the DIS step runs on the CPU and is not differentiable (nothing flows back into it).
 """
 
 import torch
@@ -85,20 +91,31 @@ class IFNetLite(nn.Module):
         scales: resolution divisor of each block (e.g. 4, 2, 1).
         num_conv: residual convs per block.
         refine_feat: channels of the refinement net (0 = no residual refinement).
+        flow_init: None (blocks start from zero flow) or "dis" / "farneback" (classical flow start).
+        ensemble: also predict with the frames swapped (t -> 1 - t) and average (RIFE's ensemble option:
+            twice the work, a steadier result); inference only, training supervises `stages`.
     """
 
     task = "interpolation"  # train.py picks the interpolation training module for this model
 
     def __init__(self, num_feat: tuple[int, ...] = (48, 32, 24), scales: tuple[int, ...] = (4, 2, 1),
-                 num_conv: int = 3, refine_feat: int = 16):
+                 num_conv: int = 3, refine_feat: int = 16, flow_init: str | None = None,
+                 ensemble: bool = False):
         super().__init__()
         if len(num_feat) != len(scales) or not scales:
             raise ValueError("IFNetLite: num_feat and scales need one entry per block")
         self.scales = tuple(int(s) for s in scales)
         self.multiple = 4 * max(self.scales)
-        # block 0 sees (frame0, frame1, t); later ones also the warped frames and mask (+ 4 flow channels)
+        self.flow_init, self.ensemble = None, bool(ensemble)
+        if flow_init is not None:
+            from vsr.interpolation.baselines import ClassicalFlow
+
+            self.flow_init = ClassicalFlow(flow_init)
+        # block 0 sees (frame0, frame1, t); later ones (and all, from a classical start) also the
+        # warped frames and mask (+ 4 flow channels)
+        first = 7 if self.flow_init is None else 7 + 6 + 1 + 4
         self.blocks = nn.ModuleList(
-            IFBlock(7 if i == 0 else 7 + 6 + 1 + 4, c, num_conv, s) for i, (c, s) in enumerate(zip(num_feat, scales)))
+            IFBlock(first if i == 0 else 7 + 6 + 1 + 4, c, num_conv, s) for i, (c, s) in enumerate(zip(num_feat, scales)))
         self.refine = Refine(6 + 6 + 4 + 1 + 1, refine_feat) if refine_feat > 0 else None
 
     def stages(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> list[torch.Tensor]:
@@ -113,9 +130,14 @@ class IFNetLite(nn.Module):
         tmap = t.expand(b, 1, *frame0.shape[-2:])
         flow = mask = None
         warped0, warped1 = frame0, frame1
+        if self.flow_init is not None:
+            with torch.no_grad():
+                ft0, ft1, weight0 = self.flow_init.flows(frame0.detach(), frame1.detach(), t)
+            flow, mask = torch.cat((ft0, ft1), 1), torch.logit(weight0.clamp(0.01, 0.99))
+            warped0, warped1 = flow_warp(frame0, ft0), flow_warp(frame1, ft1)
         outputs = []
         for i, block in enumerate(self.blocks):
-            if i == 0:
+            if flow is None:
                 x = torch.cat((frame0, frame1, tmap), 1)
             else:
                 x = torch.cat((frame0, frame1, tmap, warped0, warped1, mask), 1)
@@ -133,4 +155,8 @@ class IFNetLite(nn.Module):
         return [o[..., :h, :w] for o in outputs]
 
     def forward(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
-        return self.stages(frame0, frame1, t)[-1]
+        out = self.stages(frame0, frame1, t)[-1]
+        if self.ensemble:
+            back = 1 - torch.as_tensor(t, dtype=frame0.dtype, device=frame0.device)
+            out = 0.5 * (out + self.stages(frame1, frame0, back)[-1])
+        return out
