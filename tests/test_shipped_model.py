@@ -3,6 +3,8 @@ better than bicubic on a real photograph it never trained on."""
 
 import json
 
+import pytest
+
 import torch
 
 from vsr.data.degradations import BicubicDegradation
@@ -44,3 +46,20 @@ def test_shipped_model_beats_bicubic_on_an_unseen_photo():
     gain = (psnr(sr, item["hr"], crop_border=4, y_channel=True)
             - psnr(upsample_frames(item["lr"], 4).clamp(0, 1), item["hr"], crop_border=4, y_channel=True)).mean()
     assert gain > 1.5, f"shipped model only {gain:.2f} dB over bicubic on coffee"
+
+
+def test_init_from_starts_training_from_the_shipped_weights(tmp_path):
+    """init_from= (fine-tuning) copies an export folder's weights into the new run's generator."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from vsr.errors import UserError
+    from vsr.training.checkpoint import init_generator
+
+    model = instantiate(OmegaConf.load("conf/model/recurrent_rrdb.yaml"), scale=4)
+    init_generator(model, DEFAULT_WEIGHTS)
+    shipped, _ = load(DEFAULT_WEIGHTS)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+    wider = instantiate(OmegaConf.load("conf/model/recurrent_rrdb.yaml"), scale=4, num_feat=16)
+    with pytest.raises(UserError, match="init_from=.*does not fit"):
+        init_generator(wider, DEFAULT_WEIGHTS)

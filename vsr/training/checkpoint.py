@@ -44,3 +44,20 @@ def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, d
     meta = {"generator_config": config, "scale": config.get("scale"),
             "global_step": checkpoint.get("global_step"), "training_config": hparams.get("training_config")}
     return model.eval(), meta
+
+
+def init_generator(generator: nn.Module, path: str | Path) -> None:
+    """Start training from trained weights (fine-tuning; BasicSR's `pretrain_network_g`): the EMA
+    generator of a training checkpoint, or an export folder (model.json + model.safetensors)."""
+    source = Path(path)
+    if source.is_dir():
+        from vsr.inference.model import load
+
+        state = load(source)[0].state_dict()
+    else:
+        state = generator_state(read_checkpoint(source))
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as err:
+        raise UserError(f"init_from={path} does not fit this model= config ({str(err).splitlines()[0]}); "
+                        "use the same model settings it was trained with") from None

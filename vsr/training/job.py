@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
 from vsr.runtime import keep_freed_memory
+from vsr.training.checkpoint import init_generator
 from vsr.training.distributed import build_trainer, in_sweep
 from vsr.training.module import NonFiniteLossError, VSRGANModule
 
@@ -73,6 +74,8 @@ def run(cfg: DictConfig) -> float | None:
     out = run_dir()
     datamodule = instantiate(cfg.data)
     generator = instantiate(cfg.model)
+    if cfg.get("init_from"):
+        init_generator(generator, cfg.init_from)
     if not any(True for _ in generator.parameters()):
         raise UserError(f"model={HydraConfig.get().runtime.choices.get('model') if HydraConfig.initialized() else ''} "
                         "is a fixed interpolation baseline with nothing to train; choose model=recurrent_rrdb or rrdb")
