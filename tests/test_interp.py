@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from vsr.errors import UserError
 from vsr.evaluation.interp import run_interpolation
 from vsr.evaluation.loading import System
 from vsr.export import export
