@@ -10,7 +10,6 @@ import logging
 import random
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -18,6 +17,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from vsr.interpolation.baselines import blend
 from vsr.losses import PixelLoss
 from vsr.metrics import psnr
+from vsr.training.rng import capture_rng_state, restore_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +106,10 @@ class InterpModule(L.LightningModule):
         self.log("val/gain_db", score - base, batch_size=1, prog_bar=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = {
-            "torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-            "numpy_pos": np.random.get_state()[2],
-            "triplets": torch.tensor(self.rng.getrandbits(62)),
-        }
+        checkpoint["rng_state"] = capture_rng_state() | {"triplets": torch.tensor(self.rng.getrandbits(62))}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("rng_state")
-        if state:
-            torch.set_rng_state(state["torch"])
-            np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-            random.setstate(state["python"])
-            if "triplets" in state:
-                self.rng.seed(int(state["triplets"]))
+        restore_rng_state(state)
+        if state and "triplets" in state:
+            self.rng.seed(int(state["triplets"]))

@@ -2,10 +2,8 @@
 
 import contextlib
 import logging
-import random
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -14,6 +12,7 @@ from vsr.errors import UserError
 from vsr.losses.temporal import pingpong_clip
 from vsr.metrics import psnr
 from vsr.models.rrdb import upsample_frames
+from vsr.training.rng import capture_rng_state, restore_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -289,20 +288,11 @@ class VSRGANModule(L.LightningModule):
 
     # ---- exact resume: RNG state travels with the checkpoint ---------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = {
-            "torch": torch.get_rng_state(), "python": random.getstate(),
-            # numpy's state as a tensor so the checkpoint stays loadable with weights_only=True
-            "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-            "numpy_pos": np.random.get_state()[2],
-        }
+        checkpoint["rng_state"] = capture_rng_state()
         checkpoint["bad_steps"] = self.bad_steps
         checkpoint["skipped_steps"] = self.skipped_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("rng_state")
-        if state:
-            torch.set_rng_state(state["torch"])
-            np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-            random.setstate(state["python"])
+        restore_rng_state(checkpoint.get("rng_state"))
         self.bad_steps = checkpoint.get("bad_steps", 0)
         self.skipped_steps = checkpoint.get("skipped_steps", 0)
