@@ -20,7 +20,7 @@ from vsr.errors import UserError
 from vsr.evaluation import run
 from vsr.evaluation.baselines import Interpolation
 from vsr.evaluation.collect import main as collect_main
-from vsr.evaluation.inference import chunk_windows, upscale_clip
+from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.runner import _unpack
 from vsr.models import RecurrentRRDBNet, RRDBNet
 
@@ -74,17 +74,6 @@ def x4_checkpoint(tmp_path_factory) -> Path:
 
 
 # --- pieces ----------------------------------------------------------------------------------
-
-def test_chunk_windows_keep_every_frame_once_with_bounded_context():
-    for frames in range(1, 13):
-        for chunk in range(0, 6):
-            for overlap in range(0, 4):
-                windows = chunk_windows(frames, chunk, overlap)
-                kept = [t for _, start, end, _ in windows for t in range(start, end)]
-                assert kept == list(range(frames))
-                for lo, start, end, hi in windows:
-                    assert max(0, start - overlap) == lo and hi == min(frames, end + overlap) or chunk == 0
-
 
 def test_chunked_inference_equals_one_pass_for_a_per_frame_model():
     torch.manual_seed(0)

@@ -164,3 +164,28 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
         assert torch.allclose(auto(clip), expected, atol=1e-6)
     assert auto.name == "fixed" and auto.fallback.name == "eager"
     assert torch.allclose(auto(short), expected_short, atol=1e-6) and torch.allclose(auto(full), expected_full, atol=1e-6)
+
+
+def test_auto_remembers_its_choice_for_the_next_run(monkeypatch):
+    """A second run of the same model on the same clip shape starts with the runtime the first
+    run timed (no exports, no probes); other shapes or weights are timed afresh."""
+    model = tiny(TINY_RRDB)
+    clip = torch.rand(1, 2, 3, 12, 16)
+    first = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    first(clip)
+    assert not first.recalled and first.name in first.report()["seconds_per_mpixel"]
+
+    def no_timing(self, clip):
+        raise AssertionError("timed again")
+
+    monkeypatch.setattr(AutoRuntime, "_explore", no_timing)
+    second = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    with torch.no_grad():
+        assert torch.allclose(second(clip), model(clip), atol=1e-5)
+    assert second.recalled and second.name == first.name and second.report()["timed_earlier"]
+    with pytest.raises(AssertionError, match="timed again"):  # another clip shape: not remembered
+        AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)(torch.rand(1, 2, 3, 16, 16))
+    other = tiny(TINY_RRDB)
+    torch.nn.init.zeros_(next(other.parameters()))
+    with pytest.raises(AssertionError, match="timed again"):  # other weights: not remembered
+        AutoRuntime(other, False, torch.device("cpu"), min_pixels=0)(clip)

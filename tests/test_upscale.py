@@ -1,6 +1,7 @@
 """Upscaler and upscale.py: tiles and chunks agree with whole-frame runs; videos keep frames, fps, audio;
 bad inputs give one line and leave no file."""
 
+import json
 import subprocess
 import sys
 from fractions import Fraction
@@ -81,19 +82,30 @@ def test_tiles_blend_without_seams_for_the_flow_model():
 
 def test_chunked_matches_whole_clip_within_measured_tolerance():
     """Bidirectional propagation is cut at chunk borders; `overlap` context frames restore it.
-    Measured on this model (24 frames, chunk=8): max abs difference to the whole-clip run is
-    5.6e-3 without context, 1.5e-3 with overlap=2, 7.4e-4 with overlap=4, 9e-5 with overlap=8.
-    Tolerance stated for the default overlap=4: half an 8-bit level (1/510)."""
+    Tolerance stated for the default overlap=2: half an 8-bit level (1/510) on this tiny model.
+    On the shipped model and real footage (carphone, bikes; 60 frames) overlap=2 with chunk=16
+    moved mean PSNR-Y by at most 0.014 dB from one pass over the whole clip, max 2 levels."""
     model = tiny(TINY_RECURRENT)
     clip = to_tensor(list(moving_pattern(24, 32, 24)))
     whole = Upscaler(model, 4, chunk=24, device="cpu").upscale_clip(clip)
     errors = {}
-    for overlap in (0, 4):
+    for overlap in (0, 2):
         upscaler = Upscaler(model, 4, chunk=8, overlap=overlap, device="cpu")
         errors[overlap] = (torch.cat(list(upscaler.stream_chunks(list(clip)))) - whole).abs().max().item()
-    print(f"chunked (chunk=8) vs whole clip max abs error: overlap=0 {errors[0]:.2e}, overlap=4 {errors[4]:.2e}")
-    assert errors[4] < 1 / 510
-    assert errors[4] < errors[0] / 2  # the context frames are doing the work
+    print(f"chunked (chunk=8) vs whole clip max abs error: overlap=0 {errors[0]:.2e}, overlap=2 {errors[2]:.2e}")
+    assert errors[2] < 1 / 510
+    assert errors[2] < errors[0] / 2  # the context frames are doing the work
+
+
+def test_chunk_auto_fills_the_onnx_clip_length(tmp_path):
+    """chunk=auto: every call as long as the export's fixed-length ONNX graph (which then runs
+    every chunk), or 20 frames without one."""
+    model = tiny(TINY_RECURRENT)
+    assert Upscaler(model, 4, device="cpu").chunk == 20 - 2 * 2
+    meta = {"formats": {"onnx": {"file": "model.onnx", "input": {"shape": [1, 12, 3, "height", "width"]}}}}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    assert Upscaler(model, 4, device="cpu", folder=tmp_path, overlap=3).chunk == 12 - 2 * 3
+    assert Upscaler(model, 4, temporal=False, device="cpu", folder=tmp_path).chunk == 12
 
 
 def test_single_frame_model_chunks_exactly():

@@ -4,18 +4,8 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
+from vsr.inference.windows import plan_windows
 from vsr.metrics.fidelity import to_uint8
-
-
-def chunk_windows(num_frames: int, chunk: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """`(lo, start, end, hi)` per chunk: frames `start:end` are kept from a forward pass over
-    `lo:hi`, which adds up to `overlap` frames of context on each side. `chunk <= 0`: one pass."""
-    if overlap < 0:
-        raise UserError(f"inference.overlap={overlap} must be >= 0")
-    if chunk <= 0 or chunk >= num_frames:
-        return [(0, 0, num_frames, num_frames)]
-    return [(max(0, s - overlap), s, min(s + chunk, num_frames), min(num_frames, s + chunk + overlap))
-            for s in range(0, num_frames, chunk)]
 
 
 @torch.inference_mode()
@@ -29,8 +19,10 @@ def upscale_clip(model: nn.Module, lr: torch.Tensor, chunk: int = 0, overlap: in
     """
     if lr.ndim != 4 or lr.shape[0] == 0:
         raise UserError(f"empty or malformed LR clip {tuple(lr.shape)}; expected (T, 3, h, w) with T >= 1")
+    if overlap < 0:
+        raise UserError(f"inference.overlap={overlap} must be >= 0")
     pieces = []
-    for lo, start, end, hi in chunk_windows(lr.shape[0], chunk, overlap):
+    for lo, start, end, hi in plan_windows(lr.shape[0], chunk, overlap):
         out = model(lr[None, lo:hi].to(device))
         if out.ndim != 5 or out.shape[1] != hi - lo:
             raise UserError(f"the model returned {tuple(out.shape)} for a clip of {tuple(lr[None, lo:hi].shape)}; "

@@ -12,7 +12,9 @@ OpenVINO, ncnn.
   (exported through pnnx); recurrent models get the ONNX ones when their export folder has a
   model.onnx (its frame count is fixed: calls of another length run eagerly). Exports are cached under
   `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
-  per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is.
+  per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is. The choice
+  itself is remembered there too (`auto/<threads, clip shape, candidates>.json`), so a second run
+  of the same model on the same kind of clip starts without timing; delete the file to re-time.
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
   exports would cost more than they save;
 - a runtime that is missing (package not installed), fails to export, or raises on a call is
@@ -323,6 +325,7 @@ class AutoRuntime:
         self.pending: list[str] | None = None  # candidates, in the order they are tried
         self.runners: dict[str, Runner] = {"eager": self.eager}
         self.fallback: Runner = self.eager  # for clips the chosen runner does not accept
+        self.recalled = False  # the choice came from an earlier run's timings
         if self.device.type != "cpu" or precision != "fp32":
             if runtime not in ("auto", "eager"):
                 self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
@@ -346,7 +349,7 @@ class AutoRuntime:
 
     def report(self) -> dict:
         """Chosen runtime, seconds per megapixel of each one tried, and why others were dropped."""
-        return {"runtime": self.name,
+        return {"runtime": self.name, "timed_earlier": self.recalled,
                 "seconds_per_mpixel": {k: round(min(v) * 1e6, 4) for k, v in self.timings.items() if v},
                 "dropped": dict(self.dropped)}
 
@@ -377,14 +380,44 @@ class AutoRuntime:
         if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
             self.pending = [self.runtime]
             self.chosen = self._build(self.runtime) or self.eager
-        if self.chosen is None:
+        if self.chosen is None and not self._recall(clip):
             self._explore(clip)
+            self._remember(clip)
         if self.chosen is not self.eager and self.chosen.accepts(clip):
             out = self._run(self.chosen, clip)
             if out is not None:
                 return out
             self.chosen = self.eager
         return self.fallback(clip)  # e.g. a clip length the ONNX graph was not exported for
+
+    def _memo(self, clip: torch.Tensor) -> Path:
+        """Where the choice for clips like `clip` on this many threads is remembered."""
+        key = f"{torch.get_num_threads()}t-{'x'.join(map(str, clip.shape))}-{'+'.join(self.candidates())}"
+        return cache_root() / weights_key(self.model) / "auto" / f"{key}.json"
+
+    def _recall(self, clip: torch.Tensor) -> bool:
+        """Use the runtimes an earlier run timed for this model and clip shape, if they still build."""
+        if self.runtime != "auto":
+            return False
+        try:
+            memo = json.loads(self._memo(clip).read_text())
+        except (OSError, ValueError):
+            return False
+        chosen, fallback = self._build(memo.get("runtime", "")), self._build(memo.get("fallback", ""))
+        if chosen is None or fallback is None:
+            return False
+        self.chosen, self.fallback, self.recalled = chosen, fallback, True
+        self.timings = {k: [v / 1e6] for k, v in memo.get("seconds_per_mpixel", {}).items()}
+        log.info("runtime: %s (timed earlier: %s)", chosen.name, self._memo(clip))
+        return True
+
+    def _remember(self, clip: torch.Tensor) -> None:
+        try:
+            path = self._memo(clip)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**self.report(), "fallback": self.fallback.name}, indent=1))
+        except OSError:
+            pass  # a read-only cache only means timing again next time
 
     def _probe(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor | None:
         """A quarter-area centre crop of `clip` in a shape `runner` takes (frames repeated up to

@@ -1,5 +1,6 @@
 """`Upscaler`: stream a video's frames through a generator in temporal chunks and spatial tiles."""
 
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -16,8 +17,10 @@ from vsr.inference import filters
 from vsr.inference.model import load, read_model_json
 from vsr.inference.runtime import AutoRuntime
 from vsr.inference.tiling import run_tiled
+from vsr.inference.windows import next_window, oldest_needed
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+CLIP_FRAMES = 20  # frames per model call with chunk=auto when no fixed-length ONNX graph says otherwise
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -58,6 +61,23 @@ def parse_fit(fit: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+def onnx_clip_frames(folder: str | Path | None) -> int | None:
+    """The fixed frame count of the export folder's model.onnx (recurrent graphs are unrolled in
+    time), from model.json; None when there is none or its frame axis is dynamic."""
+    try:
+        meta = json.loads((Path(folder) / "model.json").read_text()) if folder is not None else {}
+    except (OSError, ValueError):
+        return None  # no export folder here: the model's loader reports a bad one
+    shape = meta.get("formats", {}).get("onnx", {}).get("input", {}).get("shape") or []
+    return shape[1] if len(shape) == 5 and isinstance(shape[1], int) else None
+
+
+def auto_chunk(folder: str | Path | None, overlap: int) -> int:
+    """chunk=auto: calls as long as the folder's ONNX graph takes (so every call can run on it),
+    else `CLIP_FRAMES`, less the context frames."""
+    return max(1, (onnx_clip_frames(folder) or CLIP_FRAMES) - 2 * overlap)
+
+
 def to_tensor(frames: list) -> torch.Tensor:
     """uint8 `(H, W, 3)` arrays (or float `(3, H, W)` tensors) -> float clip `(T, 3, H, W)` in [0, 1]."""
     if isinstance(frames[0], torch.Tensor):
@@ -79,7 +99,8 @@ class Upscaler:
         scale: the model's factor s.
         temporal: the model uses neighbouring frames (bidirectional recurrent); then each chunk
             gets `overlap` frames of context on each side, run and discarded from the output.
-        chunk: output frames per model call (memory grows with chunk + 2*overlap).
+        chunk: output frames per model call (memory grows with chunk + 2*overlap); "auto": fill
+            the clip length of the export folder's ONNX graph (else 20 frames) after the context.
         overlap: context frames on each side of a chunk (temporal models only).
         tile: LR tile size in pixels (0 = whole frame); `tile_pad`: context around each tile.
         device, precision: "auto" picks CUDA/MPS/CPU and fp16 on CUDA, fp32 elsewhere.
@@ -95,11 +116,13 @@ class Upscaler:
             `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
     """
 
-    def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int = 12,
-                 overlap: int = 4, tile: int = 0, tile_pad: int = 32, device: str = "auto",
+    def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int | str = "auto",
+                 overlap: int = 2, tile: int = 0, tile_pad: int = 32, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None):
+        if chunk == "auto":
+            chunk = auto_chunk(folder, overlap if temporal else 0)
         for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
                                  ("tile_pad", tile_pad, 0)):
             if value is None or int(value) != value or value < low:
@@ -191,29 +214,26 @@ class Upscaler:
         """Upscale frames (uint8 `(H, W, 3)` arrays or float `(3, H, W)` tensors) as they arrive,
         yielding float chunks `(T, 3, H', W')` that together hold one output per input frame.
 
-        Chunks of `chunk` frames are run with up to `overlap` frames of context before and after
-        (those outputs are dropped), so at most `chunk + 2 * overlap` frames are held at once.
+        Temporal models run on windows of `chunk + 2 * overlap` frames (`vsr.inference.windows`:
+        every kept frame has `overlap` frames of context on each side, every call the same length),
+        so at most `2 * chunk + 2 * overlap + 1` input frames are held at once.
         """
-        context = self.overlap
         buffer: list = []
         first = 0  # index of buffer[0] in the video
         done = 0  # frames already yielded
-        for frame in frames:
-            buffer.append(frame)
-            if first + len(buffer) >= done + self.chunk + context:
-                yield self._run_chunk(buffer, first, done, done + self.chunk)
-                done += self.chunk
-                drop = max(0, done - context - first)
+        finished = False
+        iterator = iter(frames)
+        while not finished:
+            frame = next(iterator, None)
+            finished = frame is None
+            if not finished:
+                buffer.append(frame)
+            while (window := next_window(done, first + len(buffer), finished, self.chunk, self.overlap,
+                                         fixed=self.temporal)) is not None:
+                lo, start, stop, hi = window
+                clip = to_tensor(buffer[lo - first: hi - first])
+                yield self.upscale_clip(clip, slice(start - lo, stop - lo))
+                done = stop
+                drop = oldest_needed(done, first + len(buffer), self.chunk, self.overlap, self.temporal) - first
                 del buffer[:drop]
                 first += drop
-        end = first + len(buffer)
-        while done < end:
-            stop = min(done + self.chunk, end)
-            yield self._run_chunk(buffer, first, done, stop)
-            done = stop
-
-    def _run_chunk(self, buffer: list, first: int, start: int, stop: int) -> torch.Tensor:
-        """Output frames `start:stop` (video indices), run with the context available in `buffer`."""
-        lo = max(first, start - self.overlap)
-        hi = min(first + len(buffer), stop + self.overlap)
-        return self.upscale_clip(to_tensor(buffer[lo - first: hi - first]), slice(start - lo, stop - lo))

@@ -64,7 +64,7 @@ def target_scale(cfg) -> float | None:
 def make_upscaler(cfg) -> Upscaler:
     """The `Upscaler` upscale.py's options describe (weights=, or the shipped default model)."""
     return Upscaler.from_dir(
-        weights_dir(cfg), chunk=cfg.get("chunk", 12), overlap=cfg.get("overlap", 4), tile=cfg.get("tile", 0),
+        weights_dir(cfg), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
