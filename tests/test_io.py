@@ -1,5 +1,6 @@
 """Video I/O: streaming readers agree, the writer keeps frame count, rate and audio, atomically."""
 
+import os
 from fractions import Fraction
 
 import av
@@ -99,6 +100,22 @@ def test_writer_leaves_nothing_when_interrupted(clip, tmp_path):
                 if i == 5:
                     raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_partial_file_of_a_killed_run_is_removed_by_the_next(tmp_path):
+    """kill -9 leaves the hidden partial file (no handler runs); the next write to the same
+    output removes it, but never a running process's."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.partial-{int(dead.stdout)}.mp4"
+    running = tmp_path / f".out.partial-{os.getppid()}.mp4"  # the test runner's parent is alive
+    for f in (stale, running):
+        f.write_bytes(b"half a video")
+    with VideoWriter(tmp_path / "out.mp4", Fraction(24)) as writer:
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+    assert (tmp_path / "out.mp4").is_file() and not stale.exists() and running.exists()
 
 
 def test_writer_rejects_unknown_extension_and_bad_crf(tmp_path):

@@ -158,7 +158,12 @@ class OpenvinoRunner(Runner):
     def __init__(self, path: str | Path, threads: int | None = None):
         import openvino as ov
 
-        self.compiled = ov.Core().compile_model(str(path), "CPU", {
+        core = ov.Core()
+        try:  # compiled graphs are cached (OpenVINO keys them by model and settings): start-up once
+            core.set_property({"CACHE_DIR": str(cache_root() / "openvino")})
+        except RuntimeError:
+            pass
+        self.compiled = core.compile_model(str(path), "CPU", {
             "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()), "INFERENCE_PRECISION_HINT": "f32"})
         shape = self.compiled.input(0).get_partial_shape()
         self.shape = [d.get_length() if d.is_static else None for d in shape]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vsr.errors import UserError
+from vsr.io.writer import temporary_path
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -78,7 +79,7 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) ->
         image = np.dstack((image, alpha))
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
               ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(path.suffix.lower(), [])
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    tmp = temporary_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(tmp), image, params):

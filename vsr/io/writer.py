@@ -17,8 +17,24 @@ DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.
 
 
 def temporary_path(path: Path) -> Path:
-    """Hidden sibling of `path` with the same extension (so the muxer is chosen from it)."""
+    """Hidden sibling of `path` with the same extension (so the muxer is chosen from it), named
+    after this process. Partial files of processes that no longer run (killed with SIGKILL, which
+    no handler can clean up after) are removed on the way."""
+    remove_stale_partials(path)
     return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def remove_stale_partials(path: Path) -> None:
+    for stale in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
+        pid = stale.name[len(f".{path.stem}.partial-"):-len(path.suffix) or None]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's running process
 
 
 class AudioCopier:

