@@ -87,7 +87,7 @@ def to_tensor(frames: list) -> torch.Tensor:
 
 def to_frames(clip: torch.Tensor) -> list[np.ndarray]:
     """float clip `(T, 3, H, W)` -> uint8 `(H, W, 3)` frames (rounded)."""
-    data = clip.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    data = clip.clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # one float copy
     return list(data)
 
 
