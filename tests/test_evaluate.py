@@ -278,3 +278,20 @@ def test_scale_sweep_is_collected_into_one_table(video, tmp_path):
     collect_main([str(sweep / "0_scale2"), str(sweep / "1_scale4"), "--output", str(tmp_path)])
     assert (tmp_path / "summary.csv").read_text() == (sweep / "summary.csv").read_text()
     assert "| x4 | **RecurrentRRDBNet** |" in (tmp_path / "summary.md").read_text()
+
+
+def test_evaluate_runs_the_model_on_the_chosen_runtime(video, tmp_path, monkeypatch):
+    """runtime= (auto by default, as upscale.py) runs the main model: here ONNX Runtime on a
+    single-frame RRDB exported on the fly; the scores equal the eager run's."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    config = {"_target_": "vsr.models.RRDBNet", "scale": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+    torch.manual_seed(0)
+    model = RRDBNet(**{k: v for k, v in config.items() if k != "_target_"})
+    checkpoint = save_checkpoint(tmp_path / "rrdb.ckpt", config, model)
+    common = [f"checkpoint={checkpoint}", f"data.path={video}", "scale=4", "compare=[]", "report.plots=false",
+              "metrics.flicker=false", "metrics.lpips=off"]
+    onnx = evaluate_in_process(tmp_path / "onnx", [*common, "runtime=onnxruntime"])
+    eager = evaluate_in_process(tmp_path / "eager", [*common, "runtime=eager"])
+    assert onnx["settings"]["runtime"] == "onnxruntime" and eager["settings"]["runtime"] == "eager"
+    assert abs(onnx["mean"]["psnr_y"] - eager["mean"]["psnr_y"]) < 1e-3

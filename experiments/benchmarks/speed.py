@@ -506,8 +506,8 @@ def main(argv: list[str] | None = None) -> Table:
     parser.add_argument("--memory-frames", type=int, nargs="+", default=None, help="video lengths (default 50 800)")
     parser.add_argument("--no-upscale-onnx", action="store_true",
                         help="export the recurrent upscale model without model.onnx (auto: eager/channels_last)")
-    parser.add_argument("--chunk", type=int, default=12)
-    parser.add_argument("--overlap", type=int, default=4)
+    parser.add_argument("--chunk", type=int, default=28)  # as upscale.py with the shipped 32-frame ONNX graph
+    parser.add_argument("--overlap", type=int, default=2)
     args = parser.parse_args(argv)
     quick = args.quick
     QUICK_SHRINK.clear()

@@ -53,8 +53,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[30, 300])
     parser.add_argument("--size", default="96x72", help="input WIDTHxHEIGHT")
     parser.add_argument("--weights", help="export directory (default: the preset with random weights)")
-    parser.add_argument("--chunk", type=int, default=12)
-    parser.add_argument("--overlap", type=int, default=4)
+    parser.add_argument("--chunk", type=int, default=28)  # as upscale.py with the shipped 32-frame ONNX graph
+    parser.add_argument("--overlap", type=int, default=2)
     parser.add_argument("--child", nargs=3, metavar=("VIDEO", "OUTPUT", "WEIGHTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

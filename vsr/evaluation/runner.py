@@ -17,6 +17,8 @@ from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
 from vsr.evaluation.reports import write_frames_csv, write_json, write_markdown, write_metrics_csv
 from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
+from vsr.export.package import is_temporal
+from vsr.inference.runtime import AutoRuntime
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
 
         return run_interpolation(cfg, main, out, _clips(hydra.utils.instantiate(cfg.data)), device)
     main.model.to(device)
+    runner = _runtime(main, device, str(cfg.get("runtime", "auto")))
     compare = cfg.get("compare") or []
     compare = [compare] if isinstance(compare, str) else list(compare)
     for mode in compare:
@@ -63,7 +66,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         middle = lr.shape[0] // 2
         strip = {"name": main.name}
         for system in all_systems:
-            sr = _timed_upscale(system, lr, chunk, overlap, device, timing[system.name])
+            model = runner if system is main else system.model
+            sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
             if sr.shape != hr.shape:
                 raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
                                 f"but its GT frames are {hr.shape[-1]}x{hr.shape[-2]} (scale={scale})")
@@ -90,6 +94,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
                         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
+                     "runtime": runner.name,
                      "use_ema": bool(cfg.get("use_ema", True))},
     }
     write_json(out / "metrics.json", report)
@@ -145,13 +150,22 @@ def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Ten
     return lr.float(), hr, name
 
 
-def _timed_upscale(system: System, lr, chunk, overlap, device, timing: dict) -> torch.Tensor:
+def _runtime(system: System, device: torch.device, runtime: str) -> AutoRuntime:
+    """The main model behind the runtime upscale.py would pick on this device (CPU fp32: the
+    fastest one measured; an export folder's model.onnx is used for the clip length it was made for)."""
+    architecture = system.meta.get("architecture") or system.meta.get("generator_config") or {}
+    temporal = is_temporal(architecture) if architecture.get("_target_") else True
+    folder = system.source if Path(system.source).is_dir() else None
+    return AutoRuntime(system.model, temporal, device, "fp32", runtime, folder)
+
+
+def _timed_upscale(model, lr, chunk, overlap, device, timing: dict) -> torch.Tensor:
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    sr = upscale_clip(system.model, lr, chunk, overlap, device)
+    sr = upscale_clip(model, lr, chunk, overlap, device)
     if cuda:
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) / 2**20

@@ -350,7 +350,7 @@ class AutoRuntime:
 
     @property
     def name(self) -> str:
-        return self.chosen.name if self.chosen is not None else "auto (exploring)"
+        return self.chosen.name if self.chosen is not None else "eager"  # nothing timed yet: small calls run eagerly
 
     def report(self) -> dict:
         """Chosen runtime, seconds per megapixel of each one tried, and why others were dropped."""
