@@ -67,11 +67,14 @@ def test_rrdb_output_shape(scale, upsampler):
     assert model(lr).shape == (1, 2, 3, 12 * scale, 10 * scale)
 
 
-@pytest.mark.parametrize("model", [RecurrentRRDBNet(scale=4, **TINY_RECURRENT), RecurrentRRDBNet(scale=4, **TINY_FAST),
-                                   RRDBNet(scale=4, **TINY_RRDB)], ids=["recurrent", "recurrent-fast", "rrdb"])
-def test_gradients_reach_every_parameter(model):
-    lr = torch.rand(1, 3, 3, 16, 16)
-    model(lr).pow(2).mean().backward()
+@pytest.mark.parametrize("make", [lambda: RecurrentRRDBNet(scale=4, **TINY_RECURRENT),
+                                  lambda: RecurrentRRDBNet(scale=4, **TINY_FAST), lambda: RRDBNet(scale=4, **TINY_RRDB)],
+                         ids=["recurrent", "recurrent-fast", "rrdb"])
+def test_gradients_reach_every_parameter(make):
+    torch.manual_seed(0)
+    model = make()
+    for _ in range(3):  # gradients summed over a few clips: a unit dead on one tiny clip by chance is not a break
+        model(torch.rand(1, 3, 3, 64, 64)).pow(2).mean().backward()  # the coarsest flow level sees 4x4 or more
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing
 
