@@ -293,5 +293,6 @@ def test_evaluate_runs_the_model_on_the_chosen_runtime(video, tmp_path, monkeypa
               "metrics.flicker=false", "metrics.lpips=off"]
     onnx = evaluate_in_process(tmp_path / "onnx", [*common, "runtime=onnxruntime"])
     eager = evaluate_in_process(tmp_path / "eager", [*common, "runtime=eager"])
-    assert onnx["settings"]["runtime"] == "onnxruntime" and eager["settings"]["runtime"] == "eager"
+    assert onnx["settings"]["runtime"] == "onnxruntime", onnx["settings"]["runtimes_dropped"]
+    assert eager["settings"]["runtime"] == "eager"
     assert abs(onnx["mean"]["psnr_y"] - eager["mean"]["psnr_y"]) < 1e-3

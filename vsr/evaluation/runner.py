@@ -94,7 +94,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
                         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
-                     "runtime": runner.name,
+                     "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
                      "use_ema": bool(cfg.get("use_ema", True))},
     }
     write_json(out / "metrics.json", report)

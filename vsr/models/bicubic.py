@@ -11,6 +11,7 @@ with a = -0.75, source coordinate (x + 0.5) / s - 0.5, borders replicated.
 import functools
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
@@ -47,5 +48,21 @@ def _weight(scale: int, channels: int) -> torch.Tensor:
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """`(N, C, H, W)` -> `(N, C, sH, sW)`, equal to `F.interpolate(x, scale_factor=s, mode="bicubic")`."""
     c = x.shape[1]
-    weight = _weight(int(scale), c).to(device=x.device, dtype=x.dtype)
+    weight = _weight(int(scale), c)
+    if weight.device != x.device or weight.dtype != x.dtype:  # (no-op casts would hide the kernel's shape from ONNX export)
+        weight = weight.to(device=x.device, dtype=x.dtype)
     return F.pixel_shuffle(F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weight, groups=c), int(scale))
+
+
+class BicubicUpsample(nn.Module):
+    """`bicubic_upsample` as a module whose filter is a (non-persistent) buffer: exporters see a
+    constant kernel of known shape, and checkpoints are unchanged."""
+
+    def __init__(self, scale: int, channels: int = 3):
+        super().__init__()
+        self.scale = int(scale)
+        self.register_buffer("weight", _weight(self.scale, channels).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        return F.pixel_shuffle(F.conv2d(padded, self.weight.to(x.dtype), groups=x.shape[1]), self.scale)

@@ -8,7 +8,8 @@ from vsr.models.alignment import SpyNet, flow_warp
 from torch.nn import functional as F
 
 from vsr.models.blocks import BLOCKS, RRDBTrunk, default_init
-from vsr.models.rrdb import UPSAMPLERS, upsample_frames
+from vsr.models.bicubic import BicubicUpsample
+from vsr.models.rrdb import UPSAMPLERS
 
 
 class PropagationBranch(nn.Module):
@@ -64,6 +65,7 @@ class RecurrentRRDBNet(nn.Module):
         self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
         self.upsampler = UPSAMPLERS[upsampler](num_feat, scale, 3)
         default_init(self.upsampler)  # start close to the bicubic skip
+        self.skip = BicubicUpsample(scale)
 
     def compute_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Flows between neighbours, `(B, T-1, 2, H, W)`: frame i -> i+1 (backward pass) and i+1 -> i."""
@@ -103,6 +105,6 @@ class RecurrentRRDBNet(nn.Module):
             if i > 0:
                 hidden = self.align(hidden, None if to_prev is None else to_prev[:, i - 1])
             hidden = self.forward_branch(torch.cat((feats[:, i], backward_states[i], hidden), 1))
-            sr = self.upsampler(self.trunk(hidden)) + upsample_frames(lr[:, i], self.scale)
+            sr = self.upsampler(self.trunk(hidden)) + self.skip(lr[:, i])
             outputs.append(sr)
         return torch.stack(outputs, dim=1)

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsr.errors import check_choice
-from vsr.models.bicubic import bicubic_upsample
+from vsr.models.bicubic import BicubicUpsample, bicubic_upsample
 from vsr.models.blocks import RRDBTrunk, default_init
 from vsr.models.upsample import LowResPixelShuffleUpsampler, NearestConvUpsampler, PixelShuffleUpsampler
 
@@ -55,6 +55,7 @@ class RRDBNet(nn.Module):
         self.upsampler = UPSAMPLERS[upsampler](num_feat, scale * self.unshuffle, num_in_ch)
         if global_skip:
             default_init(self.upsampler)
+            self.skip = BicubicUpsample(scale, num_in_ch)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         b = lr.shape[0]
@@ -63,5 +64,5 @@ class RRDBNet(nn.Module):
         feat = self.conv_first(feat)
         out = self.upsampler(self.trunk(feat))
         if self.global_skip:
-            out = out + upsample_frames(x, self.scale)
+            out = out + self.skip(x)
         return rearrange(out, "(b t) c h w -> b t c h w", b=b)
