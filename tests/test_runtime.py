@@ -189,3 +189,17 @@ def test_auto_remembers_its_choice_for_the_next_run(monkeypatch):
     torch.nn.init.zeros_(next(other.parameters()))
     with pytest.raises(AssertionError, match="timed again"):  # other weights: not remembered
         AutoRuntime(other, False, torch.device("cpu"), min_pixels=0)(clip)
+
+
+def test_fixed_length_calls_only_for_fixed_length_graphs():
+    model = tiny(TINY_RECURRENT)
+    auto = AutoRuntime(model, True, torch.device("cpu"))
+    assert auto.fixed_frames()  # nothing chosen yet: the first window decides, keep the length
+
+    class Graph(runtime.Runner):
+        shape = [1, 20, 3, "height", "width"]
+
+    auto.chosen = Graph()
+    assert auto.fixed_frames()
+    auto.chosen = auto.eager
+    assert not auto.fixed_frames()  # PyTorch takes any length: the last window can be short

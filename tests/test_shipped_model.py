@@ -1,5 +1,5 @@
-"""The shipped default model (experiments/shipped_x4/model): intact, small, used by default, and
-better than bicubic on a real photograph it never trained on."""
+"""The shipped models (experiments/shipped_x4/model, the default, and .../fast): intact, small,
+used without weights=, and better than bicubic on a real photograph they never trained on."""
 
 import json
 
@@ -11,41 +11,48 @@ from vsr.data.degradations import BicubicDegradation
 from vsr.data.sample import SampleClips
 from vsr.inference import load
 from vsr.inference import run
-from vsr.inference.video import DEFAULT_WEIGHTS
+from vsr.inference.video import DEFAULT_WEIGHTS, SHIPPED
 from vsr.io.synthetic import write_test_video
 from vsr.io.video import probe
 from vsr.metrics import psnr
 from vsr.models.rrdb import upsample_frames
 
 
-def test_shipped_model_is_small_verified_and_x4():
-    meta = json.loads((DEFAULT_WEIGHTS / "model.json").read_text())
-    size_mb = sum(f.stat().st_size for f in DEFAULT_WEIGHTS.iterdir()) / 2**20
-    assert size_mb < 8, f"the shipped model folder is {size_mb:.1f} MB"
-    model, loaded = load(DEFAULT_WEIGHTS)  # checks the sha256 recorded in model.json
+ARCHITECTURES = {"default": "RecurrentRRDBNet", "fast": "RRDBNet"}
+
+
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_shipped_model_is_small_verified_and_x4(shipped):
+    folder = SHIPPED[shipped]
+    meta = json.loads((folder / "model.json").read_text())
+    size_mb = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+    assert size_mb < 8, f"the shipped {shipped} model folder is {size_mb:.1f} MB"
+    model, loaded = load(folder)  # checks the sha256 recorded in model.json
     assert loaded["scale"] == meta["scale"] == 4
-    assert type(model).__name__ == "RecurrentRRDBNet"
+    assert type(model).__name__ == ARCHITECTURES[shipped]
 
 
-def test_upscale_without_weights_uses_the_shipped_model(tmp_path):
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_upscale_without_weights_uses_the_shipped_model(tmp_path, shipped):
     clip = write_test_video(tmp_path / "in.mp4", num_frames=6, width=48, height=32)
-    summary = run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "progress": False})
+    summary = run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "progress": False, "shipped": shipped})
     info = probe(tmp_path / "out.mp4")
     assert (info.width, info.height, info.num_frames) == (192, 128, 6)
-    assert summary["frames"] == 6
+    assert summary["frames"] == 6 and summary["weights"] == str(SHIPPED[shipped])
 
 
-def test_shipped_model_beats_bicubic_on_an_unseen_photo():
-    """`coffee` is not among the shipped model's training photos (experiments/shipped_x4/README.md)."""
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_shipped_model_beats_bicubic_on_an_unseen_photo(shipped):
+    """`coffee` is not among the shipped models' training photos (experiments/shipped_x4/README.md)."""
     clips = SampleClips(split="val", scale=4, degradation=BicubicDegradation(scale=4), num_frames=6,
                         patch_size=96, num_clips=1, photos=["coffee"])
     item = clips[0]
-    model, _ = load(DEFAULT_WEIGHTS)
+    model, _ = load(SHIPPED[shipped])
     with torch.no_grad():
         sr = model(item["lr"][None])[0].clamp(0, 1)
     gain = (psnr(sr, item["hr"], crop_border=4, y_channel=True)
             - psnr(upsample_frames(item["lr"], 4).clamp(0, 1), item["hr"], crop_border=4, y_channel=True)).mean()
-    assert gain > 1.5, f"shipped model only {gain:.2f} dB over bicubic on coffee"
+    assert gain > 1.5, f"shipped {shipped} model only {gain:.2f} dB over bicubic on coffee"
 
 
 def test_init_from_starts_training_from_the_shipped_weights(tmp_path):

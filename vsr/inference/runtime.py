@@ -352,6 +352,14 @@ class AutoRuntime:
     def name(self) -> str:
         return self.chosen.name if self.chosen is not None else "eager"  # nothing timed yet: small calls run eagerly
 
+    def fixed_frames(self) -> bool:
+        """Whether calls should keep one clip length: until a runtime is chosen (the first window
+        decides), and when the chosen one is a graph with a fixed frame count."""
+        if self.chosen is None:
+            return True
+        shape = getattr(self.chosen, "shape", None)
+        return bool(shape) and len(shape) == 5 and isinstance(shape[1], int)
+
     def report(self) -> dict:
         """Chosen runtime, seconds per megapixel of each one tried, and why others were dropped."""
         return {"runtime": self.name, "timed_earlier": self.recalled,

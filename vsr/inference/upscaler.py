@@ -210,6 +210,11 @@ class Upscaler:
         for chunk in self.stream_chunks(frames):
             yield from to_frames(chunk)
 
+    def fixed_windows(self) -> bool:
+        """Every window the same length: temporal models whose runtime is (or may become) a
+        fixed-length graph; otherwise the last window of a video is only as long as it needs."""
+        return self.temporal and self.runtime.fixed_frames()
+
     def stream_chunks(self, frames: Iterable[np.ndarray | torch.Tensor]) -> Iterator[torch.Tensor]:
         """Upscale frames (uint8 `(H, W, 3)` arrays or float `(3, H, W)` tensors) as they arrive,
         yielding float chunks `(T, 3, H', W')` that together hold one output per input frame.
@@ -229,11 +234,11 @@ class Upscaler:
             if not finished:
                 buffer.append(frame)
             while (window := next_window(done, first + len(buffer), finished, self.chunk, self.overlap,
-                                         fixed=self.temporal)) is not None:
+                                         fixed=self.fixed_windows())) is not None:
                 lo, start, stop, hi = window
                 clip = to_tensor(buffer[lo - first: hi - first])
                 yield self.upscale_clip(clip, slice(start - lo, stop - lo))
                 done = stop
-                drop = oldest_needed(done, first + len(buffer), self.chunk, self.overlap, self.temporal) - first
+                drop = oldest_needed(done, first + len(buffer), self.chunk, self.overlap, self.fixed_windows()) - first
                 del buffer[:drop]
                 first += drop

@@ -10,20 +10,23 @@ from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
 
-# The shipped default model (experiments/shipped_x4/: recipe, results); used when weights= is not given.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "model"
-NO_WEIGHTS = (f"no weights= given and the shipped default model is missing ({DEFAULT_WEIGHTS}; it ships "
-              "in the source tree): pass weights=DIR, an export directory made by `python export.py "
-              "checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` (or checkpoint=RealESRGAN_x4plus.pth)")
+# The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
+SHIPPED = {"default": Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "model",
+           "fast": Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "fast"}
+DEFAULT_WEIGHTS = SHIPPED["default"]
 
 
 def weights_dir(cfg) -> str:
-    """`weights=`, or the shipped default model."""
+    """`weights=`, or the shipped model `shipped=` names (default: the recurrent one)."""
     if cfg.get("weights"):
         return cfg.get("weights")
-    if not (DEFAULT_WEIGHTS / "model.json").is_file():
-        raise UserError(NO_WEIGHTS)
-    return str(DEFAULT_WEIGHTS)
+    preset = cfg.get("shipped") or "default"
+    check_choice("shipped", preset, tuple(SHIPPED))
+    if not (SHIPPED[preset] / "model.json").is_file():
+        raise UserError(f"no weights= given and the shipped {preset} model is missing ({SHIPPED[preset]}; it ships "
+                        "in the source tree): pass weights=DIR, an export directory made by `python export.py "
+                        "checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` (or checkpoint=RealESRGAN_x4plus.pth)")
+    return str(SHIPPED[preset])
 
 
 def check_paths(source: str | None, target: str | None, overwrite: bool) -> tuple[Path, Path]:
@@ -154,7 +157,7 @@ def upscale_video(cfg) -> dict:
         bar.close()
         signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start
-    summary = {"output": str(dst), "frames": writer.frames, "input_size": [info.width, info.height],
+    summary = {"output": str(dst), "weights": weights_dir(cfg), "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
