@@ -412,8 +412,9 @@ class AutoRuntime:
         """Use the runtimes an earlier run timed for this model and clip shape, if they still build."""
         if self.runtime != "auto":
             return False
+        path = self._memo(clip)
         try:
-            memo = json.loads(self._memo(clip).read_text())
+            memo = json.loads(path.read_text())
         except (OSError, ValueError):
             return False
         chosen, fallback = self._build(memo.get("runtime", "")), self._build(memo.get("fallback", ""))
@@ -421,7 +422,7 @@ class AutoRuntime:
             return False
         self.chosen, self.fallback, self.recalled = chosen, fallback, True
         self.timings = {k: [v / 1e6] for k, v in memo.get("seconds_per_mpixel", {}).items()}
-        log.info("runtime: %s (timed earlier: %s)", chosen.name, self._memo(clip))
+        log.info("runtime: %s (timed earlier: %s)", chosen.name, path)
         return True
 
     def _remember(self, clip: torch.Tensor) -> None:

@@ -102,7 +102,7 @@ def upscale_video(cfg) -> dict:
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
     src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
-    weights_dir(cfg)  # a missing model is reported before any decoding
+    weights = weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
@@ -157,7 +157,7 @@ def upscale_video(cfg) -> dict:
         bar.close()
         signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start
-    summary = {"output": str(dst), "weights": weights_dir(cfg), "frames": writer.frames, "input_size": [info.width, info.height],
+    summary = {"output": str(dst), "weights": weights, "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,

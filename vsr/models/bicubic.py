@@ -9,6 +9,7 @@ with a = -0.75, source coordinate (x + 0.5) / s - 0.5, borders replicated.
 """
 
 import functools
+import math
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ def phase_taps(scale: int) -> torch.Tensor:
     taps = torch.zeros(scale, 5, dtype=torch.float64)
     for p in range(scale):
         source = (p + 0.5) / scale - 0.5  # relative to LR sample k
-        base = int(torch.floor(torch.tensor(source)))
+        base = math.floor(source)
         for offset in range(base - 1, base + 3):
             taps[p, offset + 2] = _cubic(source - offset)
     return taps
@@ -45,13 +46,16 @@ def _weight(scale: int, channels: int) -> torch.Tensor:
     return phases.repeat(channels, 1, 1, 1).float()  # channel c's phases at c*s^2 + i*s + j (PixelShuffle order)
 
 
+def _phase_conv(x: torch.Tensor, weight: torch.Tensor, scale: int) -> torch.Tensor:
+    """The 5x5 phase filters at low resolution (borders replicated), then PixelShuffle."""
+    padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    return F.pixel_shuffle(F.conv2d(padded, weight, groups=x.shape[1]), scale)
+
+
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """`(N, C, H, W)` -> `(N, C, sH, sW)`, equal to `F.interpolate(x, scale_factor=s, mode="bicubic")`."""
-    c = x.shape[1]
-    weight = _weight(int(scale), c)
-    if weight.device != x.device or weight.dtype != x.dtype:  # (no-op casts would hide the kernel's shape from ONNX export)
-        weight = weight.to(device=x.device, dtype=x.dtype)
-    return F.pixel_shuffle(F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weight, groups=c), int(scale))
+    weight = _weight(int(scale), x.shape[1]).to(device=x.device, dtype=x.dtype)
+    return _phase_conv(x, weight, int(scale))
 
 
 class BicubicUpsample(nn.Module):
@@ -64,5 +68,4 @@ class BicubicUpsample(nn.Module):
         self.register_buffer("weight", _weight(self.scale, channels).clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
-        return F.pixel_shuffle(F.conv2d(padded, self.weight.to(x.dtype), groups=x.shape[1]), self.scale)
+        return _phase_conv(x, self.weight.to(x.dtype), self.scale)
