@@ -2,6 +2,7 @@
 
     .venv/bin/python datasets/prepare.py check reds datasets/REDS            # count clips/frames, check sizes
     .venv/bin/python datasets/prepare.py lr reds datasets/REDS --scales 2 4 8 [--protocol BI|BD] [--workers 2]
+    .venv/bin/python datasets/prepare.py frames "clips/*.mp4" datasets/folder [--downscale 2]   # videos -> data=folder
 
 `check` lists clips and frames per split, the HR sizes found, which stored LR folders exist, and
 every problem (missing frames, unreadable images, LR/HR size mismatches, mixed sizes in a clip);
@@ -10,6 +11,10 @@ REDS `train_sharp_bicubic/X2/NNN/` (BD: `train_sharp_BD/X4/`), Vimeo-90K `sequen
 Vid4 `BIx2/<clip>/`, folders `LRx2/<clip>/`. BI uses MATLAB's bicubic (`imresize`), BD the
 13x13 sigma-1.6 Gaussian; HR is cut to a multiple of the scale first. Existing files are kept
 unless --overwrite; files are written under a temporary name and renamed when complete.
+`frames` decodes video files into the `data=folder` layout (`ROOT/<video name>/00000.png ...`):
+random training windows then read a few PNGs instead of seeking in a compressed stream.
+`--downscale 2` shrinks each frame first (MATLAB bicubic), which removes most compression
+artifacts and camera noise from the HR targets, as DIV2K-style training data is cleaned.
 """
 
 import argparse
@@ -143,11 +148,11 @@ def check(dataset: str, root: Path, workers: int) -> int:
 
 def _downscale(job) -> str | None:
     """Write one LR frame; returns an error line or None."""
-    import cv2
     import torch
 
     from vsr.data.degradations import BicubicDegradation, BlurDegradation
     from vsr.data.frames import UnreadableImage, read_image
+    from vsr.errors import UserError
 
     hr_path, lr_path, scale, protocol = job
     torch.set_num_threads(1)
@@ -159,12 +164,10 @@ def _downscale(job) -> str | None:
     hr = hr[..., : h - h % scale, : w - w % scale]
     degradation = BicubicDegradation(scale, "matlab") if protocol == "BI" else BlurDegradation(scale)
     lr = (degradation(hr)[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype("uint8")
-    out = Path(lr_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(lr, cv2.COLOR_RGB2BGR)):
-        return f"{out}: could not write"
-    tmp.replace(out)
+    try:
+        write_png(Path(lr_path), lr)
+    except UserError as err:
+        return str(err)
     return None
 
 
@@ -196,6 +199,52 @@ def make_lr(dataset: str, root: Path, scales: list[int], protocol: str, workers:
     return 0 if not errors else 1
 
 
+def write_png(path: Path, rgb) -> None:
+    """Write an RGB uint8 frame as PNG under a temporary name, renamed when complete."""
+    import cv2
+
+    from vsr.errors import UserError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise UserError(f"{path}: could not write (disk full or no permission?)")
+    tmp.replace(path)
+
+
+def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: int | None, overwrite: bool) -> int:
+    """Decode each video into ROOT/<name>/NNNNN.png, optionally shrunk by `downscale`."""
+    import torch
+    from tqdm import tqdm
+
+    from vsr.data.degradations import imresize
+    from vsr.data.video import clip_names, find_videos
+    from vsr.errors import UserError
+    from vsr.io.video import iter_frames, probe
+
+    if downscale < 1:
+        raise UserError(f"--downscale {downscale} must be 1 or more")
+    files = sorted({f for pattern in patterns for f in find_videos(pattern)})
+    for name, file in zip(clip_names(files), files):
+        out = root / name
+        if out.is_dir() and any(out.glob("*.png")) and not overwrite:
+            print(f"{out}: exists, kept (--overwrite to redo)")
+            continue
+        info = probe(file)
+        total = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
+        h, w = info.height // downscale, info.width // downscale
+        count = 0
+        for count, frame in enumerate(tqdm(iter_frames(file, max_frames), total=total, desc=name, unit="frame"), 1):
+            if downscale > 1:
+                x = torch.from_numpy(frame).permute(2, 0, 1).float() / 255
+                frame = (imresize(x, (h, w)).permute(1, 2, 0) * 255).round().clamp(0, 255).byte().numpy()
+            write_png(out / f"{count - 1:05d}.png", frame)
+        if count == 0:
+            raise UserError(f"{file}: no frame decoded; corrupt or not a video")
+        print(f"{out}: {count} frames of {frame.shape[1]}x{frame.shape[0]}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,10 +257,18 @@ def main(argv=None) -> int:
             p.add_argument("--scales", type=int, nargs="+", default=[4], choices=(2, 3, 4, 8))
             p.add_argument("--protocol", choices=PROTOCOLS, default="BI", help="BI (MATLAB bicubic) or BD (blur)")
             p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("frames", help="decode videos into the data=folder layout")
+    p.add_argument("videos", nargs="+", help="video files or quoted globs")
+    p.add_argument("root", type=Path, help="output folder (one clip folder per video)")
+    p.add_argument("--downscale", type=int, default=1, help="shrink frames by this factor first (default 1)")
+    p.add_argument("--max-frames", type=int, default=None, help="frames per video (default all)")
+    p.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     from vsr.errors import UserError
 
     try:
+        if args.command == "frames":
+            return video_frames(args.videos, args.root, args.downscale, args.max_frames, args.overwrite)
         if args.command == "check":
             return check(args.dataset, args.root, args.workers)
         return make_lr(args.dataset, args.root, args.scales, args.protocol, args.workers, args.overwrite)

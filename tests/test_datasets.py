@@ -374,3 +374,64 @@ def test_prepare_checks_a_layout_and_stores_lr_the_datasets_then_use(tmp_path, c
     (root / "GT" / "city" / "00000001.png").unlink()
     assert prepare.main(["check", "vid4", str(root), "--workers", "1"]) == 1
     assert "clip city: frame 00000001.png is missing" in capsys.readouterr().out
+
+
+def test_prepare_frames_turns_videos_into_a_folder_dataset(tmp_path, capsys):
+    from vsr.data.degradations import imresize
+    from vsr.io.video import read_frames
+
+    prepare = load_prepare()
+    write_test_video(tmp_path / "walk.mp4", num_frames=9, width=64, height=48, audio=False)
+    write_test_video(tmp_path / "pan.mp4", num_frames=5, width=96, height=64, audio=False)
+    root = tmp_path / "folder"
+    assert prepare.main(["frames", str(tmp_path / "*.mp4"), str(root), "--downscale", "2"]) == 0
+    assert "walk: 9 frames of 32x24" in capsys.readouterr().out
+    assert len(list((root / "walk").glob("*.png"))) == 9 and len(list((root / "pan").glob("*.png"))) == 5
+    # each PNG is the decoded frame shrunk by MATLAB bicubic, rounded to uint8
+    decoded = torch.from_numpy(read_frames(tmp_path / "walk.mp4")[4]).permute(2, 0, 1).float() / 255
+    stored = cv2.cvtColor(cv2.imread(str(root / "walk" / "00004.png")), cv2.COLOR_BGR2RGB)
+    expected = (imresize(decoded, (24, 32)).permute(1, 2, 0) * 255).round().clamp(0, 255).numpy()
+    assert np.abs(stored.astype(np.float64) - expected).max() <= 1
+    # a second run keeps what exists; the folder trains as data=folder
+    assert prepare.main(["frames", str(tmp_path / "walk.mp4"), str(root)]) == 0
+    assert "exists, kept" in capsys.readouterr().out
+    clips = FolderClips(str(root), split="train", num_val_clips=0, scale=4, degradation=BicubicDegradation(4),
+                        num_frames=4, patch_size=16, random=True)
+    assert sorted(c.name for c in clips.clips) == ["pan", "walk"]
+    assert clips[0]["hr"].shape == (4, 3, 16, 16) and clips[0]["lr"].shape == (4, 3, 4, 4)
+    (tmp_path / "empty.mp4").write_bytes(b"not a video")
+    assert prepare.main(["frames", str(tmp_path / "empty.mp4"), str(tmp_path / "out2")]) == 2
+    assert "empty.mp4" in capsys.readouterr().err and not list((tmp_path / "out2").glob("*/*.png"))
+
+
+def test_photos_and_videos_mixes_both_sources_in_one_batch_shape(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    prepare = load_prepare()
+    write_test_video(tmp_path / "clip.mp4", num_frames=8, width=64, height=48, audio=False)
+    assert prepare.main(["frames", str(tmp_path / "clip.mp4"), str(tmp_path / "videos")]) == 0
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base=None):
+        cfg = compose("train", overrides=["data=photos_and_videos", f"data.video_root={tmp_path}/videos",
+                                          "data.photos=[astronaut]", "data.patch_size=32", "data.num_frames=3",
+                                          "data.photo_max_side=128", "data.val_photos=[coffee]", "data.val.patch_size=32"])
+    data = instantiate(cfg.data)
+    photos, videos = data.train_set.datasets
+    assert len(data.train_set) == len(photos) + len(videos) == 2000 + 500
+    names = {data.train_set[i]["name"].split("/")[0] for i in (0, 1999, 2000, 2499)}
+    assert names == {"astronaut_0000", "astronaut_1999", "clip"}
+    batch = next(iter(data.train_dataloader()))
+    assert batch["hr"].shape == (4, 3, 3, 32, 32) and batch["lr"].shape == (4, 3, 3, 8, 8)
+
+
+def test_the_data_log_names_every_part_of_a_mixed_training_set(tmp_path):
+    from torch.utils.data import ConcatDataset
+
+    from vsr.data.datamodule import describe
+    from vsr.data.sample import SampleClips
+
+    photos = SampleClips(photos=["astronaut"], patch_size=32, photo_max_side=128, num_clips=7)
+    clips = FolderClips(str(make_vid4(tmp_path / "Vid4") / "GT"), split="train", num_val_clips=0,
+                        degradation=BicubicDegradation(4), num_frames=2, random=True, repeat=3)
+    text = describe(ConcatDataset([photos, clips]))
+    assert text == "7 items from SampleClips clips astronaut + 12 items from FolderClips clips calendar, city, foliage, walk"

@@ -11,6 +11,15 @@ from vsr.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def describe(dataset: Dataset) -> str:
+    """'N items from Type clips a, b, ...'; each part of a ConcatDataset (data=photos_and_videos) in turn."""
+    if hasattr(dataset, "datasets"):
+        return " + ".join(describe(part) for part in dataset.datasets)
+    names = [c.name for c in getattr(dataset, "clips", [])] or list(getattr(dataset, "names", []))
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return f"{len(dataset)} items from {type(dataset).__name__}" + (f" clips {shown}" if names else "")
+
+
 class VSRDataModule(ResumableOrder, L.LightningDataModule):
     """Batches of clips `(B, T, C, H, W)`; validation one whole clip at a time.
 
@@ -33,10 +42,7 @@ class VSRDataModule(ResumableOrder, L.LightningDataModule):
             raise UserError(f"data: {len(train)} training items but data.batch_size={batch_size}; lower "
                             "data.batch_size or add clips (data.train.repeat repeats each clip per epoch)")
         for split, dataset in (("train", train), ("val", val)):
-            names = [c.name for c in getattr(dataset, "clips", [])] or list(getattr(dataset, "names", []))
-            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-            log.info("data %s: %d items from %s%s", split, len(dataset), type(dataset).__name__,
-                     f" clips {shown}" if names else "")
+            log.info("data %s: %s", split, describe(dataset))
 
     def train_dataloader(self) -> DataLoader:
         sampler = self.train_sampler(len(self.train_set))

@@ -35,7 +35,8 @@ class ResumableShuffle(DistributedSampler):
 
     def order(self, epoch: int) -> torch.Tensor:
         """The whole epoch's order (all ranks)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        # initial_seed() of an unseeded process is any 64-bit value: fold the mix into the int64 range
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
         return torch.randperm(self.size, generator=generator)
 
     def shard(self, epoch: int) -> torch.Tensor:
