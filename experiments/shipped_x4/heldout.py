@@ -43,10 +43,10 @@ def link_videos(run_dir: Path) -> Path:
     return folder
 
 
-def evaluate(weights: str, out: Path, data_overrides: list[str], compare: str) -> dict:
+def evaluate(weights: str, out: Path, data_overrides: list[str], compare: str, ensemble: int = 1) -> dict:
     if not (out / "metrics.json").is_file():
         cmd = [sys.executable, str(ROOT / "evaluate.py"), *data_overrides, f"compare={compare}",
-               f"hydra.run.dir={out}", "scale=4", "report.plots=false"]
+               f"hydra.run.dir={out}", "scale=4", "report.plots=false", f"ensemble={ensemble}"]
         cmd.insert(2, f"checkpoint={weights}" if weights != "bicubic" else "model=bicubic")
         subprocess.run(cmd, check=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text())["clips"]
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24, help="frames per clip (first N)")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "heldout")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
+    parser.add_argument("--ensemble", type=int, default=1, help="self-ensemble size of the models (1, 2, 4, 8)")
     args = parser.parse_args()
 
     videos = link_videos(args.run_dir)
@@ -71,7 +72,8 @@ def main() -> None:
     for name, weights in systems:
         scores[name] = {}
         for kind, overrides in data.items():
-            clips = evaluate(weights, args.run_dir / name / kind, overrides, "[]")
+            ensemble = args.ensemble if weights != "bicubic" else 1
+            clips = evaluate(weights, args.run_dir / name / kind, overrides, "[]", ensemble)
             if kind == "indoor":
                 clips = {f"{INDOOR} (indoor)": next(iter(clips.values()))}
             scores[name].update({c if c not in VIDEOS else f"{c} ({VIDEOS[c]})": v for c, v in clips.items()})

@@ -18,6 +18,7 @@ from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
 from vsr.evaluation.reports import write_frames_csv, write_json, write_markdown, write_metrics_csv
 from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
+from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.runtime import AutoRuntime
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         return run_interpolation(cfg, main, out, _clips(hydra.utils.instantiate(cfg.data)), device)
     main.model.to(device)
     runner = _runtime(main, device, str(cfg.get("runtime", "auto")))
+    ensemble = SelfEnsemble(runner, cfg.get("ensemble", 1))
     compare = cfg.get("compare") or []
     compare = [compare] if isinstance(compare, str) else list(compare)
     for mode in compare:
@@ -66,7 +68,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         middle = lr.shape[0] // 2
         strip = {"name": main.name}
         for system in all_systems:
-            model = runner if system is main else system.model
+            model = ensemble if system is main else system.model
             sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
             if sr.shape != hr.shape:
                 raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
@@ -95,6 +97,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
+                     "ensemble": ensemble.size,
                      "use_ema": bool(cfg.get("use_ema", True))},
     }
     write_json(out / "metrics.json", report)

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from vsr.errors import UserError, check_choice
 from vsr.inference import filters
+from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
 from vsr.inference.runtime import AutoRuntime
 from vsr.inference.tiling import run_tiled
@@ -114,13 +115,15 @@ class Upscaler:
         runtime: "auto" (the fastest runtime on this device, timed at the first model call: see
             `vsr.inference.runtime`) or eager / channels_last / onnxruntime / openvino / ncnn;
             `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
+        ensemble: 1 (off), 2, 4 or 8: average the model over flipped / transposed copies of each
+            clip (`vsr.inference.ensemble`; `ensemble` times the model work, a few tenths of a dB).
     """
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int | str = "auto",
                  overlap: int = 2, tile: int = 0, tile_pad: int = 32, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
-                 runtime: str = "auto", folder: str | Path | None = None):
+                 runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
         if chunk == "auto":
             chunk = auto_chunk(folder, overlap if temporal else 0)
         for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
@@ -145,6 +148,7 @@ class Upscaler:
         self.outscale = None if outscale is None else float(outscale)
         self.fit = parse_fit(fit)
         self.runtime = AutoRuntime(self.model, self.temporal, self.device, self.precision, runtime, folder)
+        self.ensemble = SelfEnsemble(self.runtime, ensemble)
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
@@ -178,7 +182,7 @@ class Upscaler:
         autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
                     if self.precision in DTYPES else nullcontext())
         with torch.inference_mode(), autocast:
-            out = self.runtime(x.to(self.device)[None])[0]
+            out = self.ensemble(x.to(self.device)[None])[0]
         return out[..., : h * self.scale, : w * self.scale].float().cpu()
 
     def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:

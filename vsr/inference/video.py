@@ -71,7 +71,8 @@ def make_upscaler(cfg) -> Upscaler:
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
-        outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"))
+        outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
+        ensemble=cfg.get("ensemble", 1))
 
 
 def frames_lost(info) -> int:

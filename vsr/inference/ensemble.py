@@ -1,0 +1,52 @@
+"""Self-ensemble (geometric test-time augmentation; EDSR's "+" results, "x8" in the SR papers).
+
+The model runs on flipped and transposed copies of a clip; each output is transformed back and the
+outputs are averaged. It costs `size` model calls per clip and, measured on the shipped x4 model
+(experiments/shipped_x4/README.md), adds a few tenths of a dB: the model's errors under the eight
+symmetries of the square are partly independent, so they partly cancel.
+"""
+
+from collections.abc import Callable
+
+import torch
+
+from vsr.errors import UserError
+
+SIZES = (1, 2, 4, 8)
+# (flip width, flip height, swap height and width): identity first, so size 1 is the plain model
+TRANSFORMS = [(w, h, t) for t in (False, True) for h in (False, True) for w in (False, True)]
+
+
+def _apply(x: torch.Tensor, flip_w: bool, flip_h: bool, transpose: bool) -> torch.Tensor:
+    dims = [d for d, on in ((-1, flip_w), (-2, flip_h)) if on]
+    x = x.flip(dims) if dims else x
+    return x.transpose(-1, -2) if transpose else x
+
+
+def _undo(y: torch.Tensor, flip_w: bool, flip_h: bool, transpose: bool) -> torch.Tensor:
+    y = y.transpose(-1, -2) if transpose else y
+    dims = [d for d, on in ((-1, flip_w), (-2, flip_h)) if on]
+    return y.flip(dims) if dims else y
+
+
+def check_size(size) -> int:
+    if size not in SIZES:
+        raise UserError(f"ensemble={size} must be one of {', '.join(map(str, SIZES))} "
+                        "(1 = off; 2: + horizontal flip; 4: + vertical flips; 8: + transposes)")
+    return int(size)
+
+
+class SelfEnsemble:
+    """Callable `(..., H, W)` clip -> mean of `run` over the first `size` symmetries (1 = `run` itself)."""
+
+    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], size: int = 1):
+        self.run, self.size = run, check_size(size)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.size == 1:
+            return self.run(clip)
+        total = None
+        for transform in TRANSFORMS[: self.size]:
+            out = _undo(self.run(_apply(clip, *transform)), *transform).float()
+            total = out if total is None else total + out
+        return total / self.size
