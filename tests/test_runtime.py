@@ -3,6 +3,7 @@ measured calls, any missing or failing runtime falls back to eager, and the ncnn
 blob names ncnn upscaler apps expect."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,3 +204,14 @@ def test_fixed_length_calls_only_for_fixed_length_graphs():
     assert auto.fixed_frames()
     auto.chosen = auto.eager
     assert not auto.fixed_frames()  # PyTorch takes any length: the last window can be short
+
+
+def test_ncnn_export_to_a_relative_folder(tmp_path, monkeypatch):
+    # pnnx runs inside its work folder: a relative output_dir once made it look for files that were not there
+    pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    monkeypatch.chdir(tmp_path)
+    model = tiny(TINY_RRDB | {"scale": 4})
+    meta = export(model, TINY_RRDB | {"scale": 4}, Path("relative") / "exp", formats=["ncnn"])
+    assert meta["formats"]["ncnn"]["parity"]["max_abs_error"] < 1e-4
+    assert (tmp_path / "relative" / "exp" / "model.ncnn.param").read_text().splitlines()[2].split()[1] == "data"

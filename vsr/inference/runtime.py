@@ -185,6 +185,7 @@ def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int
         import pnnx
     except ImportError:
         raise UserError("ncnn export needs pnnx: pip install pnnx ncnn") from None
+    folder = Path(folder).resolve()  # pnnx runs in its work folder: relative paths would point elsewhere
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".pnnx-", dir=folder))
     try:
