@@ -296,3 +296,21 @@ def test_evaluate_runs_the_model_on_the_chosen_runtime(video, tmp_path, monkeypa
     assert onnx["settings"]["runtime"] == "onnxruntime", onnx["settings"]["runtimes_dropped"]
     assert eager["settings"]["runtime"] == "eager"
     assert abs(onnx["mean"]["psnr_y"] - eager["mean"]["psnr_y"]) < 1e-3
+
+
+def test_evaluate_scores_the_self_ensemble_when_asked(video, tmp_path):
+    """ensemble=8 averages the model over the 8 flips/transposes (as upscale.py does): recorded in
+    metrics.json, and a different score from the plain model's (a random net is not symmetric)."""
+    config = {"_target_": "vsr.models.RRDBNet", "scale": 4, "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+    torch.manual_seed(0)
+    model = RRDBNet(**{k: v for k, v in config.items() if k != "_target_"})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    checkpoint = save_checkpoint(tmp_path / "rrdb.ckpt", config, model)
+    common = [f"checkpoint={checkpoint}", f"data.path={video}", "scale=4", "compare=[]", "report.plots=false",
+              "metrics.flicker=false", "metrics.lpips=off", "runtime=eager"]
+    plain = evaluate_in_process(tmp_path / "plain", common)
+    x8 = evaluate_in_process(tmp_path / "x8", [*common, "ensemble=8"])
+    assert plain["settings"]["ensemble"] == 1 and x8["settings"]["ensemble"] == 8
+    assert abs(x8["mean"]["psnr_y"] - plain["mean"]["psnr_y"]) > 1e-3
