@@ -215,3 +215,17 @@ def test_ncnn_export_to_a_relative_folder(tmp_path, monkeypatch):
     meta = export(model, TINY_RRDB | {"scale": 4}, Path("relative") / "exp", formats=["ncnn"])
     assert meta["formats"]["ncnn"]["parity"]["max_abs_error"] < 1e-4
     assert (tmp_path / "relative" / "exp" / "model.ncnn.param").read_text().splitlines()[2].split()[1] == "data"
+
+
+def test_ncnn_runner_reads_non_contiguous_frames(tmp_path):
+    # ncnn.Mat wraps numpy memory without a copy: a transposed (strided) clip once read freed memory
+    pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    model = tiny(TINY_RRDB | {"scale": 4})
+    export(model, TINY_RRDB | {"scale": 4}, tmp_path / "exp", formats=["ncnn"])
+    runner = runtime.NcnnRunner(tmp_path / "exp" / "model.ncnn.param", tmp_path / "exp" / "model.ncnn.bin")
+    clip = torch.rand(1, 2, 3, 12, 20).transpose(-1, -2)  # a view: not contiguous
+    with torch.no_grad():
+        expected = model(clip.contiguous())
+    assert (runner(clip) - expected).abs().max() < 1e-4
+    assert (torch.from_numpy(runner.frame(clip[0, 0].numpy())) - expected[0, 0]).abs().max() < 1e-4

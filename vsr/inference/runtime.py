@@ -114,7 +114,10 @@ class NcnnRunner(Runner):
 
     def frame(self, x: np.ndarray) -> np.ndarray:
         ex = self.net.create_extractor()
-        ex.input("data", self.ncnn.Mat(np.ascontiguousarray(x, dtype=np.float32)))
+        # ncnn.Mat wraps the array's memory without copying: keep the contiguous copy alive until
+        # extract() (a temporary freed here made transposed inputs read freed memory)
+        data = np.ascontiguousarray(x, dtype=np.float32)
+        ex.input("data", self.ncnn.Mat(data))
         ret, out = ex.extract("output")
         if ret:
             raise RuntimeError(f"ncnn extract failed ({ret})")
@@ -122,7 +125,7 @@ class NcnnRunner(Runner):
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         b, t = clip.shape[:2]
-        frames = clip.detach().float().cpu().reshape(b * t, *clip.shape[2:]).numpy()
+        frames = clip.detach().float().cpu().contiguous().reshape(b * t, *clip.shape[2:]).numpy()
         out = np.stack([self.frame(f) for f in frames])
         return torch.from_numpy(out).reshape(b, t, *out.shape[1:])
 
