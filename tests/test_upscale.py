@@ -262,3 +262,15 @@ def test_upscale_py_command(clip, exported, tmp_path):
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert again.returncode == 2
     assert again.stderr.strip() == f"error: output={out} already exists; pass overwrite=true to replace it"
+
+
+def test_ensemble_is_applied_and_reported(clip, exported, tmp_path, capsys):
+    from vsr.io.video import read_frames
+
+    plain = upscale(input=str(clip), output=str(tmp_path / "plain.mp4"), weights=str(exported))
+    x4 = upscale(input=str(clip), output=str(tmp_path / "x4.mp4"), weights=str(exported), ensemble=4)
+    assert plain["ensemble"] == 1 and x4["ensemble"] == 4 and x4["frames"] == plain["frames"] == 12
+    assert "ensemble x4" in capsys.readouterr().out
+    # the tiny random model is not flip-symmetric: averaging its flipped runs changes the pixels
+    a, b = read_frames(tmp_path / "plain.mp4").astype(int), read_frames(tmp_path / "x4.mp4").astype(int)
+    assert a.shape == b.shape and abs(a - b).mean() > 0.5
