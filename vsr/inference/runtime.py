@@ -125,7 +125,7 @@ class NcnnRunner(Runner):
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         b, t = clip.shape[:2]
-        frames = clip.detach().float().cpu().contiguous().reshape(b * t, *clip.shape[2:]).numpy()
+        frames = clip.detach().float().cpu().reshape(b * t, *clip.shape[2:]).numpy()
         out = np.stack([self.frame(f) for f in frames])
         return torch.from_numpy(out).reshape(b, t, *out.shape[1:])
 
