@@ -18,6 +18,7 @@ artifacts and camera noise from the HR targets, as DIV2K-style training data is 
 """
 
 import argparse
+import shutil
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -233,14 +234,20 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
         info = probe(file)
         total = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
         h, w = info.height // downscale, info.width // downscale
+        # decoded into a hidden folder renamed when complete: an interrupted run leaves no clip
+        # folder that a later run would keep (the loaders skip dot-folders)
+        partial = root / f".{name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
         count = 0
         for count, frame in enumerate(tqdm(iter_frames(file, max_frames), total=total, desc=name, unit="frame"), 1):
             if downscale > 1:
                 x = torch.from_numpy(frame).permute(2, 0, 1).float() / 255
                 frame = (imresize(x, (h, w)).permute(1, 2, 0) * 255).round().clamp(0, 255).byte().numpy()
-            write_png(out / f"{count - 1:05d}.png", frame)
+            write_png(partial / f"{count - 1:05d}.png", frame)
         if count == 0:
             raise UserError(f"{file}: no frame decoded; corrupt or not a video")
+        shutil.rmtree(out, ignore_errors=True)  # --overwrite: the old frames go only once the new ones are complete
+        partial.rename(out)
         print(f"{out}: {count} frames of {frame.shape[1]}x{frame.shape[0]}")
     return 0
 

@@ -376,7 +376,7 @@ def test_prepare_checks_a_layout_and_stores_lr_the_datasets_then_use(tmp_path, c
     assert "clip city: frame 00000001.png is missing" in capsys.readouterr().out
 
 
-def test_prepare_frames_turns_videos_into_a_folder_dataset(tmp_path, capsys):
+def test_prepare_frames_turns_videos_into_a_folder_dataset(tmp_path, capsys, monkeypatch):
     from vsr.data.degradations import imresize
     from vsr.io.video import read_frames
 
@@ -399,6 +399,22 @@ def test_prepare_frames_turns_videos_into_a_folder_dataset(tmp_path, capsys):
                         num_frames=4, patch_size=16, random=True)
     assert sorted(c.name for c in clips.clips) == ["pan", "walk"]
     assert clips[0]["hr"].shape == (4, 3, 16, 16) and clips[0]["lr"].shape == (4, 3, 4, 4)
+    # an interrupted run leaves no clip folder: the next run decodes the clip again instead of keeping a part
+    import vsr.io.video as video_io
+
+    original = video_io.iter_frames
+
+    def two_frames_then_ctrl_c(path, max_frames=None):
+        yield from list(original(path, 2))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video_io, "iter_frames", two_frames_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        prepare.main(["frames", str(tmp_path / "walk.mp4"), str(tmp_path / "cut")])
+    assert not (tmp_path / "cut" / "walk").exists()
+    monkeypatch.undo()
+    assert prepare.main(["frames", str(tmp_path / "walk.mp4"), str(tmp_path / "cut")]) == 0
+    assert len(list((tmp_path / "cut" / "walk").glob("*.png"))) == 9
     (tmp_path / "empty.mp4").write_bytes(b"not a video")
     assert prepare.main(["frames", str(tmp_path / "empty.mp4"), str(tmp_path / "out2")]) == 2
     assert "empty.mp4" in capsys.readouterr().err and not list((tmp_path / "out2").glob("*/*.png"))
