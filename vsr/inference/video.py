@@ -11,8 +11,8 @@ from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
 
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
-SHIPPED = {"default": Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "model",
-           "fast": Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4" / "fast"}
+SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
+SHIPPED = {"default": SHIPPED_ROOT / "model", "fast": SHIPPED_ROOT / "fast"}
 DEFAULT_WEIGHTS = SHIPPED["default"]
 
 
