@@ -19,6 +19,8 @@ from vsr.models.rrdb import upsample_frames
 
 
 ARCHITECTURES = {"default": "RecurrentRRDBNet", "fast": "RRDBNet"}
+# ensemble=auto: the default model runs flip-averaged (its +2 dB setting), `fast` runs plain
+AUTO_ENSEMBLE = {"default": 2, "fast": 1}
 
 
 @pytest.mark.parametrize("shipped", SHIPPED)
@@ -39,6 +41,15 @@ def test_upscale_without_weights_uses_the_shipped_model(tmp_path, shipped):
     info = probe(tmp_path / "out.mp4")
     assert (info.width, info.height, info.num_frames) == (192, 128, 6)
     assert summary["frames"] == 6 and summary["weights"] == str(SHIPPED[shipped])
+    assert summary["ensemble"] == AUTO_ENSEMBLE[shipped]
+
+
+def test_ensemble_auto_applies_to_the_shipped_default_only():
+    from vsr.inference.video import ensemble_size
+
+    assert ensemble_size({}) == 2 and ensemble_size({"ensemble": "auto", "shipped": "fast"}) == 1
+    assert ensemble_size({"weights": str(SHIPPED["default"])}) == 1  # an explicit folder runs as given
+    assert ensemble_size({"ensemble": 8}) == 8 and ensemble_size({"ensemble": 1}) == 1
 
 
 @pytest.mark.parametrize("shipped", SHIPPED)

@@ -215,7 +215,7 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[dict, str]]:
         "output is input": ({"input": str(clip), "output": str(clip)}, "is the input file"),
         "existing output": ({"input": str(clip), "output": str(existing)}, "overwrite=true"),
         "no weights, no default": ({"input": str(clip), "weights": None}, "shipped default model is missing"),
-        "ensemble not a symmetry count": ({"input": str(clip), "ensemble": 3}, "ensemble=3 must be one of 1, 2, 4, 8"),
+        "ensemble not a symmetry count": ({"input": str(clip), "ensemble": 3}, "ensemble=3 must be auto or one of 1, 2, 4, 8"),
     }
 
 

@@ -68,13 +68,13 @@ def run_upscale(clip: Path, out: Path, shipped: str) -> dict:
 
 
 def model_only(frames: np.ndarray, shipped: str) -> dict:
-    """Seconds per frame of the shipped model alone, with the runtime upscale.py picked, on the
-    full-length windows it runs; and the frames those windows compute for this clip."""
+    """Seconds per frame of the shipped model alone, with the runtime and self-ensemble upscale.py
+    picked, on the full-length windows it runs; and the frames those windows compute for this clip."""
     from vsr.inference.upscaler import Upscaler, to_tensor
-    from vsr.inference.video import SHIPPED
+    from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
 
-    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu")
+    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}))
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
     span = windows[0][3] - windows[0][0]
     clip = to_tensor(list(frames[:span]))[None]
@@ -83,9 +83,10 @@ def model_only(frames: np.ndarray, shipped: str) -> dict:
     while len(times) < 3:
         start = time.perf_counter()
         with torch.inference_mode():
-            upscaler.runtime(clip)
+            upscaler.ensemble(clip)
         times.append((time.perf_counter() - start) / span)
     return {"seconds_per_frame": min(times), "runtime": upscaler.runtime.name, "span": span,
+            "ensemble": upscaler.ensemble.size,
             "computed_frames": sum(hi - lo for lo, _, _, hi in windows)}
 
 
@@ -116,9 +117,11 @@ def main() -> None:
         print(f"| peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
               f"{peer['frames_per_s_median']:.2f} / {peer['frames_per_s']:.2f} | 1.00x |")
     ratio = (lambda fps: f"{fps / peer['frames_per_s_median']:.2f}x") if peer else (lambda fps: "n/a")
-    print(f"| ours: upscale.py shipped={args.shipped}, end to end ({ours['runtime']}) | {ours['fps']:.2f} | {ratio(ours['fps'])} |")
+    print(f"| ours: upscale.py shipped={args.shipped}, end to end ({ours['runtime']}, ensemble x{ours['ensemble']}) | "
+          f"{ours['fps']:.2f} | {ratio(ours['fps'])} |")
     fps_alone = 1 / alone["seconds_per_frame"]
-    print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows | {fps_alone:.2f} | "
+    print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows, ensemble x{alone['ensemble']} | "
+          f"{fps_alone:.2f} | "
           f"{ratio(fps_alone)} |")
     context = alone["computed_frames"] / n - 1
     print(f"\npipeline overhead: end to end {e2e_s:.1f} s vs model only {model_s:.1f} s = "
