@@ -18,7 +18,7 @@ from torch import nn
 from vsr.errors import UserError
 from vsr.export import export
 from vsr.inference import Upscaler, run
-from vsr.inference.upscaler import to_tensor
+from vsr.inference.upscaler import to_frames, to_tensor
 from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import probe
 
@@ -47,6 +47,17 @@ def test_stream_yields_every_frame_once_in_order(num, chunk, overlap):
     out = list(upscaler.stream(iter(frames)))
     assert [int(f[0, 0, 0]) for f in out] == list(range(num))
     assert all(f.shape == (4, 6, 3) for f in out)
+
+
+def test_to_frames_rounds_and_clamps_like_the_reference():
+    """The one-pass uint8 conversion (in place, on inference tensors too) equals the plain formula."""
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        clip = torch.randn(3, 3, 5, 7) * 0.6 + 0.5  # values outside [0, 1] too
+    expected = (clip.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    frames = to_frames(clip)
+    assert len(frames) == 3 and frames[0].shape == (5, 7, 3) and frames[0].flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(np.stack(frames), expected)
 
 
 @pytest.mark.parametrize("scale, tile, tile_pad, size", [(4, 16, 40, (45, 58)), (2, 32, 80, (45, 110))])

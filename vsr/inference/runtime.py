@@ -176,7 +176,7 @@ class OpenvinoRunner(Runner):
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         x = clip.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(np.array(self.compiled([x])[0]))
+        return torch.from_numpy(self.compiled([x])[0])  # share_outputs=False (default): already a copy
 
 
 # exports used by the runners ----------------------------------------------------------------

@@ -9,7 +9,7 @@ from vsr.errors import UserError, check_choice
 from vsr.inference.ensemble import SIZES
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
-from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter
+from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
 
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
@@ -157,7 +157,7 @@ def upscale_video(cfg) -> dict:
             else:
                 out_frames = upscaler.stream(interpolator.stream(frames, cuts))
         with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
-                         crf=cfg.get("crf", 18), preset=cfg.get("preset", "medium"), start=info.start,
+                         crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
                          rotation=info.rotation) as writer:
             for frame in out_frames:
                 writer.write(frame)
