@@ -49,6 +49,22 @@ def test_stream_yields_every_frame_once_in_order(num, chunk, overlap):
     assert all(f.shape == (4, 6, 3) for f in out)
 
 
+def test_denoise_and_sharpen_keep_flat_areas_and_act_on_edges():
+    """A blur must keep brightness: flat images pass both filters unchanged (every channel, small
+    frames whose kernels are cropped too); an edge is softened by denoise and steepened by sharpen."""
+    from vsr.inference import filters
+
+    for size in ((8, 8), (3, 40)):
+        flat = torch.rand(1, 3, 1, 1).expand(2, 3, *size).contiguous()
+        assert torch.allclose(filters.gaussian_blur(flat), flat, atol=1e-6)
+        assert torch.allclose(filters.denoise(flat, 0.7), flat, atol=1e-6)
+        assert torch.allclose(filters.sharpen(flat, 0.5), flat, atol=1e-6)
+    edge = torch.zeros(1, 3, 16, 16)
+    edge[..., 8:] = 0.8
+    step = lambda x: float(x[0, 0, 8, 8] - x[0, 0, 8, 7])  # noqa: E731
+    assert step(filters.denoise(edge, 1.0)) < step(edge) < step(filters.sharpen(edge + 0.1, 0.5))
+
+
 def test_to_frames_rounds_and_clamps_like_the_reference():
     """The one-pass uint8 conversion (in place, on inference tensors too) equals the plain formula."""
     torch.manual_seed(0)

@@ -34,10 +34,11 @@ def quiet():
 
 
 def check_shapes(temporal: bool, frames: int, size: int = 32) -> list[tuple[int, ...]]:
-    """The clip shapes parity is checked on: the traced one and one with other H/W (and T, B)."""
+    """The clip shapes parity is checked on: the traced one, one with other H/W (and T, B), and an
+    odd size that is no multiple of the flow pyramid's (its padding must survive the export)."""
     if temporal:
-        return [(1, frames, 3, size, size), (1, frames, 3, size - 8, size + 8)]
-    return [(1, 2, 3, size, size), (2, 3, 3, size - 8, size + 8)]
+        return [(1, frames, 3, size, size), (1, frames, 3, size - 8, size + 8), (1, frames, 3, size - 5, size + 7)]
+    return [(1, 2, 3, size, size), (2, 3, 3, size - 8, size + 8), (1, 2, 3, size - 5, size + 7)]
 
 
 @torch.no_grad()

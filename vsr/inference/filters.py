@@ -12,10 +12,12 @@ def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     kernel = kernel / kernel.sum()
     c = x.shape[1]
     pad_h, pad_w = min(radius, x.shape[-2] - 1), min(radius, x.shape[-1] - 1)
-    kh = kernel[radius - pad_h: radius + pad_h + 1].view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    kw = kernel[radius - pad_w: radius + pad_w + 1].view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-    x = F.conv2d(F.pad(x, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else x, kh / kh.sum(), groups=c)
-    return F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else x, kw / kw.sum(), groups=c)
+    kh, kw = kernel[radius - pad_h: radius + pad_h + 1], kernel[radius - pad_w: radius + pad_w + 1]
+    # each channel's (possibly cropped) kernel sums to 1, so a blur keeps the brightness
+    kh = (kh / kh.sum()).view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    kw = (kw / kw.sum()).view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    x = F.conv2d(F.pad(x, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else x, kh, groups=c)
+    return F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else x, kw, groups=c)
 
 
 def denoise(x: torch.Tensor, strength: float) -> torch.Tensor:

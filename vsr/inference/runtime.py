@@ -45,6 +45,10 @@ RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
 MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
 NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
 ONNX_FILE = "model.onnx"
+# Part of every cache key: raise it when exported graphs of the same weights change, so that old
+# cached exports are not reused (2: recurrent ONNX graphs before it had wrong flows at sizes off the
+# flow pyramid's multiple).
+EXPORT_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -53,7 +57,7 @@ def cache_root() -> Path:
 
 def weights_key(model: nn.Module) -> str:
     """A hash of the model's class and weights (names, shapes, values): the cache folder name."""
-    digest = hashlib.sha256(type(model).__qualname__.encode())
+    digest = hashlib.sha256(f"{type(model).__qualname__} export v{EXPORT_VERSION}".encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())

@@ -77,7 +77,9 @@ class SpyNet(nn.Module):
         """Flow `(N, 2, H, W)` from `ref` to `supp` (where each ref pixel is found in supp)."""
         h, w = ref.shape[-2:]
         m = 2 ** (self.num_levels - 1)
-        hp, wp = max(m, -(-h // m) * m), max(m, -(-w // m) * m)
+        # ceil to a multiple with non-negative floor division only: ONNX's integer Div truncates, so
+        # the -(-h // m) idiom rounded down in exported graphs (wrong flows at sizes off the multiple)
+        hp, wp = max(m, (h + m - 1) // m * m), max(m, (w + m - 1) // m * m)
         ref = F.interpolate((ref - self.mean) / self.std, size=(hp, wp), mode="bilinear", align_corners=False)
         supp = F.interpolate((supp - self.mean) / self.std, size=(hp, wp), mode="bilinear", align_corners=False)
         refs, supps = [ref], [supp]
@@ -92,4 +94,6 @@ class SpyNet(nn.Module):
                 up = F.interpolate(flow, size=r.shape[-2:], mode="bilinear", align_corners=True) * 2.0
             flow = up + self.basic_module[level](torch.cat((r, flow_warp(s, up), up), 1))
         flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-        return flow * flow.new_tensor([w / wp, h / hp]).view(1, 2, 1, 1)
+        # x and y rescaled by multiplying with the sizes themselves, which stay symbolic in exported
+        # graphs (a tensor built from w / wp froze the example's value into ONNX)
+        return torch.cat((flow[:, :1] * (w / wp), flow[:, 1:] * (h / hp)), 1)
