@@ -167,6 +167,36 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
     assert torch.allclose(auto(short), expected_short, atol=1e-6) and torch.allclose(auto(full), expected_full, atol=1e-6)
 
 
+def test_a_fast_runtime_with_wrong_outputs_is_never_chosen():
+    """Like the recurrent ONNX graphs that once had wrong flows at some sizes: faster than PyTorch
+    but off by more than the parity tolerance on the probe, so `auto` drops it and says why."""
+    import time
+
+    model = tiny(TINY_RRDB)
+
+    class FastButWrong(runtime.Runner):
+        name = "wrong"
+
+        def __call__(self, clip):
+            with torch.no_grad():
+                return model(clip) + 0.01
+
+    class SlowEager(runtime.TorchRunner):
+        def __call__(self, clip):
+            time.sleep(0.05)
+            return super().__call__(clip)
+
+    auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)
+    auto.runners["wrong"] = FastButWrong()
+    auto.pending = ["eager", "wrong"]
+    clip = torch.rand(1, 2, 3, 12, 16)
+    with torch.no_grad():
+        expected = model(clip)
+    assert torch.allclose(auto(clip), expected, atol=1e-6) and auto.name == "eager"
+    assert "differs from PyTorch by 1.0e-02" in auto.report()["dropped"]["wrong"]
+
+
 def test_auto_remembers_its_choice_for_the_next_run(monkeypatch):
     """A second run of the same model on the same clip shape starts with the runtime the first
     run timed (no exports, no probes); other shapes or weights are timed afresh."""

@@ -49,6 +49,9 @@ ONNX_FILE = "model.onnx"
 # cached exports are not reused (2: recurrent ONNX graphs before it had wrong flows at sizes off the
 # flow pyramid's multiple).
 EXPORT_VERSION = 2
+# A runtime whose output on the probe differs from PyTorch's by more than this (a quarter of an 8-bit
+# level) is not used, however fast: a wrong export must never win on speed.
+PARITY_TOLERANCE = 1e-3
 
 
 def cache_root() -> Path:
@@ -458,6 +461,19 @@ class AutoRuntime:
                 return probe
         return None
 
+    def _agrees(self, runner: Runner, probe: torch.Tensor, out: torch.Tensor) -> bool:
+        """Whether `runner`'s output on the probe matches PyTorch eager's; if not, it is dropped."""
+        if runner is self.eager:
+            return True
+        with torch.inference_mode():
+            diff = float((out.float() - self.eager(probe).float()).abs().max())
+        if diff <= PARITY_TOLERANCE:
+            return True
+        self.dropped[runner.name] = f"output differs from PyTorch by {diff:.1e} (> {PARITY_TOLERANCE:g}) on this clip"
+        self.runners.pop(runner.name, None)
+        log.warning("runtime %s not used: %s", runner.name, self.dropped[runner.name])
+        return False
+
     def _explore(self, clip: torch.Tensor) -> None:
         """Time every candidate on a probe cut from `clip` (a warm-up run, then `trials` timed
         runs each), keep the fastest per pixel, and the fastest PyTorch one as the fallback."""
@@ -471,7 +487,8 @@ class AutoRuntime:
             if probe is None:
                 self.dropped[name] = f"takes no clip of shape like {tuple(clip.shape)}"
                 continue
-            if self._run(runner, probe) is None:  # warm-up: allocations, session start, weight transforms
+            out = self._run(runner, probe)  # warm-up: allocations, session start, weight transforms
+            if out is None or not self._agrees(runner, probe, out):
                 continue
             for _ in range(self.trials):
                 start = time.perf_counter()
