@@ -51,9 +51,9 @@ def load_interpolator(spec: str | None, device: torch.device | str = "cpu") -> t
     from vsr.inference.model import load
 
     folder = Path(spec) if spec else SHIPPED
-    if not spec and not (folder / "model.json").is_file():
-        raise UserError(f"the shipped interpolator {folder} is missing; pass interpolator=blend|flow|repeat|DIR")
-    if spec and not (folder / "model.json").is_file():
+    if not (folder / "model.json").is_file():
+        if not spec:
+            raise UserError(f"the shipped interpolator {folder} is missing; pass interpolator=blend|flow|repeat|DIR")
         raise UserError(f"interpolator={spec}: not blend, flow, repeat or a folder with model.json; package a "
                         "trained one with `python -m vsr.interpolation.package RUN/checkpoints/last.ckpt DIR`")
     model, meta = load(folder, device=device)
