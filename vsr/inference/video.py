@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from vsr.errors import UserError, check_choice
-from vsr.inference.ensemble import SIZES
+from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
@@ -37,10 +37,7 @@ def ensemble_size(cfg) -> int:
     """`ensemble=`, where `auto` is the shipped preset's own setting (1 for weights= folders)."""
     size = cfg.get("ensemble", "auto")
     if size != "auto":
-        if size not in SIZES:
-            raise UserError(f"ensemble={size} must be auto or one of {', '.join(map(str, SIZES))} "
-                            "(auto: 2 for the shipped default model, else 1; 1 = off)")
-        return size
+        return check_size(size, auto="2 for the shipped default model, else 1")
     return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
 
 
