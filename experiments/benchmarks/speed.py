@@ -81,12 +81,18 @@ def preset_names() -> list[str]:
     return names
 
 
+RESOLVED_CONFIGS: dict = {}  # --configs: presets resolved elsewhere, for machines without omegaconf
+
+
 def preset_config(name: str, scale: int = 4, **overrides) -> dict:
     """conf/model/<name>.yaml resolved with `scale`, as a plain dict for build_generator."""
-    from omegaconf import OmegaConf
+    if (name, scale) in RESOLVED_CONFIGS:
+        config = dict(RESOLVED_CONFIGS[name, scale])
+    else:
+        from omegaconf import OmegaConf
 
-    node = OmegaConf.create({"scale": scale, "model": OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")})
-    config = OmegaConf.to_container(node, resolve=True)["model"]
+        node = OmegaConf.create({"scale": scale, "model": OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")})
+        config = OmegaConf.to_container(node, resolve=True)["model"]
     config.update({k: v for k, v in overrides.items() if k in config})
     return config
 
@@ -441,30 +447,54 @@ def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
 
 
 def bench_gpu(table: Table, args) -> None:
-    """1080p -> 4K x4 on CUDA: bf16 autocast eager and torch.compile, channels_last."""
+    """x4 on CUDA per preset: fp16 and bf16 autocast (eager, channels_last, cuDNN autotuned) and
+    torch.compile at 1920x1080 input, and eager fp16 at 960x540 (-> 3840x2160, a 4K output)."""
     if not torch.cuda.is_available():
         table.add("gpu", "1080p -> 4K", "", None, notes="n/a: no CUDA device (estimate in experiments/benchmarks.md)")
         return
+    torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name()
-    height, width = (1080, 1920) if not args.quick else (64, 96)
+    n = 512 if args.quick else 8192
+    a, b = (torch.rand(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+
+    def mm():
+        torch.mm(a, b)
+        torch.cuda.synchronize()
+
+    best, _, _ = timed(mm, 0.5, 5)
+    mm_rate = 2 * n**3 / best / 1e9
+    table.add("gpu", f"torch.mm {n}x{n}", "bf16", mm_rate, unit="GFLOP/s", notes=name)
+    del a, b
+    sizes = [(96, 64), (48, 32)] if args.quick else [(1920, 1080), (960, 540)]
+    variants = [("fp16 eager", torch.float16, False, 0), ("bf16 eager", torch.bfloat16, False, 0),
+                ("fp16 eager", torch.float16, False, 1), ("fp16 compile", torch.float16, True, 0)]
     for preset in args.presets:
         config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
         model = build(config).cuda().to(memory_format=torch.channels_last)
         t = args.clip_frames if is_temporal(config) else 1
-        clip = torch.rand(1, t, 3, height, width, device="cuda")
-        flops = flops_per_frame(model, clip)
-        for label, fn in (("bf16 eager", model), ("bf16 compile", torch.compile(model))):
-            def run(fn=fn):
-                with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        for label, dtype, compiled, size in variants:
+            width, height = sizes[size]
+            clip = torch.rand(1, t, 3, height, width, device="cuda")
+            flops = flops_per_frame(model, clip)
+            fn = torch.compile(model) if compiled else model
+
+            def run(fn=fn, clip=clip, dtype=dtype):
+                with torch.inference_mode(), torch.autocast("cuda", dtype=dtype):
                     fn(clip)
                 torch.cuda.synchronize()
+
+            what = f"{preset} {width}x{height} -> {4 * width}x{4 * height}"
             try:
+                torch.cuda.reset_peak_memory_stats()
                 best, first, _ = timed(run, args.min_time, args.min_reps)
-                table.add("gpu", f"{preset} {width}x{height} -> x4", label, t / best, flops=flops,
-                          notes=f"{name}; warm-up {first:.0f} s; reference 2.7-5.3 frames/s (RTX 4090, ESRGAN-class)")
+                peak = torch.cuda.max_memory_allocated() / 2**30
+                table.add("gpu", what, label, t / best, flops=flops,
+                          notes=f"{t * flops / best / 1e9 / mm_rate:.0%} of the bf16 matmul rate; T={t} frames a call; warm-up {first:.0f} s; peak {peak:.1f} GiB; "
+                                f"reference 2.7-5.3 frames/s (RTX 4090, ESRGAN-class, 1080p)")
             except Exception as err:  # out of memory at 1080p for the large presets, compile failure
-                table.add("gpu", f"{preset} {width}x{height} -> x4", label, None,
+                table.add("gpu", what, label, None,
                           notes=f"n/a: {type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}")
+            del clip, fn
             torch.cuda.empty_cache()
         del model
 
@@ -506,6 +536,8 @@ def main(argv: list[str] | None = None) -> Table:
     parser.add_argument("--memory-frames", type=int, nargs="+", default=None, help="video lengths (default 50 800)")
     parser.add_argument("--no-upscale-onnx", action="store_true",
                         help="export the recurrent upscale model without model.onnx (auto: eager/channels_last)")
+    parser.add_argument("--configs", type=Path, help="presets resolved by --dump-configs (machines without omegaconf)")
+    parser.add_argument("--dump-configs", type=Path, help="write the presets' resolved configs as JSON and exit")
     parser.add_argument("--chunk", type=int, default=28)  # as upscale.py with the shipped 32-frame ONNX graph
     parser.add_argument("--overlap", type=int, default=2)
     args = parser.parse_args(argv)
@@ -523,7 +555,12 @@ def main(argv: list[str] | None = None) -> Table:
     args.memory_frames = args.memory_frames or ([3, 9] if quick else [50, 800])
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.presets = args.presets or preset_names()
+    if args.configs:
+        RESOLVED_CONFIGS.update({(name, 4): config for name, config in json.loads(args.configs.read_text()).items()})
+    args.presets = args.presets or (sorted({name for name, _ in RESOLVED_CONFIGS}) or preset_names())
+    if args.dump_configs:
+        args.dump_configs.write_text(json.dumps({name: preset_config(name, 4) for name in args.presets}, indent=1))
+        return Table()
 
     table = Table()
     print(f"# speed.py{' --quick' if quick else ''}: {platform.processor() or platform.machine()}, "
