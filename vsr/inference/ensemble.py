@@ -6,6 +6,7 @@ outputs are averaged. It costs `size` model calls per clip and, measured on the 
 symmetries of the square are partly independent, so they partly cancel.
 """
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -47,8 +48,13 @@ class SelfEnsemble:
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         if self.size == 1:
             return self.run(clip)
-        total = None
-        for transform in TRANSFORMS[: self.size]:
-            out = _undo(self.run(_apply(clip, *transform)), *transform).float()
-            total = out if total is None else total + out
-        return total / self.size
+        # Summed in place, each output transformed back one frame at a time: at 8K a copy of a
+        # 5-frame window is 2 GB.
+        with torch.inference_mode():
+            total = self.run(clip).float()  # identity first
+            for transform in TRANSFORMS[1: self.size]:
+                out = self.run(_apply(clip, *transform))
+                for index in itertools.product(*map(range, out.shape[:-3])):
+                    total[index].add_(_undo(out[index], *transform))
+                del out
+            return total.div_(self.size)

@@ -30,6 +30,10 @@ def _ramp(span: tuple[int, int, int, int], scale: int, blend: int, size: int) ->
     return weight.float()
 
 
+def needs_tiles(height: int, width: int, tile: int) -> bool:
+    return tile > 0 and (height > tile or width > tile)
+
+
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, scale: int,
               tile: int, tile_pad: int, align: int = 1) -> torch.Tensor:
     """Apply `fn` (`(T, C, h, w)` -> `(T', C, scale*h, scale*w)`) to `clip` `(T, C, H, W)` tile by tile.
@@ -43,7 +47,7 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
     """
     tile, tile_pad = -(-tile // align) * align, -(-tile_pad // align) * align
     h, w = clip.shape[-2:]
-    if tile <= 0 or (h <= tile and w <= tile):
+    if not needs_tiles(h, w, tile):
         return fn(clip)
     rows, cols = _spans(h, tile, tile_pad), _spans(w, tile, tile_pad)
     out = None
@@ -63,3 +67,27 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
             out[..., r[2] * scale: r[3] * scale, c[2] * scale: c[3] * scale] += piece * (wy[:, None] * wx[None, :])
     # The tile grid is a product of row and column spans, so the summed weights factorise.
     return out.div_(row_sum[:, None] * col_sum[None, :])
+
+
+def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile: int, tile_pad: int) -> torch.Tensor:
+    """A recurrent model with `propagate` / `reconstruct` (`vsr.models.RecurrentRRDBNet`) on
+    `clip` `(1, T, 3, H, W)` -> its frames `keep`, tiled where tiling is exact.
+
+    Its hidden states travel across the whole frame over the clip (flow warps, recurrence), so a
+    tile of the whole model would differ from the untiled result wherever motion crosses the tile
+    border. Propagation therefore runs on whole LR frames, and only each frame's reconstruction
+    (trunk, upsampler: local, and where the memory and time of the high-resolution output go) runs
+    tile by tile, with the frame's hidden state as extra input channels.
+    """
+    frames = range(clip.shape[1])[keep]
+    out = None
+    for i, hidden in enumerate(model.propagate(clip)):
+        if i in frames:
+            both = torch.cat((clip[:, i], hidden), 1)  # (1, 3 + C, H, W): cut into the same tiles
+            frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
+            if out is None:  # filled in place: a list and a stack would hold every output twice
+                out = frame.new_empty((1, len(frames), *frame.shape[1:]))
+            out[:, frames.index(i)] = frame
+        if i >= frames[-1]:
+            break  # later frames' states are not needed
+    return out

@@ -3,7 +3,7 @@
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,12 +17,13 @@ from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
 from vsr.inference.runtime import AutoRuntime
-from vsr.inference.tiling import run_tiled
+from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CLIP_FRAMES = 20  # frames per model call with chunk=auto when no fixed-length ONNX graph says otherwise
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+WINDOW_BYTES = 2 * 2**30  # chunk=auto: float output frames one call may hold (20 x 720p, 5 x 8K)
 
 
 def pick_device(device: str) -> torch.device:
@@ -106,7 +107,8 @@ class Upscaler:
         temporal: the model uses neighbouring frames (bidirectional recurrent); then each chunk
             gets `overlap` frames of context on each side, run and discarded from the output.
         chunk: output frames per model call (memory grows with chunk + 2*overlap); "auto": fill
-            the clip length of the export folder's ONNX graph (else 20 frames) after the context.
+            the clip length of the export folder's ONNX graph (else 20 frames) after the context,
+            shortened for large frames (`fit_chunk`: at most `WINDOW_BYTES` of output frames).
         overlap: context frames on each side of a chunk (temporal models only).
         tile: LR tile size in pixels (0 = whole frame); `tile_pad`: context around each tile.
         device, precision: "auto" picks CUDA/MPS/CPU and fp16 on CUDA, fp32 elsewhere.
@@ -129,7 +131,8 @@ class Upscaler:
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
-        if chunk == "auto":
+        self.auto_chunk = chunk == "auto"
+        if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
         for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
                                  ("tile_pad", tile_pad, 0)):
@@ -148,6 +151,7 @@ class Upscaler:
         self.scale = int(scale)
         self.temporal = bool(temporal)
         self.chunk, self.overlap = int(chunk), int(overlap) if temporal else 0
+        self.max_chunk = self.chunk
         self.tile, self.tile_pad = int(tile), int(tile_pad)
         self.denoise, self.sharpen, self.color_match = float(denoise), float(sharpen), bool(color_match)
         self.outscale = None if outscale is None else float(outscale)
@@ -171,6 +175,16 @@ class Upscaler:
             factor = self.outscale or self.scale
         return max(1, round(width * factor)), max(1, round(height * factor))
 
+    def fit_chunk(self, width: int, height: int) -> int:
+        """chunk=auto for frames of this size: as long as set, but holding at most `WINDOW_BYTES` of
+        float output frames (the first pass's or the final size, whichever is larger), so that large
+        frames (1080p -> 4K with a x4 model: 8K outputs of 398 MB) fit in memory too."""
+        if not self.auto_chunk:
+            return self.chunk
+        out_w, out_h = self.output_size(width, height)
+        frame_bytes = 3 * 4 * max(width * height * self.scale**2, out_w * out_h)
+        return max(1, min(self.max_chunk, WINDOW_BYTES // frame_bytes))
+
     def passes(self, width: int, height: int) -> int:
         """Model applications needed to reach the output size (at least one)."""
         out_w, out_h = self.output_size(width, height)
@@ -178,21 +192,29 @@ class Upscaler:
         return max(1, math.ceil(math.log(factor, self.scale) - 1e-9)) if factor > 1 else 1
 
     # tensors --------------------------------------------------------------------------------
-    def _model_call(self, clip: torch.Tensor) -> torch.Tensor:
-        """The model on `(T, 3, h, w)`; sizes it cannot take (x2 Real-ESRGAN layout folds 2x2
-        pixels) are edge-padded to a multiple and the padding is cropped from the output."""
+    def _model_call(self, clip: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor] | None = None
+                    ) -> torch.Tensor:
+        """The model (or `run`, a clip function of it) on `(T, 3, h, w)`; sizes it cannot take (x2
+        Real-ESRGAN layout folds 2x2 pixels) are edge-padded to a multiple and the padding is
+        cropped from the output."""
         h, w = clip.shape[-2:]
         pad_h, pad_w = -h % self.multiple, -w % self.multiple
         x = F.pad(clip, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else clip
         autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
                     if self.precision in DTYPES else nullcontext())
         with torch.inference_mode(), autocast:
-            out = self.ensemble(x.to(self.device)[None])[0]
+            out = (run or self.ensemble)(x.to(self.device)[None])[0]
         return out[..., : h * self.scale, : w * self.scale].float().cpu()
 
     def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """One model application to `(T, 3, H, W)`, tiled when `tile` > 0; only frames `keep`
-        of the result are assembled (context frames are dropped tile by tile, saving memory)."""
+        of the result are assembled (context frames are dropped tile by tile, saving memory).
+        Recurrent models propagate over whole frames and reconstruct tile by tile (exact; see
+        `run_tiled_recurrent`), in PyTorch."""
+        if self.temporal and hasattr(self.model, "propagate") and needs_tiles(*clip.shape[-2:], self.tile):
+            staged = SelfEnsemble(lambda x: run_tiled_recurrent(self.model, x, keep, self.scale, self.tile,
+                                                                self.tile_pad), self.ensemble.size)
+            return self._model_call(clip, staged)
         return run_tiled(lambda x: self._model_call(x)[keep], clip, self.scale, self.tile, self.tile_pad,
                          self.multiple)
 
@@ -242,6 +264,9 @@ class Upscaler:
             frame = next(iterator, None)
             finished = frame is None
             if not finished:
+                if not buffer and not done:  # the first frame: its size sets chunk=auto's length
+                    height, width = frame.shape[-2:] if isinstance(frame, torch.Tensor) else frame.shape[:2]
+                    self.chunk = self.fit_chunk(width, height)
                 buffer.append(frame)
             while (window := next_window(done, first + len(buffer), finished, self.chunk, self.overlap,
                                          fixed=self.fixed_windows())) is not None:
