@@ -56,23 +56,24 @@ def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_upscale(clip: Path, out: Path, shipped: str) -> dict:
+def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto") -> dict:
     """upscale.py's own code path with its defaults, in a fresh process; its summary."""
     code = ("import json, sys; from vsr.inference import run; "
             f"print(json.dumps(run({{'input': {str(clip)!r}, 'output': {str(out)!r}, 'overwrite': True, "
-            f"'progress': False, 'shipped': {shipped!r}}})))")
+            f"'progress': False, 'shipped': {shipped!r}, 'runtime': {runtime!r}}})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray, shipped: str) -> dict:
+def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto") -> dict:
     """Seconds per frame of the shipped model alone, with the runtime and self-ensemble upscale.py
     picked, on the full-length windows it runs; and the frames those windows compute for this clip."""
     from vsr.inference.upscaler import Upscaler, to_tensor
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
 
-    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}))
+    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
+                                 runtime=runtime)
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
     span = windows[0][3] - windows[0][0]
     clip = to_tensor(list(frames[:span]))[None]
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--shipped", default="default", help="the shipped model: default | fast")
     parser.add_argument("--size", default="320x180")
+    parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto, its default)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -101,9 +103,9 @@ def main() -> None:
         work = Path(tmp)
         frames = make_clip(work / "in.mp4", args.frames, size)
         n = len(frames)
-        run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped)  # start-up: exports, runtime timing
-        ours = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped)
-        alone = model_only(frames, args.shipped)
+        run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped, args.runtime)  # start-up: exports, timing
+        ours = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped, args.runtime)
+        alone = model_only(frames, args.shipped, args.runtime)
         peer = run_peer(args.peer_python, frames, work, args.threads) if args.peer_python else None
     model_s = alone["seconds_per_frame"] * n
     e2e_s = n / ours["fps"]
