@@ -269,6 +269,11 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[dict, str]]:
         "existing output": ({"input": str(clip), "output": str(existing)}, "overwrite=true"),
         "no weights, no default": ({"input": str(clip), "weights": None}, "shipped default model is missing"),
         "ensemble not a symmetry count": ({"input": str(clip), "ensemble": 3}, "ensemble=3 must be auto or one of 1, 2, 4, 8"),
+        "tile_pad not a number": ({"input": str(clip), "tile_pad": "abc"}, "tile_pad=abc must be an integer >= 0"),
+        "tile true/false": ({"input": str(clip), "tile": True}, "tile=True must be an integer"),
+        "chunk not a number": ({"input": str(clip), "chunk": "abc"}, "chunk=abc must be an integer >= 1 or auto"),
+        "overlap not a number": ({"input": str(clip), "overlap": "abc"}, "overlap=abc must be an integer"),
+        "denoise not a number": ({"input": str(clip), "denoise": "abc"}, "denoise=abc must be a number between 0 and 1"),
     }
 
 

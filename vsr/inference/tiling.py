@@ -80,6 +80,9 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
     tile by tile, with the frame's hidden state as extra input channels.
     """
     frames = range(clip.shape[1])[keep]
+    if not frames:
+        h, w = clip.shape[-2:]
+        return clip.new_empty((1, 0, 3, h * scale, w * scale))
     out = None
     for i, hidden in enumerate(model.propagate(clip)):
         if i in frames:
@@ -88,6 +91,6 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
             if out is None:  # filled in place: a list and a stack would hold every output twice
                 out = frame.new_empty((1, len(frames), *frame.shape[1:]))
             out[:, frames.index(i)] = frame
-        if i >= frames[-1]:
+        if i >= max(frames):
             break  # later frames' states are not needed
     return out

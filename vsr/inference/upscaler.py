@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vsr.errors import UserError, check_choice
+from vsr.errors import UserError, check_choice, check_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
@@ -131,18 +131,16 @@ class Upscaler:
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
+        for name, value, low in (("overlap", overlap, 0), ("tile", tile, 0), ("tile_pad", tile_pad, 0)):
+            check_number(name, value, low, integer=True)
         self.auto_chunk = chunk == "auto"
         if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
-        for name, value, low in (("chunk", chunk, 1), ("overlap", overlap, 0), ("tile", tile, 0),
-                                 ("tile_pad", tile_pad, 0)):
-            if value is None or int(value) != value or value < low:
-                raise UserError(f"{name}={value} must be an integer >= {low}")
-        if not 0 <= denoise <= 1:
-            raise UserError(f"denoise={denoise} must be between 0 (off) and 1")
-        if sharpen < 0:
-            raise UserError(f"sharpen={sharpen} must be >= 0 (0 = off)")
-        if outscale is not None and not outscale > 0:
+        check_number("chunk", chunk, 1, integer=True, hint=" or auto")
+        check_number("denoise", denoise, 0, 1, hint=" (0 = off)")
+        check_number("sharpen", sharpen, 0, hint=" (0 = off)")
+        if outscale is not None and not (isinstance(outscale, (int, float)) and not isinstance(outscale, bool)
+                                         and outscale > 0):
             raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)
