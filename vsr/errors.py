@@ -15,12 +15,17 @@ def check_choice(option: str, value, allowed) -> None:
         raise UserError(f"{option}={value} is not supported; choose one of: {choices}")
 
 
+def is_number(value) -> bool:
+    """An int or float option value (not text, not true/false, which Python counts as integers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_number(option: str, value, low: float, high: float | None = None, integer: bool = False,
                  hint: str = "") -> None:
-    """Raise a UserError naming `option` unless `value` is a number (an integer if `integer`; not
-    text, not true/false) in `low` .. `high`."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and (not integer or int(value) == value) and low <= value and (high is None or value <= high)):
+    """Raise a UserError naming `option` unless `value` is a number (an integer if `integer`) in
+    `low` .. `high`."""
+    if not (is_number(value) and (not integer or int(value) == value) and low <= value
+            and (high is None or value <= high)):
         bounds = f">= {low}" if high is None else f"between {low} and {high}"
         raise UserError(f"{option}={value} must be {'an integer' if integer else 'a number'} {bounds}{hint}")
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vsr.errors import UserError, check_choice, check_number
+from vsr.errors import UserError, check_choice, check_number, is_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
@@ -139,8 +139,7 @@ class Upscaler:
         check_number("chunk", chunk, 1, integer=True, hint=" or auto")
         check_number("denoise", denoise, 0, 1, hint=" (0 = off)")
         check_number("sharpen", sharpen, 0, hint=" (0 = off)")
-        if outscale is not None and not (isinstance(outscale, (int, float)) and not isinstance(outscale, bool)
-                                         and outscale > 0):
+        if outscale is not None and not (is_number(outscale) and outscale > 0):
             raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)
