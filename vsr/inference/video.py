@@ -174,7 +174,7 @@ def upscale_video(cfg) -> dict:
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
-               "runtime": upscaler.runtime.name, "ensemble": upscaler.ensemble.size,
+               "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
                "interpolate": factor, "output_fps": float(info.rate * factor),
                "scene_cuts": list(interpolator.cuts) if interpolator is not None else []}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
@@ -182,7 +182,7 @@ def upscale_video(cfg) -> dict:
             f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
     print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
           f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
-          f"{upscaler.device} {upscaler.precision} {upscaler.runtime.name}"
+          f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}")
     return summary
