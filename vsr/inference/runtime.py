@@ -32,6 +32,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -343,7 +344,7 @@ class AutoRuntime:
         self.runners: dict[str, Runner] = {"eager": self.eager}
         self.fallback: Runner = self.eager  # for clips the chosen runner does not accept
         self.recalled = False  # the choice came from an earlier run's timings
-        self.calls: dict[str, int] = {}  # model calls each runner actually ran
+        self.calls: Counter[str] = Counter()  # model calls each runner actually ran
         if self.device.type != "cpu" or precision != "fp32":
             if runtime not in ("auto", "eager"):
                 self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
@@ -412,20 +413,20 @@ class AutoRuntime:
         if self.chosen is not self.eager and self.chosen.accepts(clip):
             out = self._run(self.chosen, clip)
             if out is not None:
-                self.calls[self.chosen.name] = self.calls.get(self.chosen.name, 0) + 1
+                self.calls[self.chosen.name] += 1
                 return out
             self.chosen = self.eager
         return self._counted(self.fallback, clip)  # e.g. a clip length the ONNX graph was not exported for
 
     def _counted(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor:
-        self.calls[runner.name] = self.calls.get(runner.name, 0) + 1
+        self.calls[runner.name] += 1
         return runner(clip)
 
     @property
     def ran(self) -> str:
         """The runtimes that ran this object's calls, most calls first (`openvino+channels_last` when
         windows the chosen fixed-length graph cannot take ran on the fallback); `name` if none ran."""
-        return "+".join(sorted(self.calls, key=self.calls.get, reverse=True)) or self.name
+        return "+".join(name for name, _ in self.calls.most_common()) or self.name
 
     def _memo(self, clip: torch.Tensor) -> Path:
         """Where the choice for clips like `clip` on this many threads is remembered."""
