@@ -125,6 +125,26 @@ def test_writer_rejects_unknown_extension_and_bad_crf(tmp_path):
         VideoWriter(tmp_path / "out.mp4", Fraction(25), crf=99)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_writer_sets_x264_threads(tmp_path, threads):
+    """x264 records its settings in the stream (an SEI message): the thread count asked is the one used."""
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, Fraction(24), threads=threads) as writer:
+        for frame in moving_pattern(3, 256, 192):  # x264 caps the threads of tiny frames at 1
+            writer.write(frame)
+    assert f" threads={threads} ".encode() in path.read_bytes()
+
+
+def test_encoder_threads_auto_is_one_beside_a_cpu_model():
+    import torch
+
+    from vsr.inference.video import encoder_threads
+
+    assert encoder_threads({}, torch.device("cpu")) == 1
+    assert encoder_threads({"encoder_threads": "auto"}, torch.device("cuda")) == 0
+    assert encoder_threads({"encoder_threads": 4}, torch.device("cpu")) == 4
+
+
 def test_truncated_files_are_errors(tmp_path):
     for faststart in (True, False):
         full = write_test_video(tmp_path / f"full{faststart}.mp4", num_frames=30, faststart=faststart)

@@ -142,3 +142,21 @@ def test_spatiotemporal_discriminator_judges_triplets():
     assert d(torch.rand(2, 5, 3, 16, 16)).shape == (2, 3, 1, 16, 16)
     with pytest.raises(UserError, match="at least 3 frames"):
         d(torch.rand(1, 2, 3, 16, 16))
+
+
+def test_split_dense_blocks_compute_the_same_network_without_concatenation():
+    """The ncnn export's form of the dense blocks: same outputs (random weights and biases, so every
+    weight slice matters), and no `torch.cat` left in the traced graph."""
+    from vsr.models.split_dense import SplitDenseBlock, split_dense_blocks
+
+    torch.manual_seed(0)
+    model = RRDBNet(scale=2, num_feat=8, num_block=2, num_grow_ch=4).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.2)
+    split = split_dense_blocks(model)
+    assert sum(isinstance(m, SplitDenseBlock) for m in split.modules()) == 6  # 2 RRDBs x 3 dense blocks
+    x = torch.rand(1, 2, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.allclose(split(x), model(x), atol=1e-5)
+        graph = torch.jit.trace(split.trunk.body[0].rdb1, torch.rand(1, 8, 6, 6)).inlined_graph
+    assert "aten::cat" not in str(graph)

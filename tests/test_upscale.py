@@ -19,6 +19,7 @@ from vsr.errors import UserError
 from vsr.export import export
 from vsr.inference import Upscaler, load, run
 from vsr.inference.upscaler import to_frames, to_tensor
+from vsr.inference.windows import plan_windows
 from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import probe
 
@@ -217,6 +218,7 @@ def test_video_keeps_frames_fps_and_audio(clip, exported, tmp_path):
     assert info.has_audio and summary["audio"] == "copied"
     assert abs(audio_seconds(out) - audio_seconds(clip)) <= 1024 / 44100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+    assert summary["computed_frames"] == 12 and 0 < summary["model_seconds"] < summary["seconds"]
 
 
 def test_scale_8_chains_passes_of_a_x2_model(clip, exported, tmp_path):
@@ -231,9 +233,12 @@ def test_scale_8_chains_passes_of_a_x2_model(clip, exported, tmp_path):
 def test_recurrent_model_video_with_tiles(clip, tmp_path):
     export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec")
     out = tmp_path / "out.mkv"
-    upscale(input=str(clip), output=str(out), weights=str(tmp_path / "rec"), chunk=4, overlap=2, tile=40, tile_pad=8)
+    summary = upscale(input=str(clip), output=str(out), weights=str(tmp_path / "rec"), chunk=4, overlap=2, tile=40,
+                      tile_pad=8)
     info = probe(out)
     assert (info.width, info.height, info.num_frames, info.rate, info.has_audio) == (256, 192, 12, 25, True)
+    windows = plan_windows(12, 4, 2, fixed=True)  # the summary counts the context frames the model computed
+    assert summary["computed_frames"] == sum(hi - lo for lo, _, _, hi in windows) > 12
 
 
 def zero_frame_video(path: Path) -> Path:
@@ -274,6 +279,8 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[dict, str]]:
         "chunk not a number": ({"input": str(clip), "chunk": "abc"}, "chunk=abc must be an integer >= 1 or auto"),
         "overlap not a number": ({"input": str(clip), "overlap": "abc"}, "overlap=abc must be an integer"),
         "denoise not a number": ({"input": str(clip), "denoise": "abc"}, "denoise=abc must be a number between 0 and 1"),
+        "encoder_threads not a count": ({"input": str(clip), "encoder_threads": -1},
+                                        "encoder_threads=-1 must be an integer between 0 and 64"),
     }
 
 

@@ -190,8 +190,11 @@ class OpenvinoRunner(Runner):
 
 # exports used by the runners ----------------------------------------------------------------
 def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int] = (32, 32)) -> tuple[Path, Path]:
-    """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`."""
+    """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`.
+    Dense blocks are written in their concatenation-free form (`vsr.models.split_dense`: faster in ncnn)."""
     import subprocess
+
+    from vsr.models.split_dense import split_dense_blocks
 
     try:
         import pnnx
@@ -201,7 +204,7 @@ def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".pnnx-", dir=folder))
     try:
-        frame = FrameModel(model).eval()
+        frame = FrameModel(split_dense_blocks(model)).eval()
         h, w = example_hw
         with torch.no_grad(), _quiet():
             traced = torch.jit.trace(frame, torch.rand(1, 3, h, w), check_trace=False)

