@@ -43,9 +43,9 @@ def ensemble_size(cfg) -> int:
 
 def encoder_threads(cfg, device) -> int:
     """`encoder_threads=`; `auto`: 1 when the model runs on the CPU, so x264 encodes between model
-    calls instead of taking cores from the model's threads (they wait for each other at every layer:
-    on 2 cores x264's own frame threads cost the recurrent default ~28% of its model time, one thread
-    ~12%; experiments/benchmarks.md), and x264's own choice (0) beside a GPU."""
+    calls instead of taking cores from the model's threads, which wait for each other at every layer
+    (on 2 cores: 3-13% more frames/s than x264's own frame threads; experiments/benchmarks.md), and
+    x264's own choice (0) beside a GPU, where one encoder thread would hold the model back."""
     threads = cfg.get("encoder_threads", "auto")
     if threads == "auto":
         return 1 if device.type == "cpu" else 0
