@@ -18,9 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-PRESET = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 32, "num_block": 2,
-          "num_block_prop": 1, "num_grow_ch": 16, "alignment": "flow", "flow_levels": 4,
-          "flow_channels": [16, 32, 16, 8], "upsampler": "pixelshuffle"}  # conf/model/recurrent_rrdb.yaml
 
 
 def rss_mib() -> float:
@@ -68,11 +65,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         weights = args.weights
         if weights is None:
+            from speed import preset_config  # conf/model/recurrent_rrdb.yaml, resolved
+
             from vsr.export import export
             from vsr.models.build import build_generator
 
             weights = str(Path(tmp) / "weights")
-            export(build_generator(dict(PRESET)), PRESET, weights)
+            config = preset_config("recurrent_rrdb")
+            export(build_generator(dict(config)), config, weights)
         for frames in args.frames:
             video = write_test_video(Path(tmp) / f"in{frames}.mp4", num_frames=frames, width=width, height=height)
             result = subprocess.run([sys.executable, __file__, "--child", str(video), str(Path(tmp) / "out.mp4"),
