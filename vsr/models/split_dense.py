@@ -4,7 +4,7 @@
 earlier output. Split its weights by input: each feature map, once computed, feeds all the later
 convolutions through one wide convolution, and the partial sums are added. Same function, same
 FLOPs (outputs equal up to float rounding); no concatenations, and wide outputs instead of narrow
-ones. ncnn's Winograd kernels run the `rrdb` preset 1.3x faster this way (experiments/benchmarks.md);
+ones. ncnn's Winograd kernels run `rrdb` models 1.2-1.3x faster this way (experiments/benchmarks.md);
 oneDNN / OpenVINO fuse the concatenated form better, so only the ncnn export uses it.
 """
 
@@ -24,7 +24,7 @@ class SplitDenseBlock(nn.Module):
         super().__init__()
         convs = [block.conv1, block.conv2, block.conv3, block.conv4, block.conv5]
         num_feat, grow = block.conv1.in_channels, block.conv1.out_channels
-        self.residual_scale = block.residual_scale
+        self.residual_scale, self.slope = block.residual_scale, block.lrelu.negative_slope
         self.sources = nn.ModuleList()
         self.widths: list[list[int]] = []  # output channels of each later conv fed by source j
         start = 0
@@ -42,7 +42,7 @@ class SplitDenseBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sums = list(self.sources[0](x).split(self.widths[0], 1))  # partial inputs of conv1 .. conv5
         for source, widths in zip(self.sources[1:], self.widths[1:]):
-            feature = F.leaky_relu(sums[0], 0.2)  # this conv's sum is complete: its output x_j
+            feature = F.leaky_relu(sums[0], self.slope)  # this conv's sum is complete: its output x_j
             sums = [s + part for s, part in zip(sums[1:], source(feature).split(widths, 1))]
         return x + self.residual_scale * sums[0]
 
