@@ -71,7 +71,7 @@ def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto") -> d
 
 def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto") -> dict:
     """Seconds per frame of the shipped model alone, with the runtime and self-ensemble upscale.py
-    picked, on the full-length windows it runs; and the frames those windows compute for this clip."""
+    picked, on the full-length windows it runs."""
     from vsr.inference.upscaler import Upscaler, to_tensor
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
@@ -90,8 +90,7 @@ def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto") -> dict:
         times.append((time.perf_counter() - start) / span)
     return {"seconds_per_frame": min(times), "runtime": upscaler.runtime.name, "span": span,
             "overlap": upscaler.overlap,
-            "ensemble": upscaler.ensemble.size,
-            "computed_frames": sum(hi - lo for lo, _, _, hi in windows)}
+            "ensemble": upscaler.ensemble.size}
 
 
 def main() -> None:
