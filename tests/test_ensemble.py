@@ -46,7 +46,7 @@ def test_upscaler_ensemble_costs_size_calls_and_rejects_other_sizes():
 
     up = Upscaler(model, 2, temporal=False, device="cpu", runtime="eager", ensemble=4)
     original = up.ensemble.run
-    up.ensemble.run = lambda clip: calls.append(tuple(clip.shape)) or original(clip)
+    up.ensemble.run = lambda clip, **options: calls.append(tuple(clip.shape)) or original(clip, **options)
     out = up.upscale_clip(torch.rand(2, 3, 6, 10))
     assert out.shape == (2, 3, 12, 20) and len(calls) == 4
     with pytest.raises(UserError, match="ensemble=3 must be one of 1, 2, 4, 8"):

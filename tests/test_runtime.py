@@ -69,7 +69,7 @@ def test_missing_or_failing_runtimes_fall_back_to_eager(monkeypatch):
     class Broken(runtime.Runner):
         name = "channels_last"
 
-        def __call__(self, clip):
+        def __call__(self, clip, keep=slice(None)):
             raise RuntimeError("kernel crashed")
 
     broken = AutoRuntime(model, False, torch.device("cpu"), runtime="channels_last")
@@ -139,9 +139,9 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
     model = tiny(TINY_RECURRENT)
 
     class SlowEager(runtime.TorchRunner):
-        def __call__(self, clip):
+        def __call__(self, clip, keep=slice(None)):
             time.sleep(0.05)
-            return super().__call__(clip)
+            return super().__call__(clip, keep)
 
     class FixedFrames(runtime.Runner):  # like OnnxRunner on a recurrent graph exported for 3 frames
         name = "fixed"
@@ -150,9 +150,9 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
         def accepts(self, clip):
             return clip.shape[1] == 3
 
-        def __call__(self, clip):
+        def __call__(self, clip, keep=slice(None)):
             with torch.no_grad():
-                return model(clip)
+                return model(clip)[:, keep]
 
     auto = AutoRuntime(model, True, torch.device("cpu"), min_pixels=0)
     auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)
@@ -178,14 +178,14 @@ def test_a_fast_runtime_with_wrong_outputs_is_never_chosen():
     class FastButWrong(runtime.Runner):
         name = "wrong"
 
-        def __call__(self, clip):
+        def __call__(self, clip, keep=slice(None)):
             with torch.no_grad():
-                return model(clip) + 0.01
+                return model(clip)[:, keep] + 0.01
 
     class SlowEager(runtime.TorchRunner):
-        def __call__(self, clip):
+        def __call__(self, clip, keep=slice(None)):
             time.sleep(0.05)
-            return super().__call__(clip)
+            return super().__call__(clip, keep)
 
     auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
     auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)

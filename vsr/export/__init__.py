@@ -1,6 +1,7 @@
 """export.py's job: a training checkpoint (or ESRGAN / Real-ESRGAN weights) -> an inference folder.
 
-DIR/model.safetensors + DIR/model.json, and per `formats` DIR/model.onnx and DIR/model.pt, each
+DIR/model.safetensors + DIR/model.json, and per `formats` DIR/model.onnx, DIR/model.propagate.onnx +
+DIR/model.reconstruct.onnx (onnx_split), DIR/model.pt and DIR/model.ncnn.param/.bin, each
 checked against eager PyTorch. Files are written in a temporary folder and moved in when all
 checks pass, model.json last, so a folder with a model.json is complete.
 """
@@ -15,7 +16,8 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.export.formats import FORMATS, ONNX_FILE, TORCHSCRIPT_FILE, export_format
+from vsr.export.formats import (FORMATS, NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE,
+                                TORCHSCRIPT_FILE, export_format)
 from vsr.export.package import is_temporal, model_json, write_json, write_weights
 from vsr.inference.model import MODEL_JSON
 
@@ -105,7 +107,7 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
         meta = model_json(architecture, weights, source or {}, training_config, metrics, entries)
         write_json(meta, tmp)
         (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
-        for stale in (ONNX_FILE, TORCHSCRIPT_FILE):
+        for stale in (ONNX_FILE, TORCHSCRIPT_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE, NCNN_PARAM, NCNN_BIN):
             (out / stale).unlink(missing_ok=True)
         umask = os.umask(0)
         os.umask(umask)
@@ -139,6 +141,6 @@ def run(cfg) -> dict:
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
                        for name, entry in meta["formats"].items())
     print(f"exported {architecture['_target_']} x{meta['scale']} ({meta['weights']['num_params']:,} parameters) "
-          f"to {cfg['output_dir']}: {', '.join(['model.safetensors', 'model.json'] + [e['file'] for e in meta['formats'].values()])}"
+          f"to {cfg['output_dir']}: {', '.join(['model.safetensors', 'model.json'] + [f for e in meta['formats'].values() for k, f in e.items() if k.endswith('file')])}"
           + (f"; parity vs eager: {checks}" if checks else ""))
     return meta

@@ -4,7 +4,10 @@ Which axes stay dynamic depends on the model:
 - single-frame `RRDBNet`: batch, frames, height and width (frames are folded into the batch);
 - recurrent models: height and width; the frame count is fixed at export (`frames`) because the
   backward/forward recurrence over time is unrolled into the graph. Run longer videos in chunks
-  of that many frames (as the Upscaler does).
+  of that many frames (as the Upscaler does). `onnx_split` writes the same model as two graphs,
+  model.propagate.onnx (clip `lr` -> every frame's hidden state `hidden`, frames fixed) and
+  model.reconstruct.onnx (frames `lr` `(N, 3, H, W)` and their `hidden` -> `sr`, all axes dynamic):
+  upscale.py's ONNX Runtime / OpenVINO runners then skip the reconstruction of context frames.
 ncnn (through pnnx) is for single-frame models: one frame `data` (3, H, W) -> `output`, any size.
 """
 
@@ -17,12 +20,10 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.inference.model import sha256_file
+from vsr.inference.model import (NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE,
+                                 TORCHSCRIPT_FILE, sha256_file)
 
-ONNX_FILE = "model.onnx"
-TORCHSCRIPT_FILE = "model.pt"
-NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
-FORMATS = ("onnx", "torchscript", "ncnn")
+FORMATS = ("onnx", "onnx_split", "torchscript", "ncnn")
 
 
 @contextlib.contextmanager
@@ -56,6 +57,19 @@ def max_abs_error(run, model: nn.Module, shapes, seed: int = 0) -> float:
     return worst
 
 
+def dynamo_onnx(module: nn.Module, example: dict[str, torch.Tensor], dynamic: dict[str, tuple[int, ...]],
+                output: str, path: Path, opset: int) -> None:
+    """torch.export + the dynamo ONNX exporter: symbolic sizes survive the flow network's size
+    arithmetic (the legacy tracer freezes them). `dynamic`: each input's dynamic axes."""
+    dyn = torch.export.Dim.DYNAMIC
+    with quiet():
+        program = torch.export.export(module, tuple(example.values()), strict=False,
+                                      dynamic_shapes={name: {axis: dyn for axis in dynamic[name]} for name in example})
+        onnx_program = torch.onnx.export(program, dynamo=True, input_names=list(example), output_names=[output],
+                                         opset_version=opset, verbose=False, optimize=True)
+        onnx_program.save(str(path))
+
+
 def export_onnx(model: nn.Module, folder: Path, temporal: bool, frames: int, opset: int = 18) -> dict:
     """Write model.onnx; input `lr` `(B, T, 3, H, W)`, output `sr`. Returns its model.json entry."""
     path = folder / ONNX_FILE
@@ -63,12 +77,7 @@ def export_onnx(model: nn.Module, folder: Path, temporal: bool, frames: int, ops
     example = (torch.rand(*shape),)
     with quiet():
         if temporal:
-            # Dynamo export: symbolic H/W survive the flow network's size arithmetic.
-            dyn = torch.export.Dim.DYNAMIC
-            program = torch.export.export(model, example, dynamic_shapes={"lr": {3: dyn, 4: dyn}}, strict=False)
-            onnx_program = torch.onnx.export(program, dynamo=True, input_names=["lr"], output_names=["sr"],
-                                             opset_version=opset, verbose=False, optimize=True)
-            onnx_program.save(str(path))
+            dynamo_onnx(model, {"lr": example[0]}, {"lr": (3, 4)}, "sr", path, opset)
             axes = [1, frames, 3, "height", "width"]  # batch and frames fixed in the dynamo graph
         else:
             axes_map = {0: "batch", 1: "frames", 3: "height", 4: "width"}
@@ -79,6 +88,53 @@ def export_onnx(model: nn.Module, folder: Path, temporal: bool, frames: int, ops
             axes = ["batch", "frames", 3, "height", "width"]
     return {"file": ONNX_FILE, "sha256": sha256_file(path), "input": {"name": "lr", "shape": axes},
             "output": "sr"}
+
+
+class Propagation(nn.Module):
+    """A recurrent model's propagation alone: clip `(1, T, 3, H, W)` -> hidden states `(1, T, C, H, W)`."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return torch.stack(list(self.model.propagate(lr)), dim=1)
+
+
+class Reconstruction(nn.Module):
+    """A recurrent model's reconstruction alone: frames `(N, 3, H, W)` + their hidden states -> outputs."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.reconstruct(hidden, lr)
+
+
+def export_onnx_split(model: nn.Module, folder: Path, temporal: bool, frames: int, opset: int = 18) -> dict:
+    """Write model.propagate.onnx + model.reconstruct.onnx (module docstring). Returns the entry."""
+    if not (temporal and hasattr(model, "propagate") and hasattr(model, "reconstruct")):
+        raise UserError("formats=[onnx_split] is for recurrent models (model=recurrent_rrdb); "
+                        "single-frame models use formats=[onnx]")
+    lr = torch.rand(*check_shapes(temporal, frames)[0])
+    with torch.no_grad():
+        hidden = Propagation(model)(lr)
+    dynamo_onnx(Propagation(model), {"lr": lr}, {"lr": (3, 4)}, "hidden", folder / PROPAGATE_FILE, opset)
+    dynamo_onnx(Reconstruction(model), {"lr": lr[0, :2], "hidden": hidden[0, :2]},
+                {"lr": (0, 2, 3), "hidden": (0, 2, 3)}, "sr", folder / RECONSTRUCT_FILE, opset)
+    return {"file": PROPAGATE_FILE, "sha256": sha256_file(folder / PROPAGATE_FILE),
+            "reconstruct_file": RECONSTRUCT_FILE, "reconstruct_sha256": sha256_file(folder / RECONSTRUCT_FILE),
+            "input": {"name": "lr", "shape": [1, frames, 3, "height", "width"]}, "output": "hidden",
+            "reconstruct_input": {"names": ["lr", "hidden"], "shapes": [["frames", 3, "height", "width"],
+                                                                       ["frames", hidden.shape[2], "height", "width"]]},
+            "reconstruct_output": "sr"}
+
+
+def onnx_split_runner(folder: Path):
+    from vsr.inference.runtime import OnnxRunner, SplitGraphRunner
+
+    return SplitGraphRunner(OnnxRunner(folder / PROPAGATE_FILE), OnnxRunner(folder / RECONSTRUCT_FILE))
 
 
 def onnx_runner(path: Path):
@@ -137,6 +193,9 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
     if name == "onnx":
         entry = export_onnx(model, folder, temporal, frames, opset)
         runner = onnx_runner(folder / ONNX_FILE)
+    elif name == "onnx_split":
+        entry = export_onnx_split(model, folder, temporal, frames, opset)
+        runner = onnx_split_runner(folder)
     elif name == "torchscript":
         entry = export_torchscript(model, folder, temporal, frames)
         runner = torchscript_runner(folder / TORCHSCRIPT_FILE)

@@ -45,15 +45,16 @@ class SelfEnsemble:
     def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], size: int = 1):
         self.run, self.size = run, check_size(size)
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+    def __call__(self, clip: torch.Tensor, **options) -> torch.Tensor:
+        """`options` (e.g. the frames to `keep`) go to every `run` call: none of them is spatial."""
         if self.size == 1:
-            return self.run(clip)
+            return self.run(clip, **options)
         # Summed in place, each output transformed back one frame at a time: at 8K a copy of a
         # 5-frame window is 2 GB.
         with torch.inference_mode():
-            total = self.run(clip).float()  # identity first
+            total = self.run(clip, **options).float()  # identity first
             for transform in TRANSFORMS[1: self.size]:
-                out = self.run(_apply(clip, *transform))
+                out = self.run(_apply(clip, *transform), **options)
                 for index in itertools.product(*map(range, out.shape[:-3])):
                     total[index].add_(_undo(out[index], *transform))
                 del out

@@ -11,6 +11,10 @@ from vsr.errors import UserError
 from vsr.models.build import build_generator
 
 MODEL_JSON = "model.json"
+# files export.py writes beside it, per format (vsr.export.formats)
+ONNX_FILE, TORCHSCRIPT_FILE = "model.onnx", "model.pt"
+NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
+PROPAGATE_FILE, RECONSTRUCT_FILE = "model.propagate.onnx", "model.reconstruct.onnx"
 WEIGHTS = "model.safetensors"
 FORMAT_NAME = "vsrlab-export"
 FORMAT_VERSION = 1

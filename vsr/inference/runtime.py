@@ -10,8 +10,10 @@ OpenVINO, ncnn.
   ONNX graph), a warm-up and a timed run each, and from then on uses the fastest per pixel; clips
   the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`, `channels_last`, and for
   single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
-  (exported through pnnx); recurrent models get the ONNX ones when their export folder has a
-  model.onnx (its frame count is fixed: calls of another length run eagerly). Exports are cached under
+  (exported through pnnx); recurrent models get the ONNX ones when their export folder has
+  model.propagate.onnx + model.reconstruct.onnx (`formats=[onnx_split]`, preferred: context frames
+  of a window are not reconstructed) or model.onnx (its frame count is fixed: calls of another
+  length run on the fastest PyTorch runtime). Exports are cached under
   `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
   per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is. The choice
   itself is remembered there too (`auto/<threads, clip shape, candidates>.json`), so a second run
@@ -21,7 +23,8 @@ OpenVINO, ncnn.
 - a runtime that is missing (package not installed), fails to export, or raises on a call is
   dropped with its reason in `report()`, and the call is rerun eagerly: a fallback, never an error.
 
-Every runner maps a clip `(B, T, 3, H, W)` float32 in [0, 1] to `(B, T, 3, sH, sW)`.
+Every runner maps a clip `(B, T, 3, H, W)` float32 in [0, 1] and the frames to `keep` (a slice of
+T; a window's other frames are context) to `(B, T', 3, sH, sW)`, the outputs of the kept frames.
 """
 
 import copy
@@ -40,13 +43,12 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
+from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
 
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
 MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
-NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
-ONNX_FILE = "model.onnx"
 # Part of every cache key: raise it when exported graphs of the same weights change, so that old
 # cached exports are not reused (2: recurrent ONNX graphs before it had wrong flows at sizes off the
 # flow pyramid's multiple).
@@ -71,15 +73,18 @@ def weights_key(model: nn.Module) -> str:
 
 
 # runners ------------------------------------------------------------------------------------
+ALL = slice(None)
+
+
 class Runner:
-    """A way to run the model; `__call__(clip)` and `accepts(clip)`."""
+    """A way to run the model; `__call__(clip, keep)` and `accepts(clip)`."""
 
     name = "runner"
 
     def accepts(self, clip: torch.Tensor) -> bool:
         return True
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -90,12 +95,14 @@ class TorchRunner(Runner):
         self.name = "channels_last" if channels_last else "eager"
         self.model = copy.deepcopy(model).to(memory_format=torch.channels_last) if channels_last else model
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         with torch.inference_mode():
+            # a recurrent model skips the reconstruction of context frames (`kept_states`)
+            out = self.model(clip, keep) if hasattr(self.model, "kept_states") else self.model(clip)[:, keep]
             # channels_last outputs of a recurrent model, stacked over time, interleave the frames
             # pixel by pixel (strides (3, 1, 3TW, 3T)): every later per-frame pass (ensemble sum,
             # uint8 conversion: 49 vs 3 ms a 720p frame) would read the whole window. One copy.
-            return self.model(clip).contiguous()
+            return out.contiguous()
 
 
 class FrameModel(nn.Module):
@@ -135,15 +142,36 @@ class NcnnRunner(Runner):
             raise RuntimeError(f"ncnn extract failed ({ret})")
         return np.array(out)
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
+        clip = clip[:, keep]  # single-frame models only: the other frames are not needed
         b, t = clip.shape[:2]
         frames = clip.detach().float().cpu().reshape(b * t, *clip.shape[2:]).numpy()
         out = np.stack([self.frame(f) for f in frames])
         return torch.from_numpy(out).reshape(b, t, *out.shape[1:])
 
 
-class OnnxRunner(Runner):
-    """ONNX Runtime (CPU provider) on model.onnx with input `lr`; fixed axes are checked."""
+class GraphRunner(Runner):
+    """An ONNX graph in a runtime: `run(*inputs)` feeds its inputs in order; as a runner of a whole
+    model it maps the clip (input `lr`) and keeps frames `keep` of the output. Fixed axes are checked."""
+
+    shape: list  # the first input's axes: ints where fixed, None where dynamic
+
+    def accepts(self, clip: torch.Tensor) -> bool:
+        return len(self.shape) == clip.ndim and all(d is None or d == n for d, n in zip(self.shape, clip.shape))
+
+    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
+        return self.run(clip)[:, keep]
+
+
+def as_arrays(inputs) -> list[np.ndarray]:
+    return [x.detach().float().cpu().contiguous().numpy() for x in inputs]
+
+
+class OnnxRunner(GraphRunner):
+    """ONNX Runtime (CPU provider)."""
 
     name = "onnxruntime"
 
@@ -154,19 +182,15 @@ class OnnxRunner(Runner):
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.shape = self.session.get_inputs()[0].shape  # ints for fixed axes, names for dynamic ones
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.shape = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
 
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return len(self.shape) == clip.ndim and all(not isinstance(d, int) or d == n
-                                                     for d, n in zip(self.shape, clip.shape))
-
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        x = clip.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {"lr": x})[0])
+    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, dict(zip(self.inputs, as_arrays(inputs))))[0])
 
 
-class OpenvinoRunner(Runner):
-    """OpenVINO on the CPU from model.onnx, fp32 (its default on bf16-capable CPUs would be bf16)."""
+class OpenvinoRunner(GraphRunner):
+    """OpenVINO on the CPU from an ONNX file, fp32 (its default on bf16-capable CPUs would be bf16)."""
 
     name = "openvino"
 
@@ -183,12 +207,32 @@ class OpenvinoRunner(Runner):
         shape = self.compiled.input(0).get_partial_shape()
         self.shape = [d.get_length() if d.is_static else None for d in shape]
 
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return len(self.shape) == clip.ndim and all(d is None or d == n for d, n in zip(self.shape, clip.shape))
+    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.compiled(as_arrays(inputs))[0])  # share_outputs=False (default): a copy
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        x = clip.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(self.compiled([x])[0])  # share_outputs=False (default): already a copy
+
+class SplitGraphRunner(Runner):
+    """A recurrent model as two graphs (`export.py formats=[onnx_split]`): `propagate` maps the clip
+    `lr` to every frame's hidden state, `reconstruct` maps frames `(N, 3, H, W)` and their states to
+    outputs, so context frames of a window are propagated through but never reconstructed."""
+
+    def __init__(self, propagate: GraphRunner, reconstruct: GraphRunner):
+        self.propagate, self.reconstruct = propagate, reconstruct
+        self.name, self.shape = propagate.name, propagate.shape
+
+    def accepts(self, clip: torch.Tensor) -> bool:
+        return self.propagate.accepts(clip)
+
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
+        states, frames = self.propagate.run(clip)[:, keep], clip[:, keep]
+        b, t, _, h, w = frames.shape
+        out = None
+        for j in range(t):  # frame by frame: a batch of 28 720p outputs would be one more window copy
+            frame = self.reconstruct.run(frames[:, j], states[:, j])
+            if out is None:
+                out = frame.new_empty((b, t, *frame.shape[1:]))
+            out[:, j] = frame
+        return frames.new_empty((b, 0, 3, 0, 0)) if out is None else out
 
 
 # exports used by the runners ----------------------------------------------------------------
@@ -269,7 +313,8 @@ class _quiet:
 
 def exported(folder: Path | None, fmt: str, file: str) -> bool:
     """`folder/file` was written by export.py with these weights: model.json lists it under
-    `formats.<fmt>` with the file's sha256 (a stale file from an earlier export is not used)."""
+    `formats.<fmt>` with the file's sha256, and so the format's other files (`<x>_file`,
+    `<x>_sha256`): a stale file from an earlier export is not used."""
     if folder is None or not (folder / file).is_file():
         return False
     from vsr.inference.model import MODEL_JSON, sha256_file
@@ -278,7 +323,11 @@ def exported(folder: Path | None, fmt: str, file: str) -> bool:
         entry = json.loads((folder / MODEL_JSON).read_text()).get("formats", {}).get(fmt) or {}
     except (OSError, ValueError):
         return False
-    return entry.get("file") == file and entry.get("sha256") == sha256_file(folder / file)
+    if entry.get("file") != file:
+        return False
+    files = {key[: -len("file")]: name for key, name in entry.items() if key.endswith("file")}
+    return all(isinstance(name, str) and (folder / name).is_file()
+               and entry.get(f"{prefix}sha256") == sha256_file(folder / name) for prefix, name in files.items())
 
 
 def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,
@@ -310,10 +359,13 @@ def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None
     if name in ("onnxruntime", "openvino"):
         runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
         __import__(name)  # missing runtime: ImportError before any export work
+        if temporal and exported(folder, "onnx_split", PROPAGATE_FILE):
+            return SplitGraphRunner(runner(folder / PROPAGATE_FILE, threads), runner(folder / RECONSTRUCT_FILE, threads))
         if exported(folder, "onnx", ONNX_FILE):
             return runner(folder / ONNX_FILE, threads)
         if temporal:
-            raise UserError(f"{name} for recurrent models needs model.onnx from export.py formats=[onnx]")
+            raise UserError(f"{name} for recurrent models needs an export folder from export.py formats=[onnx_split] "
+                            "(or [onnx])")
         if not (cached() / ONNX_FILE).is_file():
             export_onnx_file(model, cached())
         return runner(cached() / ONNX_FILE, threads)
@@ -330,7 +382,7 @@ class AutoRuntime:
         device: torch device the model is on.
         precision: "fp32" explores; "bf16" / "fp16" stay eager (autocast).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
-        folder: export folder holding model.ncnn.param / model.onnx, if any.
+        folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
         trials: timed runs per candidate on the probe (after a warm-up run).
     """
 
@@ -362,7 +414,8 @@ class AutoRuntime:
         if self.runtime != "auto":
             return [self.runtime]
         names = ["eager", "channels_last"]
-        if not self.temporal or exported(self.folder, "onnx", ONNX_FILE):
+        if not self.temporal or exported(self.folder, "onnx_split", PROPAGATE_FILE) or exported(
+                self.folder, "onnx", ONNX_FILE):
             names += ["onnxruntime", "openvino"]
         if not self.temporal:
             names.append("ncnn")
@@ -398,18 +451,19 @@ class AutoRuntime:
         self.runners[name] = runner
         return runner
 
-    def _run(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor | None:
+    def _run(self, runner: Runner, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor | None:
         try:
-            return runner(clip)
+            return runner(clip, keep)
         except Exception as err:
             self.dropped[runner.name] = f"{type(err).__name__}: {err}".splitlines()[0][:200]
             self.runners.pop(runner.name, None)
             log.info("runtime %s failed, falling back: %s", runner.name, self.dropped[runner.name])
             return None
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
+        """The outputs of frames `keep` of `clip` (all by default)."""
         if self.chosen is None and clip.numel() // 3 < self.min_pixels and self.runtime == "auto":
-            return self._counted(self.eager, clip)  # too small to be worth exploring (or exporting) yet
+            return self._counted(self.eager, clip, keep)  # too small to be worth exploring (or exporting) yet
         if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
             self.pending = [self.runtime]
             self.chosen = self._build(self.runtime) or self.eager
@@ -417,16 +471,16 @@ class AutoRuntime:
             self._explore(clip)
             self._remember(clip)
         if self.chosen is not self.eager and self.chosen.accepts(clip):
-            out = self._run(self.chosen, clip)
+            out = self._run(self.chosen, clip, keep)
             if out is not None:
                 self.calls[self.chosen.name] += 1
                 return out
             self.chosen = self.eager
-        return self._counted(self.fallback, clip)  # e.g. a clip length the ONNX graph was not exported for
+        return self._counted(self.fallback, clip, keep)  # e.g. a clip length the ONNX graph was not exported for
 
-    def _counted(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor:
+    def _counted(self, runner: Runner, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         self.calls[runner.name] += 1
-        return runner(clip)
+        return runner(clip, keep)
 
     @property
     def ran(self) -> str:

@@ -70,8 +70,8 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
 
 
 def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile: int, tile_pad: int) -> torch.Tensor:
-    """A recurrent model with `propagate` / `reconstruct` (`vsr.models.RecurrentRRDBNet`) on
-    `clip` `(1, T, 3, H, W)` -> its frames `keep`, tiled where tiling is exact.
+    """A recurrent model with `kept_states` / `reconstruct` (`vsr.models.RecurrentRRDBNet`) on
+    `clip` `(B, T, 3, H, W)` -> its frames `keep`, tiled where tiling is exact.
 
     Its hidden states travel across the whole frame over the clip (flow warps, recurrence), so a
     tile of the whole model would differ from the untiled result wherever motion crosses the tile
@@ -79,18 +79,13 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
     (trunk, upsampler: local, and where the memory and time of the high-resolution output go) runs
     tile by tile, with the frame's hidden state as extra input channels.
     """
-    frames = range(clip.shape[1])[keep]
-    if not frames:
-        h, w = clip.shape[-2:]
-        return clip.new_empty((1, 0, 3, h * scale, w * scale))
+    b, _, _, h, w = clip.shape
+    count = len(range(clip.shape[1])[keep])
     out = None
-    for i, hidden in enumerate(model.propagate(clip)):
-        if i in frames:
-            both = torch.cat((clip[:, i], hidden), 1)  # (1, 3 + C, H, W): cut into the same tiles
-            frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
-            if out is None:  # filled in place: a list and a stack would hold every output twice
-                out = frame.new_empty((1, len(frames), *frame.shape[1:]))
-            out[:, frames.index(i)] = frame
-        if i >= max(frames):
-            break  # later frames' states are not needed
-    return out
+    for j, (i, hidden) in enumerate(model.kept_states(clip, keep)):
+        both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
+        frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
+        if out is None:  # filled in place: a list and a stack would hold every output twice
+            out = frame.new_empty((b, count, *frame.shape[1:]))
+        out[:, j] = frame
+    return clip.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out

@@ -65,13 +65,15 @@ def parse_fit(fit: str | None) -> tuple[int, int] | None:
 
 
 def onnx_clip_frames(folder: str | Path | None) -> int | None:
-    """The fixed frame count of the export folder's model.onnx (recurrent graphs are unrolled in
-    time), from model.json; None when there is none or its frame axis is dynamic."""
+    """The fixed frame count of the export folder's ONNX graphs (recurrent graphs are unrolled in
+    time: model.propagate.onnx, else model.onnx), from model.json; None when there is none or its
+    frame axis is dynamic."""
     try:
         meta = json.loads((Path(folder) / "model.json").read_text()) if folder is not None else {}
     except (OSError, ValueError):
         return None  # no export folder here: the model's loader reports a bad one
-    shape = meta.get("formats", {}).get("onnx", {}).get("input", {}).get("shape") or []
+    formats = meta.get("formats", {})
+    shape = (formats.get("onnx_split") or formats.get("onnx") or {}).get("input", {}).get("shape") or []
     return shape[1] if len(shape) == 5 and isinstance(shape[1], int) else None
 
 
@@ -192,30 +194,30 @@ class Upscaler:
         return max(1, math.ceil(math.log(factor, self.scale) - 1e-9)) if factor > 1 else 1
 
     # tensors --------------------------------------------------------------------------------
-    def _model_call(self, clip: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor] | None = None
-                    ) -> torch.Tensor:
-        """The model (or `run`, a clip function of it) on `(T, 3, h, w)`; sizes it cannot take (x2
-        Real-ESRGAN layout folds 2x2 pixels) are edge-padded to a multiple and the padding is
-        cropped from the output."""
+    def _model_call(self, clip: torch.Tensor, keep: slice = slice(None),
+                    run: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+        """Frames `keep` of the model's output (or of `run`'s, a `(clip, keep=)` function of it) on
+        `(T, 3, h, w)`; sizes it cannot take (x2 Real-ESRGAN layout folds 2x2 pixels) are edge-padded
+        to a multiple and the padding is cropped from the output."""
         h, w = clip.shape[-2:]
         pad_h, pad_w = -h % self.multiple, -w % self.multiple
         x = F.pad(clip, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else clip
         autocast = (torch.autocast(self.device.type, dtype=DTYPES[self.precision])
                     if self.precision in DTYPES else nullcontext())
         with torch.inference_mode(), autocast:
-            out = (run or self.ensemble)(x.to(self.device)[None])[0]
+            out = (run or self.ensemble)(x.to(self.device)[None], keep=keep)[0]
         return out[..., : h * self.scale, : w * self.scale].float().cpu()
 
     def model_pass(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """One model application to `(T, 3, H, W)`, tiled when `tile` > 0; only frames `keep`
-        of the result are assembled (context frames are dropped tile by tile, saving memory).
-        Recurrent models propagate over whole frames and reconstruct tile by tile (exact; see
-        `run_tiled_recurrent`), in PyTorch."""
-        if self.temporal and hasattr(self.model, "propagate") and needs_tiles(*clip.shape[-2:], self.tile):
-            staged = SelfEnsemble(lambda x: run_tiled_recurrent(self.model, x, keep, self.scale, self.tile,
-                                                                self.tile_pad), self.ensemble.size)
-            return self._model_call(clip, staged)
-        return run_tiled(lambda x: self._model_call(x)[keep], clip, self.scale, self.tile, self.tile_pad,
+        of the result are computed (recurrent models propagate through context frames without
+        reconstructing them). Recurrent models propagate over whole frames and reconstruct tile by
+        tile (exact; see `run_tiled_recurrent`), in PyTorch."""
+        if self.temporal and hasattr(self.model, "kept_states") and needs_tiles(*clip.shape[-2:], self.tile):
+            staged = SelfEnsemble(lambda x, keep: run_tiled_recurrent(self.model, x, keep, self.scale, self.tile,
+                                                                      self.tile_pad), self.ensemble.size)
+            return self._model_call(clip, keep, staged)
+        return run_tiled(lambda x: self._model_call(x, keep), clip, self.scale, self.tile, self.tile_pad,
                          self.multiple)
 
     @torch.inference_mode()
