@@ -102,6 +102,31 @@ def test_recurrent_onnx_and_torchscript_match_eager(tmp_path):
     assert onnx_err < 1e-4 and script_err < 1e-4
 
 
+def test_onnx_split_runs_kept_frames_like_eager_and_stale_files_are_not_used(tmp_path):
+    """formats=[onnx_split]: propagation and reconstruction as two graphs, so a window's context
+    frames are never reconstructed; both runtimes match eager on the kept frames, at a size off the
+    flow pyramid's multiple. A graph file replaced after export is not used; single-frame models
+    are refused with a one-line error."""
+    from vsr.inference.runtime import SplitGraphRunner, make_runner
+
+    model = tiny(TINY_RECURRENT)
+    meta = export(model, TINY_RECURRENT, tmp_path, formats=["onnx_split"], frames=5)
+    entry = meta["formats"]["onnx_split"]
+    assert entry["input"]["shape"] == [1, 5, 3, "height", "width"] and entry["parity"]["max_abs_error"] < 1e-4
+    x, keep = torch.rand(1, 5, 3, 19, 29), slice(1, 4)
+    with torch.no_grad():
+        expected = model(x)[:, keep]
+    for name in ("onnxruntime", "openvino"):
+        runner = make_runner(name, model, True, tmp_path)
+        assert isinstance(runner, SplitGraphRunner) and runner.accepts(x) and not runner.accepts(x[:, :4])
+        assert (runner(x, keep) - expected).abs().max().item() < 1e-4
+    (tmp_path / "model.reconstruct.onnx").write_bytes(b"stale")
+    with pytest.raises(UserError, match="onnx_split"):
+        make_runner("onnxruntime", model, True, tmp_path)
+    with pytest.raises(UserError, match=r"formats=\[onnx_split\] is for recurrent models"):
+        export(tiny(TINY_RRDB), TINY_RRDB, tmp_path / "single", formats=["onnx_split"])
+
+
 @pytest.mark.parametrize("scale", [2, 4, 8])
 @pytest.mark.parametrize("wrapper", ["params_ema", "params", None])
 def test_real_esrgan_state_dict_imports_exactly(scale, wrapper):

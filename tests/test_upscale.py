@@ -151,6 +151,32 @@ def test_chunked_matches_whole_clip_within_measured_tolerance():
     assert errors[2] < errors[0] / 2  # the context frames are doing the work
 
 
+def test_context_frames_are_propagated_but_not_reconstructed(monkeypatch):
+    """A window's context frames only feed the recurrence: the model reconstructs the kept frames
+    alone (and stops its forward pass after the last), with the outputs of a full run, through
+    the Upscaler's windows, tiles and self-ensemble alike."""
+    model = tiny(TINY_RECURRENT)
+    clip = torch.rand(1, 7, 3, 20, 28)
+    calls = []
+    reconstruct = model.reconstruct
+    monkeypatch.setattr(model, "reconstruct", lambda hidden, lr: calls.append(1) or reconstruct(hidden, lr))
+    with torch.no_grad():
+        full = model(clip)
+        calls.clear()
+        kept = model(clip, slice(2, 5))
+    assert len(calls) == 3 and torch.equal(kept, full[:, 2:5])
+    assert model(clip, slice(3, 3)).shape == (1, 0, 3, 80, 112)
+    frames = to_tensor(list(moving_pattern(14, 32, 24)))
+    for options in ({}, {"tile": 16, "tile_pad": 8}, {"ensemble": 2}):
+        one_pass = Upscaler(model, 4, chunk=14, device="cpu", **options).upscale_clip(frames)
+        calls.clear()
+        upscaler = Upscaler(model, 4, chunk=4, overlap=2, device="cpu", **options)
+        chunked = torch.cat(list(upscaler.stream_chunks(list(frames))))
+        runs = (1 if not options.get("tile") else 2 * 2) * options.get("ensemble", 1)  # tiles x flips
+        assert len(calls) == 14 * runs < upscaler.computed_frames * runs
+        assert (chunked - one_pass).abs().max().item() < 1 / 510, options
+
+
 def test_chunk_auto_fills_the_onnx_clip_length(tmp_path):
     """chunk=auto: every call as long as the export's fixed-length ONNX graph (which then runs
     every chunk), or 20 frames without one."""
@@ -160,6 +186,9 @@ def test_chunk_auto_fills_the_onnx_clip_length(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(meta))
     assert Upscaler(model, 4, device="cpu", folder=tmp_path, overlap=3).chunk == 12 - 2 * 3
     assert Upscaler(model, 4, temporal=False, device="cpu", folder=tmp_path).chunk == 12
+    meta["formats"]["onnx_split"] = {"file": "model.propagate.onnx", "input": {"shape": [1, 10, 3, "height", "width"]}}
+    (tmp_path / "model.json").write_text(json.dumps(meta))  # the split graphs are what the runtimes use
+    assert Upscaler(model, 4, device="cpu", folder=tmp_path, overlap=3).chunk == 10 - 2 * 3
 
 
 def test_single_frame_model_chunks_exactly():

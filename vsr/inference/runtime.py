@@ -7,7 +7,8 @@ OpenVINO, ncnn.
 - on the CPU in fp32, on its first call it times each available candidate on a probe cut from
   that call's clip (a quarter of it: single-frame models a quarter of the frames at full size,
   recurrent ones a quarter-area centre crop, frames repeated to the fixed clip length of an
-  ONNX graph), a warm-up and a timed run each, and from then on uses the fastest per pixel; clips
+  ONNX graph), a warm-up run each and then two rounds of timed runs, interleaved (this machine's
+  speed drifts over seconds), and from then on uses the fastest per pixel; clips
   the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`, `channels_last`, and for
   single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
   (exported through pnnx); recurrent models get the ONNX ones when their export folder has
@@ -51,8 +52,9 @@ RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
 MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
 # Part of every cache key: raise it when exported graphs of the same weights change, so that old
 # cached exports are not reused (2: recurrent ONNX graphs before it had wrong flows at sizes off the
-# flow pyramid's multiple).
-EXPORT_VERSION = 2
+# flow pyramid's multiple; 3: recurrent runners reconstruct only the kept frames, so remembered
+# timings from before are not comparable).
+EXPORT_VERSION = 3
 # A runtime whose output on the probe differs from PyTorch's by more than this (a quarter of an 8-bit
 # level) is not used, however fast: a wrong export must never win on speed.
 PARITY_TOLERANCE = 1e-3
@@ -383,11 +385,11 @@ class AutoRuntime:
         precision: "fp32" explores; "bf16" / "fp16" stay eager (autocast).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
         folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
-        trials: timed runs per candidate on the probe (after a warm-up run).
+        trials: timed runs per candidate on the probe (after a warm-up run), in interleaved rounds.
     """
 
     def __init__(self, model: nn.Module, temporal: bool, device: torch.device, precision: str = "fp32",
-                 runtime: str = "auto", folder: str | Path | None = None, trials: int = 1,
+                 runtime: str = "auto", folder: str | Path | None = None, trials: int = 2,
                  min_pixels: int = MIN_AUTO_PIXELS):
         if runtime not in RUNTIMES:
             raise UserError(f"runtime={runtime} is not one of: {', '.join(RUNTIMES)}")
@@ -559,11 +561,14 @@ class AutoRuntime:
         return False
 
     def _explore(self, clip: torch.Tensor) -> None:
-        """Time every candidate on a probe cut from `clip` (a warm-up run, then `trials` timed
-        runs each), keep the fastest per pixel, and the fastest PyTorch one as the fallback."""
+        """Time every candidate on a probe cut from `clip` (a warm-up run each, then `trials` rounds
+        of one timed run per candidate, interleaved so that the machine's drift over the seconds
+        this takes does not favour whichever ran first), keep the fastest per pixel, and the fastest
+        PyTorch one as the fallback."""
         if self.pending is None:
             self.pending = self.candidates()
         references: dict = {}  # eager's output per probe shape, for the parity check
+        probes: dict[str, torch.Tensor] = {}
         for name in self.pending:
             runner = self._build(name)
             if runner is None:
@@ -573,13 +578,15 @@ class AutoRuntime:
                 self.dropped[name] = f"takes no clip of shape like {tuple(clip.shape)}"
                 continue
             out = self._run(runner, probe)  # warm-up: allocations, session start, weight transforms
-            if out is None or not self._agrees(runner, probe, out, references):
-                continue
-            for _ in range(self.trials):
+            if out is not None and self._agrees(runner, probe, out, references):
+                probes[name] = probe
+        for _ in range(self.trials):
+            for name, probe in probes.items():
+                if name not in self.runners:
+                    continue  # failed in an earlier round
                 start = time.perf_counter()
-                if self._run(runner, probe) is None:
-                    break
-                self.timings.setdefault(name, []).append((time.perf_counter() - start) / (probe.numel() / 3))
+                if self._run(self.runners[name], probe) is not None:
+                    self.timings.setdefault(name, []).append((time.perf_counter() - start) / (probe.numel() / 3))
         timed = [n for n in self.pending if self.timings.get(n) and n in self.runners and n not in self.dropped]
         best = min(timed, key=lambda n: min(self.timings[n]), default="eager")
         self.chosen = self.runners.get(best, self.eager)
