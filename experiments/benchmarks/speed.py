@@ -214,27 +214,26 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
                 return compiled(x)
         return run, "inductor, default mode"
     if name in ("onnxruntime", "openvino", "openvino_bf16"):
+        # what vsr.inference.runtime runs: recurrent models as the onnx_split pair, T fixed
         onnx_dir = work / "onnx"
         start = time.perf_counter()
-        if not (onnx_dir / rt.ONNX_FILE).is_file():
+        if not any(onnx_dir.glob("*.onnx")):
             if temporal:
-                from vsr.export.formats import export_onnx
+                from vsr.export.formats import export_onnx_split
 
                 onnx_dir.mkdir(parents=True, exist_ok=True)
-                export_onnx(model, onnx_dir, True, clip.shape[1])
+                export_onnx_split(model, onnx_dir, True, clip.shape[1])
             else:
                 rt.export_onnx_file(model, onnx_dir)
-        note = f"export {time.perf_counter() - start:.0f} s" + (f", T fixed at {clip.shape[1]}" if temporal else "")
-        if name == "onnxruntime":
-            return rt.OnnxRunner(onnx_dir / rt.ONNX_FILE), note
-        if name == "openvino":  # what vsr.inference.runtime runs
-            return rt.OpenvinoRunner(onnx_dir / rt.ONNX_FILE), note
-        import openvino as ov
+        note = f"export {time.perf_counter() - start:.0f} s" + (f", onnx_split, T fixed at {clip.shape[1]}" if temporal else "")
 
-        compiled = ov.Core().compile_model(str(onnx_dir / rt.ONNX_FILE), "CPU",
-                                           {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
-                                            "INFERENCE_PRECISION_HINT": "bf16" if name.endswith("bf16") else "f32"})
-        return lambda x: torch.from_numpy(compiled([x.numpy()])[0]), note
+        def graph(file: str) -> rt.GraphRunner:
+            if name == "onnxruntime":
+                return rt.OnnxRunner(onnx_dir / file)
+            return rt.OpenvinoRunner(onnx_dir / file, precision="bf16" if name.endswith("bf16") else "f32")
+        if temporal:
+            return rt.SplitGraphRunner(graph(rt.PROPAGATE_FILE), graph(rt.RECONSTRUCT_FILE)), note
+        return graph(rt.ONNX_FILE), note
     if name == "auto":
         auto = rt.AutoRuntime(model, temporal, torch.device("cpu"), "fp32", "auto", min_pixels=0)
         start = time.perf_counter()
@@ -415,10 +414,10 @@ def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
     preset = args.upscale_preset
     config = preset_config(preset, 4, **(QUICK_SHRINK if args.quick else {}))
     weights = work / "upscale_weights"
-    # recurrent models: model.onnx for the Upscaler's clip length, as the shipped model should have it,
+    # recurrent models: the onnx_split graphs for the Upscaler's clip length, as the shipped model has them,
     # so that auto can pick ONNX Runtime / OpenVINO (single-frame models get theirs exported by auto)
     onnx = is_temporal(config) and not args.quick and not args.no_upscale_onnx
-    export(build(config), config, weights, formats=["onnx"] if onnx else [], frames=args.chunk + 2 * args.overlap,
+    export(build(config), config, weights, formats=["onnx_split"] if onnx else [], frames=args.chunk + 2 * args.overlap,
            parity_tol=1e-3, overwrite=True)
     width, height = args.width, args.height
     rows = []
@@ -535,7 +534,7 @@ def main(argv: list[str] | None = None) -> Table:
     parser.add_argument("--upscale-preset", default="recurrent_rrdb")
     parser.add_argument("--memory-frames", type=int, nargs="+", default=None, help="video lengths (default 50 800)")
     parser.add_argument("--no-upscale-onnx", action="store_true",
-                        help="export the recurrent upscale model without model.onnx (auto: eager/channels_last)")
+                        help="export the recurrent upscale model without its ONNX graphs (auto: eager/channels_last)")
     parser.add_argument("--configs", type=Path, help="presets resolved by --dump-configs (machines without omegaconf)")
     parser.add_argument("--dump-configs", type=Path, help="write the presets' resolved configs as JSON and exit")
     parser.add_argument("--chunk", type=int, default=28)  # as upscale.py with the shipped 32-frame ONNX graph

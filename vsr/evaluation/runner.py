@@ -155,7 +155,7 @@ def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Ten
 
 def _runtime(system: System, device: torch.device, runtime: str) -> AutoRuntime:
     """The main model behind the runtime upscale.py would pick on this device (CPU fp32: the
-    fastest one measured; an export folder's model.onnx is used for the clip length it was made for)."""
+    fastest one measured; an export folder's ONNX graphs (onnx_split, onnx) are used for the clip length they were made for)."""
     architecture = system.meta.get("architecture") or system.meta.get("generator_config") or {}
     temporal = is_temporal(architecture) if architecture.get("_target_") else True
     folder = system.source if Path(system.source).is_dir() else None

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
+from vsr.inference.tiling import run_tiled_recurrent
 from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,11 @@ class TorchRunner(Runner):
 
     def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         with torch.inference_mode():
-            # a recurrent model skips the reconstruction of context frames (`kept_states`)
-            out = self.model(clip, keep) if hasattr(self.model, "kept_states") else self.model(clip)[:, keep]
-            # channels_last outputs of a recurrent model, stacked over time, interleave the frames
-            # pixel by pixel (strides (3, 1, 3TW, 3T)): every later per-frame pass (ensemble sum,
-            # uint8 conversion: 49 vs 3 ms a 720p frame) would read the whole window. One copy.
-            return out.contiguous()
+            if hasattr(self.model, "kept_states"):  # recurrent: context frames are not reconstructed
+                return run_tiled_recurrent(self.model, clip, keep, getattr(self.model, "scale", 1))
+            # channels_last outputs interleave the frames pixel by pixel: every later per-frame pass
+            # (ensemble sum, uint8 conversion: 49 vs 3 ms a 720p frame) would read the whole clip
+            return self.model(clip)[:, keep].contiguous()
 
 
 class FrameModel(nn.Module):
@@ -192,11 +192,12 @@ class OnnxRunner(GraphRunner):
 
 
 class OpenvinoRunner(GraphRunner):
-    """OpenVINO on the CPU from an ONNX file, fp32 (its default on bf16-capable CPUs would be bf16)."""
+    """OpenVINO on the CPU from an ONNX file, fp32 (its default on bf16-capable CPUs would be bf16;
+    `precision="bf16"` is for benchmarks)."""
 
     name = "openvino"
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32"):
         import openvino as ov
 
         core = ov.Core()
@@ -205,7 +206,7 @@ class OpenvinoRunner(GraphRunner):
         except RuntimeError:
             pass
         self.compiled = core.compile_model(str(path), "CPU", {
-            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()), "INFERENCE_PRECISION_HINT": "f32"})
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()), "INFERENCE_PRECISION_HINT": precision})
         shape = self.compiled.input(0).get_partial_shape()
         self.shape = [d.get_length() if d.is_static else None for d in shape]
 

@@ -69,23 +69,29 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
     return out.div_(row_sum[:, None] * col_sum[None, :])
 
 
-def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile: int, tile_pad: int) -> torch.Tensor:
+def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile: int = 0, tile_pad: int = 0
+                        ) -> torch.Tensor:
     """A recurrent model with `kept_states` / `reconstruct` (`vsr.models.RecurrentRRDBNet`) on
-    `clip` `(B, T, 3, H, W)` -> its frames `keep`, tiled where tiling is exact.
+    `clip` `(B, T, 3, H, W)` -> its frames `keep`, tiled where tiling is exact (`tile` > 0).
 
     Its hidden states travel across the whole frame over the clip (flow warps, recurrence), so a
     tile of the whole model would differ from the untiled result wherever motion crosses the tile
     border. Propagation therefore runs on whole LR frames, and only each frame's reconstruction
     (trunk, upsampler: local, and where the memory and time of the high-resolution output go) runs
-    tile by tile, with the frame's hidden state as extra input channels.
+    tile by tile, with the frame's hidden state as extra input channels. Outputs are written into one
+    contiguous tensor as they come: a list and a stack would hold every output twice (and a
+    channels_last stack would need a third copy to be read frame by frame).
     """
     b, _, _, h, w = clip.shape
     count = len(range(clip.shape[1])[keep])
     out = None
     for j, (i, hidden) in enumerate(model.kept_states(clip, keep)):
-        both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
-        frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
-        if out is None:  # filled in place: a list and a stack would hold every output twice
-            out = frame.new_empty((b, count, *frame.shape[1:]))
+        if needs_tiles(h, w, tile):
+            both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
+            frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
+        else:
+            frame = model.reconstruct(hidden, clip[:, i])
+        if out is None:
+            out = frame.new_empty((b, count, *frame.shape[1:]))  # contiguous, whatever the frame's layout
         out[:, j] = frame
     return clip.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out

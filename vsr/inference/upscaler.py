@@ -125,7 +125,7 @@ class Upscaler:
         fit: "WxH": the largest size inside that box keeping the aspect ratio (overrides outscale).
         runtime: "auto" (the fastest runtime on this device, timed at the first model call: see
             `vsr.inference.runtime`) or eager / channels_last / onnxruntime / openvino / ncnn;
-            `folder`: the export folder whose model.ncnn.* / model.onnx the runtimes may use.
+            `folder`: the export folder whose model.ncnn.* / ONNX files the runtimes may use.
         ensemble: 1 (off), 2, 4 or 8: average the model over flipped / transposed copies of each
             clip (`vsr.inference.ensemble`; `ensemble` times the model work, a few tenths of a dB).
     """
