@@ -69,9 +69,11 @@ def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto") -> d
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto") -> dict:
-    """Seconds per frame of the shipped model alone, with the runtime and self-ensemble upscale.py
-    picked, on windows as long as it runs, every frame of them kept (no context)."""
+def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", rounds: int = 3) -> dict:
+    """Seconds per output frame of the shipped model alone, with the runtime and self-ensemble
+    upscale.py picked, on windows as long as it runs: every frame kept (no context), and, in
+    alternation with it (the machine drifts), keeping all but `overlap` context frames on each side
+    as a long video's windows do."""
     from vsr.inference.upscaler import Upscaler, to_tensor
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
@@ -79,18 +81,20 @@ def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto") -> dict:
     upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
                                  runtime=runtime)
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
-    span = windows[0][3] - windows[0][0]
+    span, overlap = windows[0][3] - windows[0][0], upscaler.overlap
     clip = to_tensor(list(frames[:span]))[None]
     upscaler.runtime(clip)  # the remembered choice (or timing), warm-up
-    times = []
-    while len(times) < 3:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            upscaler.ensemble(clip)
-        times.append((time.perf_counter() - start) / span)
-    return {"seconds_per_frame": min(times), "runtime": upscaler.runtime.name, "span": span,
-            "overlap": upscaler.overlap,
-            "ensemble": upscaler.ensemble.size}
+    modes = {"all": slice(None)} | ({"context": slice(overlap, span - overlap)} if overlap else {})
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode, keep in modes.items():
+            start = time.perf_counter()
+            with torch.inference_mode():
+                upscaler.ensemble(clip, keep=keep)
+            times[mode].append((time.perf_counter() - start) / len(range(span)[keep]))
+    context = [c / a - 1 for a, c in zip(times["all"], times["context"])] if overlap else [0.0]
+    return {"seconds_per_frame": min(times["all"]), "context": float(np.median(context)),
+            "runtime": upscaler.runtime.name, "span": span, "overlap": overlap, "ensemble": upscaler.ensemble.size}
 
 
 def main() -> None:
@@ -133,18 +137,21 @@ def main() -> None:
     print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows without context, ensemble "
           f"x{alone['ensemble']} (mean of a run before and after; {1 / before['seconds_per_frame']:.2f} / "
           f"{1 / after['seconds_per_frame']:.2f}) | {fps_alone:.2f} | {ratio(fps_alone)} |")
-    # Overhead = the extra frames' seconds over what the model alone takes for them. Split in two:
-    # outside the model passes (decode, conversion, encode; measured inside the same two runs) and
-    # inside them beyond the kept frames' own cost (context frames of the temporal windows: propagated
-    # through, not reconstructed).
+    # Overhead = end-to-end time over the model alone on the same frames, as two ratios each measured
+    # within one time span (this machine drifts 10-20% over minutes): decode + conversion + encode
+    # against the model passes inside the same two upscale runs, and the context frames of a long
+    # video's windows (propagated through, not reconstructed) against windows without context, in
+    # alternation in model_only.
     model_s = long["model_seconds"] - short["model_seconds"]
-    alone_s = n * alone["seconds_per_frame"]
+    outside = extra_s / model_s - 1
+    context = (before["context"] + after["context"]) / 2
     span, kept = alone["span"], alone["span"] - 2 * alone["overlap"]
     print(f"\npipeline overhead, start-up excluded: the {n} extra frames took {extra_s:.1f} s, of it {model_s:.1f} s in "
-          f"the model passes ({long['computed_frames'] - short['computed_frames']} frames propagated, {n} reconstructed); "
-          f"the model alone takes {alone_s:.1f} s for {n} frames. Decode + conversion + encode {extra_s / model_s - 1:+.0%} "
-          f"of the model passes; context frames of the {span}-frame windows (keeping {kept}) {model_s / alone_s - 1:+.0%}; "
-          f"together {extra_s / alone_s - 1:+.0%} of model-only time")
+          f"the model passes ({long['computed_frames'] - short['computed_frames']} frames propagated, {n} reconstructed). "
+          f"Decode + conversion + encode {outside:+.1%} of the model passes (same runs); context frames of the "
+          f"{span}-frame windows (keeping {kept}) {context:+.1%} per kept frame (model alone, windows with and "
+          f"without context alternating: {before['context']:+.1%} before, {after['context']:+.1%} after the runs); "
+          f"together {(1 + outside) * (1 + context) - 1:+.1%}")
 
 if __name__ == "__main__":
     main()

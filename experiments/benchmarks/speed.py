@@ -232,7 +232,7 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
                 return rt.OnnxRunner(onnx_dir / file)
             return rt.OpenvinoRunner(onnx_dir / file, precision="bf16" if name.endswith("bf16") else "f32")
         if temporal:
-            return rt.SplitGraphRunner(graph(rt.PROPAGATE_FILE), graph(rt.RECONSTRUCT_FILE)), note
+            return rt.SplitGraphRunner(graph(rt.PROPAGATE_FILE), graph(rt.RECONSTRUCT_FILE), model.scale), note
         return graph(rt.ONNX_FILE), note
     if name == "auto":
         auto = rt.AutoRuntime(model, temporal, torch.device("cpu"), "fp32", "auto", min_pixels=0)

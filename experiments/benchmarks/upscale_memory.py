@@ -28,7 +28,7 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def child(video: str, output: str, weights: str, chunk: int, overlap: int) -> None:
+def child(video: str, output: str, weights: str, chunk: int, overlap: int, runtime: str = "auto") -> None:
     """Upscale once and print a JSON line with the memory figures."""
     import torch
 
@@ -38,7 +38,7 @@ def child(video: str, output: str, weights: str, chunk: int, overlap: int) -> No
     before = rss_mib()
     start = time.perf_counter()
     summary = run({"input": video, "output": output, "weights": weights, "chunk": chunk, "overlap": overlap,
-                   "progress": False, "overwrite": True, "device": "cpu"})
+                   "progress": False, "overwrite": True, "device": "cpu", "runtime": runtime})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"frames": summary["frames"], "seconds": time.perf_counter() - start, "rss_before_mib": before,
                       "fps": summary["fps"], "runtime": summary.get("runtime"),  # upscale's own, start-up excluded
@@ -52,10 +52,11 @@ def main() -> None:
     parser.add_argument("--weights", help="export directory (default: the preset with random weights)")
     parser.add_argument("--chunk", type=int, default=28)  # as upscale.py with the shipped 32-frame ONNX graph
     parser.add_argument("--overlap", type=int, default=2)
+    parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto)")
     parser.add_argument("--child", nargs=3, metavar=("VIDEO", "OUTPUT", "WEIGHTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.chunk, args.overlap)
+        child(*args.child, args.chunk, args.overlap, args.runtime)
         return
 
     from vsr.io.synthetic import write_test_video
@@ -76,16 +77,17 @@ def main() -> None:
         for frames in args.frames:
             video = write_test_video(Path(tmp) / f"in{frames}.mp4", num_frames=frames, width=width, height=height)
             result = subprocess.run([sys.executable, __file__, "--child", str(video), str(Path(tmp) / "out.mp4"),
-                                     weights, "--chunk", str(args.chunk), "--overlap", str(args.overlap)],
+                                     weights, "--chunk", str(args.chunk), "--overlap", str(args.overlap),
+                                     "--runtime", args.runtime],
                                     capture_output=True, text=True, check=False)
             if result.returncode:
                 sys.exit(f"upscale of {frames} frames failed:\n{result.stderr}")
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
     print(f"input {width}x{height} -> x4, chunk={args.chunk}, overlap={args.overlap}")
-    print("| frames | seconds | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| frames | seconds | runtime | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |")
+    print("|---:|---:|---|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['frames']} | {r['seconds']:.1f} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} "
+        print(f"| {r['frames']} | {r['seconds']:.1f} | {r['runtime']} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} "
               f"| {r['growth_mib']:.0f} |")
     if len(rows) >= 2:
         print(f"peak RSS ratio {rows[-1]['frames']} / {rows[0]['frames']} frames: "

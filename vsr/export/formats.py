@@ -131,10 +131,10 @@ def export_onnx_split(model: nn.Module, folder: Path, temporal: bool, frames: in
             "reconstruct_output": "sr"}
 
 
-def onnx_split_runner(folder: Path):
+def onnx_split_runner(folder: Path, scale: int):
     from vsr.inference.runtime import OnnxRunner, SplitGraphRunner
 
-    return SplitGraphRunner(OnnxRunner(folder / PROPAGATE_FILE), OnnxRunner(folder / RECONSTRUCT_FILE))
+    return SplitGraphRunner(OnnxRunner(folder / PROPAGATE_FILE), OnnxRunner(folder / RECONSTRUCT_FILE), scale)
 
 
 def onnx_runner(path: Path):
@@ -195,7 +195,7 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
         runner = onnx_runner(folder / ONNX_FILE)
     elif name == "onnx_split":
         entry = export_onnx_split(model, folder, temporal, frames, opset)
-        runner = onnx_split_runner(folder)
+        runner = onnx_split_runner(folder, model.scale)
     elif name == "torchscript":
         entry = export_torchscript(model, folder, temporal, frames)
         runner = torchscript_runner(folder / TORCHSCRIPT_FILE)

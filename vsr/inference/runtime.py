@@ -7,7 +7,7 @@ OpenVINO, ncnn.
 - on the CPU in fp32, on its first call it times each available candidate on a probe cut from
   that call's clip (a quarter of it: single-frame models a quarter of the frames at full size,
   recurrent ones a quarter-area centre crop, frames repeated to the fixed clip length of an
-  ONNX graph), a warm-up run each and then two rounds of timed runs, interleaved (this machine's
+  ONNX graph), in two rounds over the candidates of a warm-up and a timed run each (this machine's
   speed drifts over seconds), and from then on uses the fastest per pixel; clips
   the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`, `channels_last`, and for
   single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.inference.tiling import run_tiled_recurrent
 from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
+from vsr.inference.tiling import run_tiled_recurrent
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,8 @@ class SplitGraphRunner(Runner):
     `lr` to every frame's hidden state, `reconstruct` maps frames `(N, 3, H, W)` and their states to
     outputs, so context frames of a window are propagated through but never reconstructed."""
 
-    def __init__(self, propagate: GraphRunner, reconstruct: GraphRunner):
-        self.propagate, self.reconstruct = propagate, reconstruct
+    def __init__(self, propagate: GraphRunner, reconstruct: GraphRunner, scale: int):
+        self.propagate, self.reconstruct, self.scale = propagate, reconstruct, int(scale)
         self.name, self.shape = propagate.name, propagate.shape
 
     def accepts(self, clip: torch.Tensor) -> bool:
@@ -235,7 +235,7 @@ class SplitGraphRunner(Runner):
             if out is None:
                 out = frame.new_empty((b, t, *frame.shape[1:]))
             out[:, j] = frame
-        return frames.new_empty((b, 0, 3, 0, 0)) if out is None else out
+        return frames.new_empty((b, 0, 3, h * self.scale, w * self.scale)) if out is None else out
 
 
 # exports used by the runners ----------------------------------------------------------------
@@ -363,7 +363,8 @@ def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None
         runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
         __import__(name)  # missing runtime: ImportError before any export work
         if temporal and exported(folder, "onnx_split", PROPAGATE_FILE):
-            return SplitGraphRunner(runner(folder / PROPAGATE_FILE, threads), runner(folder / RECONSTRUCT_FILE, threads))
+            return SplitGraphRunner(runner(folder / PROPAGATE_FILE, threads), runner(folder / RECONSTRUCT_FILE, threads),
+                                    model.scale)
         if exported(folder, "onnx", ONNX_FILE):
             return runner(folder / ONNX_FILE, threads)
         if temporal:
@@ -386,7 +387,7 @@ class AutoRuntime:
         precision: "fp32" explores; "bf16" / "fp16" stay eager (autocast).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
         folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
-        trials: timed runs per candidate on the probe (after a warm-up run), in interleaved rounds.
+        trials: rounds over the candidates, each a warm-up and a timed run on the probe.
     """
 
     def __init__(self, model: nn.Module, temporal: bool, device: torch.device, precision: str = "fp32",
@@ -562,10 +563,12 @@ class AutoRuntime:
         return False
 
     def _explore(self, clip: torch.Tensor) -> None:
-        """Time every candidate on a probe cut from `clip` (a warm-up run each, then `trials` rounds
-        of one timed run per candidate, interleaved so that the machine's drift over the seconds
-        this takes does not favour whichever ran first), keep the fastest per pixel, and the fastest
-        PyTorch one as the fallback."""
+        """Time every candidate on a probe cut from `clip`, keep the fastest per pixel, and the
+        fastest PyTorch one as the fallback. `trials` rounds over the candidates, each a warm-up run
+        right before a timed one: rounds, because this machine's speed drifts over the seconds this
+        takes (one pass would favour whichever ran while it was fast); the warm-up next to each timed
+        run, because a runtime that has sat idle while the others ran starts cold (its thread pool,
+        its caches), which real use, one runtime call after another, does not."""
         if self.pending is None:
             self.pending = self.candidates()
         references: dict = {}  # eager's output per probe shape, for the parity check
@@ -578,15 +581,17 @@ class AutoRuntime:
             if probe is None:
                 self.dropped[name] = f"takes no clip of shape like {tuple(clip.shape)}"
                 continue
-            out = self._run(runner, probe)  # warm-up: allocations, session start, weight transforms
-            if out is not None and self._agrees(runner, probe, out, references):
-                probes[name] = probe
-        for _ in range(self.trials):
+            probes[name] = probe
+        for trial in range(self.trials):
             for name, probe in probes.items():
-                if name not in self.runners:
-                    continue  # failed in an earlier round
+                runner = self.runners.get(name)
+                if runner is None:
+                    continue  # failed or disagreed earlier
+                out = self._run(runner, probe)  # warm-up: allocations, session start, weight transforms
+                if out is None or (trial == 0 and not self._agrees(runner, probe, out, references)):
+                    continue
                 start = time.perf_counter()
-                if self._run(self.runners[name], probe) is not None:
+                if self._run(runner, probe) is not None:
                     self.timings.setdefault(name, []).append((time.perf_counter() - start) / (probe.numel() / 3))
         timed = [n for n in self.pending if self.timings.get(n) and n in self.runners and n not in self.dropped]
         best = min(timed, key=lambda n: min(self.timings[n]), default="eager")
