@@ -116,8 +116,9 @@ class RecurrentRRDBNet(nn.Module):
 
     def kept_states(self, lr: torch.Tensor, keep: slice = slice(None)) -> Iterator[tuple[int, torch.Tensor]]:
         """`(index, forward hidden state)` of the frames `keep` (a window's kept frames; the others are
-        context), in order. The forward pass stops after the last kept frame: frames after it only
-        feed the backward pass."""
+        context, whose reconstruction, 55% of a frame's cost in the default preset, is skipped by
+        `vsr.inference.tiling.run_tiled_recurrent`), in order. The forward pass stops after the last
+        kept frame: frames after it only feed the backward pass."""
         frames = range(lr.shape[1])[keep]
         if not frames:
             return
@@ -127,11 +128,6 @@ class RecurrentRRDBNet(nn.Module):
             if i >= max(frames):
                 return
 
-    def forward(self, lr: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
-        """Frames `keep` of the output (default all): context frames of a window are propagated
-        through but not reconstructed, which is 55% of a frame's cost in the default preset."""
-        outputs = [self.reconstruct(hidden, lr[:, i]) for i, hidden in self.kept_states(lr, keep)]
-        if not outputs:
-            b, _, c, h, w = lr.shape
-            return lr.new_empty((b, 0, c, h * self.scale, w * self.scale))
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        outputs = [self.reconstruct(hidden, lr[:, i]) for i, hidden in enumerate(self.propagate(lr))]
         return torch.stack(outputs, dim=1)
