@@ -45,7 +45,7 @@ from torch import nn
 
 from vsr.errors import UserError
 from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
-from vsr.inference.tiling import run_tiled_recurrent
+from vsr.inference.tiling import fill_clip, run_tiled_recurrent
 
 log = logging.getLogger(__name__)
 
@@ -228,14 +228,9 @@ class SplitGraphRunner(Runner):
 
     def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         states, frames = self.propagate.run(clip)[:, keep], clip[:, keep]
-        b, t, _, h, w = frames.shape
-        out = None
-        for j in range(t):  # frame by frame: a batch of 28 720p outputs would be one more window copy
-            frame = self.reconstruct.run(frames[:, j], states[:, j])
-            if out is None:
-                out = frame.new_empty((b, t, *frame.shape[1:]))
-            out[:, j] = frame
-        return frames.new_empty((b, 0, 3, h * self.scale, w * self.scale)) if out is None else out
+        # frame by frame: a batch of 28 720p outputs would be one more window copy
+        return fill_clip((self.reconstruct.run(frames[:, j], states[:, j]) for j in range(frames.shape[1])),
+                         frames, self.scale)
 
 
 # exports used by the runners ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Run a clip model over spatial tiles with context padding, blending overlaps without seams."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -78,20 +78,28 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
     tile of the whole model would differ from the untiled result wherever motion crosses the tile
     border. Propagation therefore runs on whole LR frames, and only each frame's reconstruction
     (trunk, upsampler: local, and where the memory and time of the high-resolution output go) runs
-    tile by tile, with the frame's hidden state as extra input channels. Outputs are written into one
-    contiguous tensor as they come: a list and a stack would hold every output twice (and a
-    channels_last stack would need a third copy to be read frame by frame).
+    tile by tile, with the frame's hidden state as extra input channels.
     """
-    b, _, _, h, w = clip.shape
-    count = len(range(clip.shape[1])[keep])
+    h, w = clip.shape[-2:]
+
+    def frames():
+        for i, hidden in model.kept_states(clip, keep):
+            if needs_tiles(h, w, tile):
+                both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
+                yield run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
+            else:
+                yield model.reconstruct(hidden, clip[:, i])
+    return fill_clip(frames(), clip[:, keep], scale)
+
+
+def fill_clip(frames: Iterable[torch.Tensor], lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Output frames `(B, 3, sH, sW)` of the LR frames `lr` `(B, T, 3, H, W)`, written into one
+    contiguous `(B, T, 3, sH, sW)` tensor as they come: a list and a stack would hold every output
+    twice (and a channels_last stack would need a third copy to be read frame by frame)."""
+    b, t, _, h, w = lr.shape
     out = None
-    for j, (i, hidden) in enumerate(model.kept_states(clip, keep)):
-        if needs_tiles(h, w, tile):
-            both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
-            frame = run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
-        else:
-            frame = model.reconstruct(hidden, clip[:, i])
+    for j, frame in enumerate(frames):
         if out is None:
-            out = frame.new_empty((b, count, *frame.shape[1:]))  # contiguous, whatever the frame's layout
+            out = frame.new_empty((b, t, *frame.shape[1:]))  # contiguous, whatever the frame's layout
         out[:, j] = frame
-    return clip.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out
+    return lr.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out
