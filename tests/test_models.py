@@ -68,8 +68,10 @@ def test_rrdb_output_shape(scale, upsampler):
 
 
 @pytest.mark.parametrize("make", [lambda: RecurrentRRDBNet(scale=4, **TINY_RECURRENT),
-                                  lambda: RecurrentRRDBNet(scale=4, **TINY_FAST), lambda: RRDBNet(scale=4, **TINY_RRDB)],
-                         ids=["recurrent", "recurrent-fast", "rrdb"])
+                                  lambda: RecurrentRRDBNet(scale=4, **TINY_FAST), lambda: RRDBNet(scale=4, **TINY_RRDB),
+                                  lambda: RRDBNet(scale=4, trunk_block="residual", **TINY_RRDB),
+                                  lambda: RecurrentRRDBNet(scale=4, trunk_block="residual", **TINY_FAST)],
+                         ids=["recurrent", "recurrent-fast", "rrdb", "residual-trunk", "recurrent-residual-trunk"])
 def test_gradients_reach_every_parameter(make):
     torch.manual_seed(0)
     model = make()
@@ -103,6 +105,17 @@ def test_global_skip_starts_near_bicubic():
     lr = torch.rand(1, 2, 3, 8, 8)
     bicubic = upsample_frames(lr[0], 4)
     assert (model(lr)[0] - bicubic).abs().mean() < 0.05
+
+
+def test_residual_trunk_has_plain_convolutions_only():
+    """trunk_block="residual": no dense blocks (no concatenation, no growth-channel convolutions),
+    every trunk convolution num_feat -> num_feat; a typo is one clear error."""
+    model = RRDBNet(scale=4, num_feat=16, num_block=3, trunk_block="residual")
+    convs = [m for m in model.trunk.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 * 2 + 1 and all(c.in_channels == c.out_channels == 16 for c in convs)
+    assert model(torch.rand(1, 2, 3, 10, 12)).shape == (1, 2, 3, 40, 48)
+    with pytest.raises(UserError, match=r"model.trunk_block=dense is not supported; choose one of: rrdb, residual"):
+        RRDBNet(scale=4, trunk_block="dense", **TINY_RRDB)
 
 
 def test_unknown_scale_is_one_clear_error():

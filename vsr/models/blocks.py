@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from vsr.errors import check_choice
+
 
 def default_init(module: nn.Module, scale: float = 0.1) -> None:
     """Kaiming init scaled down (x0.1) so deep residual stacks start close to identity."""
@@ -76,11 +78,15 @@ BLOCKS = {"rrdb": RRDB, "residual": ResidualBlock}
 
 
 class RRDBTrunk(nn.Module):
-    """`num_block` RRDBs then a 3x3 conv, wrapped in a residual (ESRGAN's body + conv_body)."""
+    """`num_block` RRDBs then a 3x3 conv, wrapped in a residual (ESRGAN's body + conv_body).
+    `block="residual"`: residual blocks instead (plain 3x3 convs of `num_feat` channels in and
+    out, which CPU convolution kernels run several times closer to their peak than the 8-16
+    channel convolutions and concatenations of narrow dense blocks; experiments/benchmarks.md)."""
 
-    def __init__(self, num_feat: int, num_block: int, num_grow_ch: int):
+    def __init__(self, num_feat: int, num_block: int, num_grow_ch: int, block: str = "rrdb"):
         super().__init__()
-        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+        check_choice("model.trunk_block", block, tuple(BLOCKS))
+        self.body = nn.Sequential(*(BLOCKS[block](num_feat, num_grow_ch) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

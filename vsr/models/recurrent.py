@@ -38,7 +38,7 @@ class RecurrentRRDBNet(nn.Module):
     Args:
         scale: 2, 3, 4 or 8.
         num_feat: feature channels everywhere.
-        num_block: RRDBs in the reconstruction trunk.
+        num_block: blocks in the reconstruction trunk (RRDBs, or residual blocks with `trunk_block="residual"`).
         num_block_prop: blocks in each propagation branch.
         num_grow_ch: growth channels of the dense blocks.
         prop_block: "rrdb" or "residual" (conv-conv, ~10x cheaper) in the propagation branches.
@@ -47,13 +47,15 @@ class RecurrentRRDBNet(nn.Module):
         flow_downscale: estimate flow on frames shrunk by this factor (2: 1/4 of the cost).
         spynet_path: optional local file of pretrained SpyNet weights.
         upsampler: "pixelshuffle" (default), "pixelshuffle_lr" (fast) or "nearest_conv".
+        trunk_block: "rrdb" or "residual" in the reconstruction trunk.
     Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
     """
 
     def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 10, num_block_prop: int = 2,
                  num_grow_ch: int = 32, alignment: str = "flow", flow_levels: int = 6,
                  flow_channels: tuple[int, ...] = (32, 64, 32, 16), spynet_path: str | None = None,
-                 upsampler: str = "pixelshuffle", prop_block: str = "rrdb", flow_downscale: int = 1):
+                 upsampler: str = "pixelshuffle", prop_block: str = "rrdb", flow_downscale: int = 1,
+                 trunk_block: str = "rrdb"):
         super().__init__()
         check_choice("model.alignment", alignment, ("flow", "none"))
         check_choice("model.prop_block", prop_block, tuple(BLOCKS))
@@ -64,7 +66,7 @@ class RecurrentRRDBNet(nn.Module):
         self.spynet = SpyNet(flow_levels, tuple(flow_channels), spynet_path) if alignment == "flow" else None
         self.backward_branch = PropagationBranch(2 * num_feat, num_feat, num_block_prop, num_grow_ch, prop_block)
         self.forward_branch = PropagationBranch(3 * num_feat, num_feat, num_block_prop, num_grow_ch, prop_block)
-        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
+        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch, trunk_block)
         self.upsampler = UPSAMPLERS[upsampler](num_feat, scale, 3)
         default_init(self.upsampler)  # start close to the bicubic skip
         self.skip = BicubicUpsample(scale)

@@ -39,11 +39,13 @@ class RRDBNet(nn.Module):
         upsampler: "pixelshuffle" (sub-pixel conv, convs at high resolution), "pixelshuffle_lr"
             (one conv at low resolution + PixelShuffle: fast) or "nearest_conv" (ESRGAN).
         global_skip: add the bicubically upsampled frame to the output.
+        trunk_block: "rrdb" (ESRGAN) or "residual" (conv-conv blocks: plain wide convolutions, fast on CPUs).
     Shape: `(B, T, 3, H, W)` -> `(B, T, 3, scale*H, scale*W)`.
     """
 
     def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 23, num_grow_ch: int = 32,
-                 upsampler: str = "pixelshuffle", global_skip: bool = True, num_in_ch: int = 3):
+                 upsampler: str = "pixelshuffle", global_skip: bool = True, num_in_ch: int = 3,
+                 trunk_block: str = "rrdb"):
         super().__init__()
         check_choice("model.upsampler", upsampler, tuple(UPSAMPLERS))
         self.scale = scale
@@ -51,7 +53,7 @@ class RRDBNet(nn.Module):
         # Real-ESRGAN x2 layout: fold 2x2 pixels into channels, then upsample x4.
         self.unshuffle = 2 if (upsampler == "nearest_conv" and scale == 2) else 1
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
-        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch)
+        self.trunk = RRDBTrunk(num_feat, num_block, num_grow_ch, trunk_block)
         self.upsampler = UPSAMPLERS[upsampler](num_feat, scale * self.unshuffle, num_in_ch)
         if global_skip:
             default_init(self.upsampler)
