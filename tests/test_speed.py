@@ -39,3 +39,23 @@ def test_quick_mode_runs_every_section(tmp_path):
     text = out.read_text()
     assert "| section | what | runtime |" in text and "bicubic" in text and "peak RSS" in text
     assert json.loads(out.with_suffix(".json").read_text())["rows"]
+
+
+def test_matmul_ratio_brackets_each_timing_with_the_matmul_rate(monkeypatch):
+    """matmul_ratio.py: every model timing is divided by the higher of the matmul rates measured just
+    before and just after it (not one rate from the start of the run), per round, median reported."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "benchmarks"))
+    sys.modules.pop("matmul_ratio", None)
+    import matmul_ratio
+    import speed
+
+    rates = iter([100.0, 300.0, 200.0, 50.0])  # round 1: before/after 100/300; round 2: 200/50
+    monkeypatch.setattr(speed, "matmul_rate", lambda *args: next(rates))
+    runs = matmul_ratio.main(["--rounds", "2", "--size", "24x16", "--min-time", "0", "--matmul-time", "0",
+                              "--models", f"{ROOT / 'experiments' / 'shipped_x4' / 'fast'}:eager"])
+    (run,) = runs
+    assert run["model"] == "fast" and run["runtime"] == "eager" and len(run["fps"]) == 2
+    effective = [fps * run["gflop_per_frame"] for fps in run["fps"]]
+    assert run["ratios"] == pytest.approx([effective[0] / 300.0, effective[1] / 200.0])
