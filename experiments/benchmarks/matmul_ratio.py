@@ -14,7 +14,6 @@ models run 6-frame clips (speed.py's default), 320x180 -> x4.
 """
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -22,12 +21,13 @@ from pathlib import Path
 import torch
 
 import speed
+from vsr.inference.model import read_model_json
 
 
 def model_config(spec: str) -> tuple[str, dict]:
-    folder = Path(spec)
-    if (folder / "model.json").is_file():
-        return folder.name, json.loads((folder / "model.json").read_text())["architecture"]
+    if (Path(spec) / "model.json").is_file():
+        folder, meta = read_model_json(spec)
+        return folder.name, meta["architecture"]
     return spec, speed.preset_config(spec, 4)
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             label, config = model_config(name)
             model = speed.build(config)
             t = args.clip_frames if speed.is_temporal(config) else 1
-            clip = torch.from_numpy(frames[:t]).permute(0, 3, 1, 2).float().div(255)[None]
+            clip = speed.clip_tensor(frames, t)
             flops = speed.flops_per_frame(model, clip)
             for variant in (variants or "channels_last").split(","):
                 runner, _ = speed.make_variant(variant, model, config, clip, Path(tmp) / f"{label}_{variant}")

@@ -128,6 +128,11 @@ def flops_per_frame(model, clip: torch.Tensor) -> float:
     return counter.get_total_flops() / (clip.shape[0] * clip.shape[1])
 
 
+def clip_tensor(frames: np.ndarray, count: int) -> torch.Tensor:
+    """The first `count` uint8 `(T, H, W, 3)` frames as a float clip `(1, count, 3, H, W)` in [0, 1]."""
+    return torch.from_numpy(frames[:count]).permute(0, 3, 1, 2).float().div(255)[None]
+
+
 def test_frames(width: int, height: int, count: int) -> np.ndarray:
     """uint8 `(T, H, W, 3)` frames of a real photograph panned by a few pixels (same for every row)."""
     from skimage import data as skdata
@@ -252,7 +257,7 @@ def bench_models(table: Table, args, frames: np.ndarray, work: Path) -> dict:
         model = build(config)
         temporal = is_temporal(config)
         t = args.clip_frames if temporal else 1
-        clip = torch.from_numpy(frames[:t]).permute(0, 3, 1, 2).float().div(255)[None]
+        clip = clip_tensor(frames, t)
         flops = flops_per_frame(model, clip)
         params = sum(p.numel() for p in model.parameters())
         with torch.inference_mode():
