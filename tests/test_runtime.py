@@ -272,3 +272,31 @@ def test_single_frame_models_are_timed_on_full_size_frames():
     recurrent = AutoRuntime(tiny(TINY_RECURRENT), temporal=True, device=torch.device("cpu"), min_pixels=0)
     probe = recurrent._probe(recurrent.eager, clip)
     assert probe.shape[1] == 8 and probe.shape[-2] * probe.shape[-1] < 90 * 160 / 2
+
+
+def test_single_frame_runners_take_a_few_frames_a_call():
+    """Single-frame models run on groups of frames of at most FRAME_GROUP_PIXELS LR pixels (their
+    activations then stay in the CPU caches), with the same outputs as one call on the whole clip."""
+    model = tiny(TINY_RRDB)
+    sizes = []
+
+    class Recording(runtime.Runner):
+        name = "recording"
+
+        def __call__(self, clip, keep=runtime.ALL):
+            sizes.append(clip.shape[1])
+            with torch.no_grad():
+                return model(clip[:, keep])
+
+    clip = torch.rand(1, 7, 3, 16, 16)
+    grouped = runtime.FrameGroups(Recording(), pixels=2 * 16 * 16)
+    with torch.no_grad():
+        expected = model(clip)
+    assert (grouped(clip) - expected).abs().max() < 1e-5  # batch size may change the summation order
+    assert sizes == [2, 2, 2, 1]
+    sizes.clear()
+    assert (grouped(clip, slice(2, 5)) - expected[:, 2:5]).abs().max() < 1e-5  # only the kept frames run
+    assert sizes == [2, 1]
+    assert runtime.FrameGroups(Recording(), pixels=1).group(clip) == 1  # frames larger than the budget: one a call
+    assert isinstance(runtime.make_runner("eager", model, temporal=False), runtime.FrameGroups)
+    assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runtime.FrameGroups)
