@@ -127,20 +127,23 @@ def test_writer_rejects_unknown_extension_and_bad_crf(tmp_path):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_writer_sets_x264_threads(tmp_path, threads):
-    """x264 records its settings in the stream (an SEI message): the thread count asked is the one used."""
+    """x264 records its settings in the stream (an SEI message): the thread count asked is the one
+    used, as slice threads (each frame finished inside write(), none encoding in the background)."""
     path = tmp_path / "out.mp4"
     with VideoWriter(path, Fraction(24), threads=threads) as writer:
         for frame in moving_pattern(3, 256, 192):  # x264 caps the threads of tiny frames at 1
             writer.write(frame)
-    assert f" threads={threads} ".encode() in path.read_bytes()
+    settings = path.read_bytes()
+    assert f" threads={threads} ".encode() in settings
+    assert f" sliced_threads={int(threads > 1)} ".encode() in settings
 
 
-def test_encoder_threads_auto_is_one_beside_a_cpu_model():
+def test_encoder_threads_auto_is_the_models_threads_beside_a_cpu_model():
     import torch
 
     from vsr.inference.video import encoder_threads
 
-    assert encoder_threads({}, torch.device("cpu")) == 1
+    assert encoder_threads({}, torch.device("cpu")) == torch.get_num_threads()
     assert encoder_threads({"encoder_threads": "auto"}, torch.device("cuda")) == 0
     assert encoder_threads({"encoder_threads": 4}, torch.device("cpu")) == 4
 

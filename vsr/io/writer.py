@@ -116,7 +116,8 @@ class VideoWriter:
         preset: x264 speed preset (ultrafast ... veryslow; slower = smaller files at the same crf).
         start: time of the first frame in seconds (the source's, so audio stays in sync).
         rotation: display rotation in degrees to record (the source's; frames are stored as given).
-        threads: x264 threads; 0 lets x264 choose (several frame threads that run beside the caller).
+        threads: x264 threads; 0 lets x264 choose. Slice threads: they split each frame and finish
+            it inside `write`, so nothing encodes in the background while the caller computes.
     Odd sizes are cropped by one pixel (yuv420p needs even width and height).
     Use as a context manager: on an exception the temporary file is removed.
     """
@@ -165,6 +166,7 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = 1 / self.rate
+        self.stream.codec_context.thread_type = "SLICE"  # PyAV's default too; written out because the loop relies on it
         self.stream.options = {"crf": str(self.crf), "preset": self.preset,
                                **({"threads": str(self.threads)} if self.threads else {})}
         if self.rotation:
