@@ -289,7 +289,7 @@ def test_single_frame_runners_take_a_few_frames_a_call():
                 return model(clip[:, keep])
 
     clip = torch.rand(1, 7, 3, 16, 16)
-    grouped = runtime.FrameGroups(Recording(), pixels=2 * 16 * 16)
+    grouped = runtime.FrameGroups(Recording(), scale=2, pixels=2 * 16 * 16)
     with torch.no_grad():
         expected = model(clip)
     assert (grouped(clip) - expected).abs().max() < 1e-5  # batch size may change the summation order
@@ -297,6 +297,7 @@ def test_single_frame_runners_take_a_few_frames_a_call():
     sizes.clear()
     assert (grouped(clip, slice(2, 5)) - expected[:, 2:5]).abs().max() < 1e-5  # only the kept frames run
     assert sizes == [2, 1]
-    assert runtime.FrameGroups(Recording(), pixels=1).group(clip) == 1  # frames larger than the budget: one a call
+    assert runtime.FrameGroups(Recording(), scale=2, pixels=1).group(clip) == 1  # frames larger than the budget: one a call
+    assert grouped(clip, slice(0, 0)).shape == (1, 0, 3, 32, 32)  # no frame kept: an empty clip at the output size
     assert isinstance(runtime.make_runner("eager", model, temporal=False), runtime.FrameGroups)
     assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runtime.FrameGroups)

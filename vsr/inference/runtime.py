@@ -115,8 +115,8 @@ class FrameGroups(Runner):
     """A single-frame model's runner called on groups of frames of at most `FRAME_GROUP_PIXELS` LR
     pixels (one frame at least) instead of the whole clip; outputs written into one clip tensor."""
 
-    def __init__(self, runner: Runner, pixels: int = FRAME_GROUP_PIXELS):
-        self.runner, self.pixels, self.name = runner, int(pixels), runner.name
+    def __init__(self, runner: Runner, scale: int, pixels: int = FRAME_GROUP_PIXELS):
+        self.runner, self.scale, self.pixels, self.name = runner, int(scale), int(pixels), runner.name
         self.shape = getattr(runner, "shape", None)
 
     def group(self, clip: torch.Tensor) -> int:
@@ -127,13 +127,9 @@ class FrameGroups(Runner):
 
     def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         clip = clip[:, keep]  # single-frame models: the other frames are not needed
-        k, out = self.group(clip), None
-        for start in range(0, clip.shape[1], k):
-            part = self.runner(clip[:, start:start + k])
-            if out is None:
-                out = part.new_empty((clip.shape[0], clip.shape[1], *part.shape[2:]))
-            out[:, start:start + k] = part
-        return clip.new_empty((clip.shape[0], 0, *clip.shape[2:])) if out is None else out
+        k = self.group(clip)
+        parts = (self.runner(clip[:, start:start + k]) for start in range(0, clip.shape[1], k))
+        return fill_clip((frame for part in parts for frame in part.unbind(1)), clip, self.scale)
 
 
 class FrameModel(nn.Module):
@@ -363,7 +359,7 @@ def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None
     else written to the cache; single-frame models' runners take a few frames a call (`FrameGroups`).
     Raises (ImportError, UserError, RuntimeError) when not possible."""
     runner = _make_runner(name, model, temporal, folder, threads)
-    return runner if temporal else FrameGroups(runner)
+    return runner if temporal else FrameGroups(runner, getattr(model, "scale", 1))
 
 
 def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None, threads: int | None) -> Runner:
