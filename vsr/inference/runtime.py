@@ -106,9 +106,10 @@ class TorchRunner(Runner):
         with torch.inference_mode():
             if hasattr(self.model, "kept_states"):  # recurrent: context frames are not reconstructed
                 return run_tiled_recurrent(self.model, clip, keep, getattr(self.model, "scale", 1))
-            # channels_last outputs interleave the frames pixel by pixel: every later per-frame pass
-            # (ensemble sum, uint8 conversion: 49 vs 3 ms a 720p frame) would read the whole clip
-            return self.model(clip)[:, keep].contiguous()
+            # single-frame models: FrameGroups copies each output frame into one contiguous clip (a
+            # channels_last output interleaves the frames pixel by pixel, and every later per-frame
+            # pass, ensemble sum or uint8 conversion, would read the whole clip: 49 vs 3 ms a 720p frame)
+            return self.model(clip)[:, keep]
 
 
 class FrameGroups(Runner):

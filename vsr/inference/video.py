@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from vsr.errors import UserError, check_choice, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
@@ -47,8 +49,6 @@ def encoder_threads(cfg, device) -> int:
     next model call, so they never take cores from the model's threads (on 2 cores, 720p: 8.4-8.8
     instead of one thread's 13-15 ms a frame, files 2.6% larger; experiments/benchmarks.md). Beside
     a GPU: x264's choice (0)."""
-    import torch
-
     threads = cfg.get("encoder_threads", "auto")
     if threads == "auto":
         return torch.get_num_threads() if device.type == "cpu" else 0
