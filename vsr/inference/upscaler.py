@@ -247,6 +247,12 @@ class Upscaler:
         for chunk in self.stream_chunks(frames):
             yield from to_frames(chunk)
 
+    def stream_float(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
+        """As `stream`, but yields the float `(3, H', W')` frames (not clamped to [0, 1]) for a
+        consumer that quantizes them itself (`VideoWriter` converts them straight to YUV)."""
+        for chunk in self.stream_chunks(frames):
+            yield from chunk
+
     def fixed_windows(self) -> bool:
         """Every window the same length: temporal models whose runtime is (or may become) a
         fixed-length graph; otherwise the last window of a video is only as long as it needs."""

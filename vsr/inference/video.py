@@ -157,8 +157,8 @@ def upscale_video(cfg) -> dict:
         if info.rotation and reader == "auto":
             reader = "pyav"  # decord turns rotated frames into garbage or errors; PyAV keeps them as stored
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
-        if interpolator is None:
-            out_frames = upscaler.stream(frames)
+        if interpolator is None:  # float frames: the writer turns them into YUV in one rounding
+            out_frames = upscaler.stream_float(frames)
         else:  # scene cuts are found on the input frames, whichever runs first
             from vsr.interpolation.stream import SceneCuts
 

@@ -1,4 +1,4 @@
-"""Write uint8 RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate and audio.
+"""Write RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate and audio.
 
 The file is written under a temporary name beside the output and renamed when complete, so an
 error or Ctrl-C leaves neither the output nor a partial file behind.
@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vsr.errors import UserError
 
@@ -35,6 +36,39 @@ def remove_stale_partials(path: Path) -> None:
             stale.unlink(missing_ok=True)
         except PermissionError:
             pass  # another user's running process
+
+
+# BT.601 limited range, what swscale's rgb24 -> yuv420p uses for untagged video (and so what readers
+# assume when decoding ours): rows Y, Cb, Cr of R, G, B in [0, 1], scaled to 219 / 224 levels.
+KR, KB = 0.299, 0.114
+KG = 1 - KR - KB
+Y_WEIGHTS = [219 * KR, 219 * KG, 219 * KB]
+CB_WEIGHTS = [224 * -KR / (2 - 2 * KB), 224 * -KG / (2 - 2 * KB), 224 * 0.5]
+CR_WEIGHTS = [224 * 0.5, 224 * -KG / (2 - 2 * KR), 224 * -KB / (2 - 2 * KR)]
+
+
+def _weighted_sum(rgb: torch.Tensor, weights: list[float], offset: float) -> torch.Tensor:
+    out = torch.mul(rgb[0], weights[0])
+    return out.add_(rgb[1], alpha=weights[1]).add_(rgb[2], alpha=weights[2]).add_(offset)
+
+
+@torch.inference_mode()  # model outputs are inference tensors: in-place only in this mode
+def yuv420p(frame: torch.Tensor) -> np.ndarray:
+    """Float RGB `(3, H, W)` (clamped to [0, 1] in place; H, W even) -> yuv420p planes as one uint8
+    array `(3H/2, W)`, as swscale converts rgb24 (chroma: the mean of each 2x2 block) but rounded
+    once from float, not twice through uint8 RGB. On 720p: 2.5-3 ms, where uint8 RGB then swscale
+    took 6-7 (experiments/benchmarks.md, "YUV from the model's float output")."""
+    _, h, w = frame.shape
+    rgb = frame.clamp_(0, 1)
+    planes = torch.empty(h * w * 3 // 2, dtype=torch.uint8)
+    # +0.5 then the cast's truncation: rounding in one pass (every value is positive)
+    planes[: h * w].view(h, w).copy_(_weighted_sum(rgb, Y_WEIGHTS, 16.5))
+    pairs = rgb[:, 0::2] + rgb[:, 1::2]  # rows first: contiguous, then the strided columns
+    block_sums = pairs[..., 0::2] + pairs[..., 1::2]
+    quarter = [weight / 4 for weight in CB_WEIGHTS], [weight / 4 for weight in CR_WEIGHTS]
+    planes[h * w: h * w * 5 // 4].view(h // 2, w // 2).copy_(_weighted_sum(block_sums, quarter[0], 128.5))
+    planes[h * w * 5 // 4:].view(h // 2, w // 2).copy_(_weighted_sum(block_sums, quarter[1], 128.5))
+    return planes.numpy().reshape(h * 3 // 2, w)
 
 
 class AudioCopier:
@@ -106,7 +140,8 @@ DEFAULT_CRF, DEFAULT_PRESET = 17, "superfast"
 
 
 class VideoWriter:
-    """Stream frames `(H, W, 3)` uint8 RGB into an H.264 file, atomically.
+    """Stream RGB frames (uint8 `(H, W, 3)` arrays or float `(3, H, W)` tensors) into an H.264 file,
+    atomically.
 
     Args:
         path: output file; its extension picks the container (.mp4 .mov .mkv .m4v .avi).
@@ -177,18 +212,23 @@ class VideoWriter:
             if has_audio:
                 self.audio = AudioCopier(self.audio_from, self.container)
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one `(H, W, 3)` uint8 RGB frame."""
+    def write(self, frame: np.ndarray | torch.Tensor) -> None:
+        """Encode one RGB frame: uint8 `(H, W, 3)`, or float `(3, H, W)` in [0, 1] (converted
+        straight to yuv420p by `yuv420p`; it is clamped in place)."""
         import av
 
+        is_float = isinstance(frame, torch.Tensor)
         if self.stream is None:
             try:
-                self._open_stream(*frame.shape[:2])
+                self._open_stream(*(frame.shape[-2:] if is_float else frame.shape[:2]))
             except (av.error.FFmpegError, ValueError) as err:
                 raise UserError(f"output={self.path}: cannot set up the video/audio streams "
                                 f"({getattr(err, 'strerror', None) or err})") from None
         w, h = self.size
-        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
+        if is_float:
+            image = av.VideoFrame.from_ndarray(yuv420p(frame[:, :h, :w]), format="yuv420p")
+        else:
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
         image.pts = self.first_pts + self.frames
         image.time_base = 1 / self.rate
         try:
