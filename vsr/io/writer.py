@@ -55,9 +55,9 @@ def _weighted_sum(rgb: torch.Tensor, weights: list[float], offset: float) -> tor
 @torch.inference_mode()  # model outputs are inference tensors: in-place only in this mode
 def yuv420p(frame: torch.Tensor) -> np.ndarray:
     """Float RGB `(3, H, W)` (clamped to [0, 1] in place; H, W even) -> yuv420p planes as one uint8
-    array `(3H/2, W)`, as swscale converts rgb24 (chroma: the mean of each 2x2 block) but rounded
-    once from float, not twice through uint8 RGB. On 720p: 2.5-3 ms, where uint8 RGB then swscale
-    took 6-7 (experiments/benchmarks.md, "YUV from the model's float output")."""
+    array `(3H/2, W)`: swscale's matrix and range, chroma the mean of each 2x2 block, rounded once
+    from float instead of through uint8 RGB. About 3 ms a 720p frame, where rounding to RGB and
+    swscale took about 6.5 (experiments/benchmarks.md, "YUV from the model's float output")."""
     _, h, w = frame.shape
     rgb = frame.clamp_(0, 1)
     planes = torch.empty(h * w * 3 // 2, dtype=torch.uint8)
