@@ -4,9 +4,9 @@
  *
  * Each thread runs 16 independent chains of 512-bit fused multiply-adds on registers only (no
  * memory traffic; 16 chains hide the FMA latency on two ports; -O3 keeps them in registers, -O2 did
- * not: 88 GFLOP/s), so FLOPs / time is the rate at which
- * the cores can multiply-add at all, at whatever clock they hold under AVX-512 load. A convolution
- * counted as direct multiply-adds cannot pass it; only fewer multiplications (Winograd) can.
+ * not: 88 GFLOP/s), so FLOPs / time is the rate at which the cores can multiply-add at all, at
+ * whatever clock they hold under AVX-512 load. A convolution counted as direct multiply-adds cannot
+ * pass it; only fewer multiplications (Winograd) can.
  */
 #include <immintrin.h>
 #include <omp.h>
