@@ -56,8 +56,9 @@ def _weighted_sum(rgb: torch.Tensor, weights: list[float], offset: float) -> tor
 def yuv420p(frame: torch.Tensor) -> np.ndarray:
     """Float RGB `(3, H, W)` (clamped to [0, 1] in place; H, W even) -> yuv420p planes as one uint8
     array `(3H/2, W)`: swscale's matrix and range, chroma the mean of each 2x2 block, rounded once
-    from float instead of through uint8 RGB. About 3 ms a 720p frame, where rounding to RGB and
-    swscale took about 6.5 (experiments/benchmarks.md, "YUV from the model's float output")."""
+    from float instead of through uint8 RGB (0.1-0.3 dB closer after decoding). About 3 ms a 720p
+    frame alone, 4 beside OpenVINO's threads: no faster than rounding to RGB plus swscale in
+    `upscale.py` (experiments/benchmarks.md, "YUV from the model's float output")."""
     _, h, w = frame.shape
     rgb = frame.clamp_(0, 1)
     planes = torch.empty(h * w * 3 // 2, dtype=torch.uint8)
