@@ -128,7 +128,7 @@ def main() -> None:
         print(f"| | peer: realesr-animevideov3-x4, ncnn, model only (median / best frame) | "
               f"{peer['frames_per_s_median']:.2f} / {peer['frames_per_s']:.2f} | 1.00x |")
     ratio = (lambda fps: f"{fps / peer['frames_per_s_median']:.2f}x") if peer else (lambda fps: "n/a")
-    overheads = []
+    overheads, within = [], []
     for r, (alone, short, long) in enumerate(rounds, 1):
         extra_s = long["seconds"] - short["seconds"]
         what = f"upscale.py shipped={args.shipped} ({long['runtime']}, ensemble x{long['ensemble']})"
@@ -145,12 +145,16 @@ def main() -> None:
         model_s = long["model_seconds"] - short["model_seconds"]
         total = extra_s / (n * alone["seconds_per_frame"]) - 1
         overheads.append(total)
+        within.append(extra_s / model_s - 1)
         print(f"| {r} | overhead: {total:+.1%} of model-only time = decode + conversion + encode "
-              f"{extra_s / model_s - 1:+.1%} of the model passes (same runs) and model passes "
+              f"{within[-1]:+.1%} of the model passes (same runs) and model passes "
               f"{model_s / (n * alone['seconds_per_frame']) - 1:+.1%} over the model alone "
               f"({long['computed_frames'] - short['computed_frames']} frames propagated for {n} kept) | | |")
-    print(f"\npipeline overhead, start-up excluded, median of {len(overheads)} rounds: {float(np.median(overheads)):+.1%} "
-          f"(rounds: {', '.join(f'{o:+.1%}' for o in overheads)})")
+    print()
+    for what, values in (("pipeline overhead vs the model alone", overheads),
+                         ("decode + conversion + encode vs the model passes of the same runs", within)):
+        print(f"{what}, start-up excluded, median of {len(values)} rounds: {float(np.median(values)):+.1%} "
+              f"(rounds: {', '.join(f'{v:+.1%}' for v in values)})")
 
 if __name__ == "__main__":
     main()
