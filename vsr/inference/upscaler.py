@@ -248,8 +248,9 @@ class Upscaler:
             yield from to_frames(chunk)
 
     def stream_float(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
-        """As `stream`, but yields the float `(3, H', W')` frames (not clamped to [0, 1]) for a
-        consumer that quantizes them itself (`VideoWriter` converts them straight to YUV)."""
+        """As `stream`, but yields the float `(3, H', W')` frames (in [0, 1], as `upscale_clip`
+        leaves them) for a consumer that quantizes them itself (`VideoWriter` converts them
+        straight to YUV)."""
         for chunk in self.stream_chunks(frames):
             yield from chunk
 
