@@ -75,7 +75,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = instantiate(cfg.data)
     generator = instantiate(cfg.model)
     if cfg.get("init_from"):
-        init_generator(generator, cfg.init_from)
+        init_generator(generator, cfg.init_from, partial=bool(cfg.get("init_partial", False)))
     if not any(True for _ in generator.parameters()):
         raise UserError(f"model={HydraConfig.get().runtime.choices.get('model') if HydraConfig.initialized() else ''} "
                         "is a fixed interpolation baseline with nothing to train; choose model=recurrent_rrdb or rrdb")
