@@ -13,7 +13,7 @@ decoded. Systems:
 PSNR-Y and SSIM-Y with BasicSR's conventions (BT.601 Y, `scale` border pixels cropped), tOF
 (Farneback, lower = steadier). Writes JSON and a markdown table per condition.
 
-    python experiments/corpus/heldout.py default=experiments/shipped_x4/model --corpus datasets/corpus \
+    python experiments/corpus/heldout.py default=experiments/shipped_x4/model@2 --corpus datasets/corpus \
         --peer realesr-animevideov3-x4 --peer realesrgan-x4plus --out experiments/corpus/heldout
 """
 
@@ -60,19 +60,20 @@ def score(sr: torch.Tensor, hr: torch.Tensor) -> dict:
             "tof": tof(sr, hr).mean().item()}
 
 
-def run_export(folder: str, lr: torch.Tensor) -> torch.Tensor:
-    shipped = Path(folder).resolve() == (ROOT / "experiments" / "shipped_x4" / "model").resolve()
-    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=2 if shipped else 1)
+def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
+    folder, _, ensemble = spec.partition("@")
+    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1))
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return torch.stack(list(upscaler.stream_float(iter(frames))))
 
 
-def run_peer(model: str, lr: torch.Tensor, python: str) -> torch.Tensor:
+def run_peer(model: str, lr: torch.Tensor, python: str, threads: int) -> torch.Tensor:
     with tempfile.TemporaryDirectory() as tmp:
         frames, out = Path(tmp) / "lr.npy", Path(tmp) / "sr.npy"
         np.save(frames, (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy())
         subprocess.run([python, str(ROOT / "experiments" / "benchmarks" / "peer_ncnn.py"), "--frames", str(frames),
-                        "--model", model, "--min-time", "0", "--repeats", "1", "--save", str(out)],
+                        "--model", model, "--min-time", "0", "--repeats", "1", "--save", str(out),
+                        "--threads", str(threads)],
                        check=True, capture_output=True)
         return torch.from_numpy(np.load(out)).float().clamp(0, 1)
 
@@ -101,15 +102,17 @@ def table(results: dict, condition: str) -> str:
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR")
+    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE] (the ensemble upscale.py uses: 2 for the shipped default)")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--crf", type=int, default=28)
     parser.add_argument("--peer", action="append", default=[], help="Real-ESRGAN ncnn model name (repeatable)")
     parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for our models and the peers")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and tables.md")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     test = args.corpus / "videos" / "test"
     names = args.clips or sorted(p.name for p in test.iterdir() if p.is_dir()) if test.is_dir() else []
@@ -130,7 +133,7 @@ def main() -> None:
                     row[label] = score(run_export(folder, lr), hr)
             for model in args.peer:
                 if model not in row:
-                    row[model] = score(run_peer(model, lr, args.peer_python), hr)
+                    row[model] = score(run_peer(model, lr, args.peer_python, args.threads), hr)
             print(name, condition, {k: round(v["psnr_y"], 2) for k, v in row.items()}, flush=True)
             saved.write_text(json.dumps(results, indent=1))
     conds = list(next(iter(results.values())))
