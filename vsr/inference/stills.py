@@ -98,7 +98,7 @@ def _to_uint8(frames: torch.Tensor) -> np.ndarray:
 def upscale_image(cfg, factor: int) -> dict:
     """input=IMAGE output=IMAGE: the image as a one-frame clip through the model (alpha resized bicubic)."""
     from vsr.inference import filters
-    from vsr.inference.video import make_upscaler
+    from vsr.inference.video import flag, make_upscaler
 
     source, target = cfg.get("input"), cfg.get("output")
     if factor != 1:
@@ -114,7 +114,7 @@ def upscale_image(cfg, factor: int) -> dict:
         raise UserError(f"output={target}: an image input writes an image; use one of {', '.join(IMAGE_OUTPUTS)}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise UserError(f"output={target} is the input file; choose a different output path")
-    _check_new_file(dst, bool(cfg.get("overwrite", False)))
+    _check_new_file(dst, flag(cfg, "overwrite", False))
     rgb, alpha = read_image(src)
     upscaler = make_upscaler(cfg)
     start = time.perf_counter()
@@ -149,7 +149,7 @@ def check_stills(value, num_frames: int, source) -> list[int]:
 
 def upscale_stills(cfg, factor: int) -> dict:
     """input=VIDEO stills=[i, j, ...] output=DIR: those frames upscaled with temporal context, as PNGs."""
-    from vsr.inference.video import make_upscaler
+    from vsr.inference.video import flag, make_upscaler
     from vsr.io.video import count_checked, probe, stream_frames
 
     source, target = cfg.get("input"), cfg.get("output")
@@ -168,7 +168,7 @@ def upscale_stills(cfg, factor: int) -> dict:
     wanted = check_stills(cfg.get("stills"), info.num_frames, source)
     files = {i: folder / f"{src.stem}_frame{i:06d}.png" for i in wanted}
     for file in files.values():
-        _check_new_file(file, bool(cfg.get("overwrite", False)))
+        _check_new_file(file, flag(cfg, "overwrite", False))
     upscaler = make_upscaler(cfg)
     half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
     start = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from vsr.errors import UserError, check_choice, check_number
+from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
@@ -41,6 +41,11 @@ def ensemble_size(cfg) -> int:
     if size != "auto":
         return check_size(size, auto="2 for the shipped default model, else 1")
     return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
+
+
+def flag(cfg, option: str, default: bool) -> bool:
+    """A true/false option of upscale.py (`overwrite=no` must not count as true)."""
+    return check_flag(option, cfg.get(option, default))
 
 
 def encoder_threads(cfg, device) -> int:
@@ -97,7 +102,7 @@ def make_upscaler(cfg) -> Upscaler:
         weights_dir(cfg), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
-        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
+        sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
         outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
         ensemble=ensemble_size(cfg))
 
@@ -125,11 +130,13 @@ def upscale_video(cfg) -> dict:
     from vsr.inference import stills
 
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
+    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
+    flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
     if stills.is_image(cfg.get("input")):
         return stills.upscale_image(cfg, factor)
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
-    src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
+    src, dst = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
     weights = weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
@@ -151,7 +158,7 @@ def upscale_video(cfg) -> dict:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
     start = time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
-               disable=not cfg.get("progress", True), dynamic_ncols=True)
+               disable=not progress, dynamic_ncols=True)
     try:
         reader = cfg.get("reader", "auto")
         if info.rotation and reader == "auto":

@@ -1,0 +1,94 @@
+"""Option values as users type them: every boolean of upscale.py takes the YAML spellings or is one
+line; crf; model.json shapes; train.py ckpt_path=; paths Hydra needs quoted."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vsr.errors import UserError
+from vsr.export import export
+from vsr.inference import run
+from vsr.io.synthetic import write_test_video
+
+from tiny_models import tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
+             "upsampler": "nearest_conv", "global_skip": False}
+BOOLEANS = ("overwrite", "color_match", "progress")  # every true/false option of conf/upscale.yaml
+SPELLINGS = {True: [True, "true", "True", "yes", "on", "ON", 1, "1"], False: [False, "false", "no", "off", "Off", 0, "0"]}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    export(tiny(TINY_RRDB), TINY_RRDB, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_test_video(tmp_path_factory.mktemp("video") / "clip.mp4", num_frames=3, width=16, height=12, fps=25)
+
+
+def upscale(**options) -> dict:
+    return run({"progress": False, **options})
+
+
+def test_upscale_booleans_are_yaml_booleans(exported, clip):
+    """`overwrite=no` used to replace an existing output (any non-empty text counted as true)."""
+    from vsr.inference.video import make_upscaler
+
+    for truth, spellings in SPELLINGS.items():
+        for spelling in spellings:
+            upscaler = make_upscaler({"weights": str(exported), "color_match": spelling})
+            assert upscaler.color_match is truth, spelling
+    config_keys = {line.split(":")[0] for line in (ROOT / "conf" / "upscale.yaml").read_text().splitlines()
+                   if line.split("#")[0].strip().endswith((": true", ": false"))}
+    assert config_keys == set(BOOLEANS)
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS[False][1:])
+def test_overwrite_no_keeps_an_existing_output(exported, clip, tmp_path, spelling):
+    for suffix in (".mp4", ".png"):
+        existing = tmp_path / f"existing{suffix}"
+        existing.write_bytes(b"keep me")
+        source = clip if suffix == ".mp4" else _image(tmp_path / "in.png")
+        with pytest.raises(UserError, match="already exists; pass overwrite=true"):
+            upscale(input=str(source), output=str(existing), weights=str(exported), overwrite=spelling)
+        assert existing.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("option", BOOLEANS)
+@pytest.mark.parametrize("value", ["maybe", "2", 2, 0.5, None, "nope"])
+def test_upscale_booleans_refuse_other_values(exported, clip, tmp_path, option, value):
+    existing = tmp_path / "existing.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(UserError, match=f"^{option}=.* must be true or false") as err:
+        upscale(input=str(clip), output=str(tmp_path / "out.mp4"), weights=str(exported), **{option: value})
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.mp4"]
+
+
+def test_overwrite_yes_replaces_and_cli_overwrite_no_refuses(exported, clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"old")
+    upscale(input=str(clip), output=str(out), weights=str(exported), overwrite="yes")
+    assert out.stat().st_size > 100
+    made = out.read_bytes()
+    result = subprocess.run([sys.executable, "upscale.py", f"input={clip}", f"output={out}", f"weights={exported}",
+                             "overwrite=no", "progress=off"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"error: output={out} already exists; pass overwrite=true to replace it"
+    assert out.read_bytes() == made
+
+
+def _image(path: Path) -> Path:
+    cv2.imwrite(str(path), np.full((12, 16, 3), 120, np.uint8))
+    return path
