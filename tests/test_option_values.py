@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
              "upsampler": "nearest_conv", "global_skip": False}
 BOOLEANS = ("overwrite", "color_match", "progress")  # every true/false option of conf/upscale.yaml
-SPELLINGS = {True: [True, "true", "True", "yes", "on", "ON", 1, "1"], False: [False, "false", "no", "off", "Off", 0, "0"]}
+SPELLINGS = {True: [True, "true", "True", "yes", "on", "ON", 1, "1"],
+             False: [False, "false", "no", "off", "Off", 0, "0"]}
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,19 @@ def test_overwrite_yes_replaces_and_cli_overwrite_no_refuses(exported, clip, tmp
 def _image(path: Path) -> Path:
     cv2.imwrite(str(path), np.full((12, 16, 3), 120, np.uint8))
     return path
+
+
+@pytest.mark.parametrize("crf", ["abc", None, 23.5, -1, 52, True])
+def test_crf_is_a_whole_number_in_x264s_range(exported, clip, tmp_path, crf):
+    """crf=abc and crf=null were tracebacks from the writer; crf=23.5 silently became 23."""
+    with pytest.raises(UserError, match=f"^crf={crf} must be an integer between 0 and 51") as err:
+        upscale(input=str(clip), output=str(tmp_path / "out.mp4"), weights=str(exported), crf=crf)
+    assert "\n" not in str(err.value) and list(tmp_path.iterdir()) == []
+
+
+def test_crf_null_from_the_command_line_is_one_line(exported, clip, tmp_path):
+    result = subprocess.run([sys.executable, "upscale.py", f"input={clip}", f"output={tmp_path / 'out.mp4'}",
+                             f"weights={exported}", "crf=null"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ))
+    assert result.returncode == 2 and result.stderr.startswith("error: crf=None must be an integer"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []

@@ -11,7 +11,8 @@ from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
-from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
+from vsr.io.claim import OutputClaim
+from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
 
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
@@ -125,8 +126,6 @@ def _raise_interrupt(signum, frame):
 def upscale_video(cfg) -> dict:
     """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
     `interpolate=N`, N times the frame rate); prints a progress bar and a one-line summary."""
-    from tqdm import tqdm
-
     from vsr.inference import stills
 
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
@@ -137,6 +136,17 @@ def upscale_video(cfg) -> dict:
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
     src, dst = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
+    check_encoder_options(cfg.get("crf", DEFAULT_CRF), cfg.get("preset", DEFAULT_PRESET))
+    with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
+        return upscale_file(cfg, src, dst, claim, factor, progress)
+
+
+def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
+    """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
+    from tqdm import tqdm
+
+    from vsr.inference import stills
+
     weights = weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
@@ -178,7 +188,7 @@ def upscale_video(cfg) -> dict:
         with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
                          crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
                          threads=encoder_threads(cfg, upscaler.device),
-                         rotation=info.rotation) as writer:
+                         rotation=info.rotation, claim=claim) as writer:
             for frame in out_frames:
                 writer.write(frame)
                 bar.update(1)
