@@ -109,3 +109,65 @@ def test_crf_null_from_the_command_line_is_one_line(exported, clip, tmp_path):
                             timeout=300, env=dict(os.environ))
     assert result.returncode == 2 and result.stderr.startswith("error: crf=None must be an integer"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+# ---- model.json: malformed shapes are one line, and nothing in it runs code or reads outside its folder ----
+def malformed_model_jsons(meta: dict) -> dict:
+    """name -> a model.json that is valid JSON but not what export.py writes."""
+    arch = meta["architecture"]
+    return {
+        "a JSON list": [meta],
+        "architecture a string": {**meta, "architecture": arch["_target_"]},
+        "target not a string": {**meta, "architecture": {**arch, "_target_": 5}},
+        "target a function": {**meta, "architecture": {**arch, "_target_": "vsr.models.rrdb.spy_function"}},
+        "target a constant": {**meta, "architecture": {**arch, "_target_": "vsr.models.build.ALLOWED_PREFIX"}},
+        "target not a generator class": {**meta, "architecture": {**arch, "_target_": "vsr.models.build.UserError"}},
+        "unknown module": {**meta, "architecture": {**arch, "_target_": "vsr.models.nosuch.Net"}},
+        "extra keyword": {**meta, "architecture": {**arch, "colour": 3}},
+        "keyword of the wrong type": {**meta, "architecture": {**arch, "num_feat": "eight"}},
+        "weights a string": {**meta, "weights": "model.safetensors"},
+        "format_version a string": {**meta, "format_version": "1"},
+        "formats a list": {**meta, "formats": ["onnx"]},
+        "scale a word": {**meta, "scale": "x2"},
+    }
+
+
+def test_malformed_model_json_is_one_line_and_runs_nothing(exported, clip, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    import vsr.models.rrdb
+
+    calls = []
+    monkeypatch.setattr(vsr.models.rrdb, "spy_function", lambda **kwargs: calls.append(kwargs), raising=False)
+    meta = json.loads((exported / "model.json").read_text())
+    for name, bad in malformed_model_jsons(meta).items():
+        folder = tmp_path / "model"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(exported, folder)
+        (folder / "model.json").write_text(json.dumps(bad))
+        with pytest.raises(UserError) as err:
+            upscale(input=str(clip), output=str(tmp_path / "out.mp4"), weights=str(folder))
+        assert "\n" not in str(err.value), name
+        assert "model.json" in str(err.value) or "model target" in str(err.value), (name, str(err.value))
+        assert not (tmp_path / "out.mp4").exists()
+    assert calls == []
+
+
+@pytest.mark.parametrize("file", ["../outside.safetensors", "/tmp/../etc/passwd", "sub/../../outside.safetensors",
+                                  ".."])
+def test_weights_file_outside_the_model_folder_is_refused(exported, clip, tmp_path, file):
+    """`weights.file` pointed anywhere: `../../etc/passwd` was read and hashed, and a matching file
+    outside the folder was loaded."""
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported, folder)
+    shutil.copy(exported / "model.safetensors", tmp_path / "outside.safetensors")
+    meta = json.loads((folder / "model.json").read_text())
+    meta["weights"]["file"] = file
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="weights.file=.* must be a file name inside the model folder") as err:
+        upscale(input=str(clip), output=str(tmp_path / "out.mp4"), weights=str(folder))
+    assert "\n" not in str(err.value) and not (tmp_path / "out.mp4").exists()
