@@ -171,3 +171,37 @@ def test_weights_file_outside_the_model_folder_is_refused(exported, clip, tmp_pa
     with pytest.raises(UserError, match="weights.file=.* must be a file name inside the model folder") as err:
         upscale(input=str(clip), output=str(tmp_path / "out.mp4"), weights=str(folder))
     assert "\n" not in str(err.value) and not (tmp_path / "out.mp4").exists()
+
+
+# ---- train.py ckpt_path=: only a training checkpoint of this model resumes ------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from conftest import run_entry
+    from test_train import TINY
+
+    run = tmp_path_factory.mktemp("run")
+    result = run_entry("train.py", *TINY, "trainer.max_steps=1", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_resume_from_a_checkpoint_that_does_not_fit_is_one_line(trained, tmp_path):
+    """Lightning's errors for these were tracebacks (`KeyError: 'pytorch-lightning_version'`, or a
+    page of `size mismatch for generator...`)."""
+    import torch
+    from conftest import run_entry
+    from test_train import TINY
+
+    esrgan = tmp_path / "RealESRGAN_x4plus.pth"
+    torch.save({"params_ema": {"conv_first.weight": torch.zeros(8, 3, 3, 3)}}, esrgan)
+    plain = tmp_path / "weights.pth"
+    torch.save(torch.load(trained, weights_only=True)["state_dict"], plain)
+    cases = {"not a training checkpoint": ([f"ckpt_path={esrgan}"], "is not a training checkpoint"),
+             "a bare state dict": ([f"ckpt_path={plain}"], "is not a training checkpoint"),
+             "another architecture": ([f"ckpt_path={trained}", "model.num_feat=16"], "was saved by another model")}
+    for case, (overrides, words) in cases.items():
+        result = run_entry("train.py", *TINY, "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'resumed'}",
+                           *overrides)
+        assert result.returncode == 2, (case, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ckpt_path=") and words in lines[0], (case, lines)
