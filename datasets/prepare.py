@@ -216,6 +216,20 @@ def write_png(path: Path, rgb) -> None:
     tmp.replace(path)
 
 
+def clip_folder(root: Path, name: str, file: Path) -> Path:
+    """ROOT/name, the folder a video's frames go to, which --overwrite replaces: refused unless it is a
+    visible folder inside ROOT (a video named `..mp4` or `...mp4` would name ROOT or its parent)."""
+    from vsr.errors import UserError
+
+    parts = Path(name).parts
+    out = root / name
+    if not parts or any(part.startswith(".") for part in parts) or \
+            not out.resolve().is_relative_to(root.resolve()) or out.resolve() == root.resolve():
+        raise UserError(f"{file}: its name gives no usable clip folder ({name!r} inside {root}); "
+                        "rename the video (clip folders are named after the files, and hidden ones are skipped)")
+    return out
+
+
 def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: int | None, overwrite: bool) -> int:
     """Decode each video into ROOT/<name>/NNNNN.png, optionally shrunk by `downscale`."""
     import torch
@@ -229,8 +243,9 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
     if downscale < 1:
         raise UserError(f"--downscale {downscale} must be 1 or more")
     files = sorted({f for pattern in patterns for f in find_videos(pattern)})
-    for name, file in zip(clip_names(files), files):
-        out = root / name
+    names = clip_names(files)
+    folders = [clip_folder(root, name, file) for name, file in zip(names, files)]  # every name, before any work
+    for name, file, out in zip(names, files, folders):
         if out.is_dir() and any(out.glob("*.png")) and not overwrite:
             print(f"{out}: exists, kept (--overwrite to redo)")
             continue
@@ -239,7 +254,7 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
         h, w = info.height // downscale, info.width // downscale
         # decoded into a hidden folder renamed when complete: an interrupted run leaves no clip
         # folder that a later run would keep (the loaders skip dot-folders)
-        partial = root / f".{name}.partial"
+        partial = out.with_name(f".{out.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         count = 0
         for count, frame in enumerate(tqdm(iter_frames(file, max_frames), total=total, desc=name, unit="frame"), 1):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import torch
 
-from vsr.errors import UserError, check_choice, check_number
+from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
-from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
+from vsr.io.claim import OutputClaim
+from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
 
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
@@ -41,6 +42,11 @@ def ensemble_size(cfg) -> int:
     if size != "auto":
         return check_size(size, auto="2 for the shipped default model, else 1")
     return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
+
+
+def flag(cfg, option: str, default: bool) -> bool:
+    """A true/false option of upscale.py (`overwrite=no` must not count as true)."""
+    return check_flag(option, cfg.get(option, default))
 
 
 def encoder_threads(cfg, device) -> int:
@@ -97,7 +103,7 @@ def make_upscaler(cfg) -> Upscaler:
         weights_dir(cfg), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
-        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
+        sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
         outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
         ensemble=ensemble_size(cfg))
 
@@ -120,16 +126,27 @@ def _raise_interrupt(signum, frame):
 def upscale_video(cfg) -> dict:
     """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
     `interpolate=N`, N times the frame rate); prints a progress bar and a one-line summary."""
-    from tqdm import tqdm
-
     from vsr.inference import stills
 
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
+    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
+    flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
     if stills.is_image(cfg.get("input")):
         return stills.upscale_image(cfg, factor)
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
-    src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
+    src, dst = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
+    check_encoder_options(cfg.get("crf", DEFAULT_CRF), cfg.get("preset", DEFAULT_PRESET))
+    with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
+        return upscale_file(cfg, src, dst, claim, factor, progress)
+
+
+def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
+    """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
+    from tqdm import tqdm
+
+    from vsr.inference import stills
+
     weights = weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
@@ -151,7 +168,7 @@ def upscale_video(cfg) -> dict:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
     start = time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
-               disable=not cfg.get("progress", True), dynamic_ncols=True)
+               disable=not progress, dynamic_ncols=True)
     try:
         reader = cfg.get("reader", "auto")
         if info.rotation and reader == "auto":
@@ -171,7 +188,7 @@ def upscale_video(cfg) -> dict:
         with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
                          crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
                          threads=encoder_threads(cfg, upscaler.device),
-                         rotation=info.rotation) as writer:
+                         rotation=info.rotation, claim=claim) as writer:
             for frame in out_frames:
                 writer.write(frame)
                 bar.update(1)

@@ -1,41 +1,21 @@
 """Write RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate and audio.
 
-The file is written under a temporary name beside the output and renamed when complete, so an
-error or Ctrl-C leaves neither the output nor a partial file behind.
+The file is written under a hidden partial name beside the output and renamed when complete, so an
+error or Ctrl-C leaves neither the output nor a partial file behind; the output is claimed for the
+whole time (`vsr.io.claim.OutputClaim`), so two runs never write it at once.
 """
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vsr.errors import UserError
+from vsr.errors import UserError, check_choice, check_number
+from vsr.io.claim import OutputClaim
 
 OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-
-
-def temporary_path(path: Path) -> Path:
-    """Hidden sibling of `path` with the same extension (so the muxer is chosen from it), named
-    after this process. Partial files of processes that no longer run (killed with SIGKILL, which
-    no handler can clean up after) are removed on the way."""
-    remove_stale_partials(path)
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-
-
-def remove_stale_partials(path: Path) -> None:
-    for stale in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
-        pid = stale.name[len(f".{path.stem}.partial-"):-len(path.suffix) or None]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            stale.unlink(missing_ok=True)
-        except PermissionError:
-            pass  # another user's running process
 
 
 # BT.601 limited range, what swscale's rgb24 -> yuv420p uses for untagged video (and so what readers
@@ -138,6 +118,14 @@ class AudioCopier:
 # vs 19-26 ms a frame) at the same PSNR-Y against the frames given (-0.07 / +0.23 dB on two clips),
 # for 15-50% larger files; `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
 DEFAULT_CRF, DEFAULT_PRESET = 17, "superfast"
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+
+
+def check_encoder_options(crf, preset) -> None:
+    """x264's `crf` and `preset` as one-line errors (x264 itself refuses them only at the first frame)."""
+    check_number("crf", crf, 0, 51, integer=True, hint=" (0 lossless ... 51 smallest; 16-18 is visually lossless)")
+    check_choice("preset", preset, X264_PRESETS)
 
 
 class VideoWriter:
@@ -154,22 +142,25 @@ class VideoWriter:
         rotation: display rotation in degrees to record (the source's; frames are stored as given).
         threads: x264 threads; 0 lets x264 choose. Slice threads: they split each frame and finish
             it inside `write`, so nothing encodes in the background while the caller computes.
+        claim: the `OutputClaim` its caller holds on `path` (taken before any work); without one
+            the writer claims `path` itself on entry, replacing an existing file.
     Odd sizes are cropped by one pixel (yuv420p needs even width and height).
     Use as a context manager: on an exception the temporary file is removed.
     """
 
     def __init__(self, path: str | Path, rate: Fraction, audio_from: str | Path | None = None,
                  crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, start: float = 0.0, rotation: int = 0,
-                 threads: int = 0):
+                 threads: int = 0, claim: OutputClaim | None = None):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_EXTENSIONS:
             raise UserError(f"output={path}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
-        if not 0 <= int(crf) <= 51:
-            raise UserError(f"crf={crf} is out of range; use 0 (lossless) to 51 (smallest)")
+        check_encoder_options(crf, preset)
         self.rate = Fraction(rate).limit_denominator(1_000_000)
         self.audio_from = Path(audio_from) if audio_from else None
         self.crf, self.preset, self.threads = int(crf), preset, int(threads)
-        self.tmp = temporary_path(self.path)
+        self.own_claim = claim is None
+        self.claim = OutputClaim(self.path, overwrite=True) if claim is None else claim
+        self.tmp = self.claim.partial
         self.container = None
         self.stream = None
         self.audio: AudioCopier | None = None
@@ -185,10 +176,12 @@ class VideoWriter:
     def __enter__(self):
         import av
 
+        if self.own_claim:
+            self.claim.__enter__()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.container = av.open(str(self.tmp), "w")
         except (OSError, av.error.FFmpegError) as err:
+            self._release()
             raise UserError(f"output={self.path}: cannot write there ({getattr(err, 'strerror', None) or err})") from None
         return self
 
@@ -243,6 +236,13 @@ class VideoWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
+            self._finish(exc_type)
+        finally:
+            self._release()
+        return False
+
+    def _finish(self, exc_type) -> None:
+        try:
             if exc_type is None:
                 if self.stream is None:
                     raise UserError(f"output={self.path}: no frames to write")
@@ -254,10 +254,13 @@ class VideoWriter:
             raise
         if exc_type is not None:
             self._discard()
-            return False
+            return
         self._close()
-        os.replace(self.tmp, self.path)
-        return False
+        self.claim.publish(self.tmp)
+
+    def _release(self) -> None:
+        if self.own_claim:
+            self.claim.release()
 
     def _close(self) -> None:
         if self.audio:
