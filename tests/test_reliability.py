@@ -2,6 +2,9 @@
 checkpoints that carry code, damaged videos. Each test is a row of docs/reliability.md."""
 
 import csv
+import errno
+import io
+import os
 import pickle
 import re
 import signal
@@ -333,3 +336,63 @@ def test_kill_9_during_upscale_leaves_no_output(tmp_path):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "finished before it could be killed"
     assert list(tmp_path.glob(".out.partial-*")) and not out.exists()
+
+
+# ---- full disk and closed terminals while writing ---------------------------------------------
+
+class FullDisk(io.FileIO):
+    """A file on a full disk: every write fails with ENOSPC (the file itself exists, as it would)."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, weights, monkeypatch):
+    """The writer's buffer reaches the disk only when the file is closed, after the last frame: the
+    failure is found late and still leaves nothing behind."""
+    import av
+
+    from vsr.io.synthetic import write_test_video
+
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=3, width=16, height=16)
+    out = tmp_path / "out"
+    out.mkdir()
+    real_open = av.open
+
+    def open_on_full_disk(file, mode="r", **kwargs):
+        if mode == "w" and ".partial-" in str(file):
+            return real_open(FullDisk(file, "w"), "w", format="mp4", **kwargs)
+        return real_open(file, mode, **kwargs)
+
+    monkeypatch.setattr(av, "open", open_on_full_disk)
+    with pytest.raises(UserError, match=re.escape("(No space left on device); nothing written")) as err:
+        upscale(input=str(clip), output=str(out / "x.mp4"), weights=str(weights))
+    assert "\n" not in str(err.value)
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sighup_during_upscale_leaves_no_file(tmp_path):
+    """The terminal closed mid-run (SIGHUP): cleaned up like Ctrl-C and SIGTERM, exit 130."""
+    import subprocess
+    import sys
+    import time
+
+    from test_upscale import TINY_RECURRENT, tiny
+
+    from vsr.export import export
+    from vsr.io.synthetic import write_test_video
+
+    export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "w")
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=40, width=96, height=64)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, str(TESTS.parent / "upscale.py"), f"input={clip}", f"output={out}",
+                             f"weights={tmp_path / 'w'}", "chunk=2", "overlap=1", "device=cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.partial-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait() == 130, proc.stderr.read()[-2000:]
+    assert "interrupted" in proc.stderr.read()
+    assert not list(tmp_path.glob(".out.partial-*")) and not out.exists()

@@ -148,7 +148,8 @@ def upscale_video(cfg) -> dict:
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
+    # `kill` and a closed terminal (SIGHUP) clean up like Ctrl-C
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     start = time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
                disable=not cfg.get("progress", True), dynamic_ncols=True)
@@ -184,7 +185,8 @@ def upscale_video(cfg) -> dict:
         raise SystemExit(130) from None
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     seconds = time.perf_counter() - start
     summary = {"output": str(dst), "weights": weights, "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),

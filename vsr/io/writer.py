@@ -237,27 +237,35 @@ class VideoWriter:
             self.frames += 1
             if self.audio:
                 self.audio.mux_until(float((self.first_pts + self.frames) / self.rate))
-        except av.error.FFmpegError as err:  # disk full, I/O error, a damaged audio packet
+        except OSError as err:  # disk full, I/O error (av.error.OSError is one)
+            raise self._failed(err) from None
+        except av.error.FFmpegError as err:  # a damaged audio packet
             raise UserError(f"output={self.path}: writing failed at frame {self.frames} "
                             f"({err.strerror or type(err).__name__})") from None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is None:
-                if self.stream is None:
-                    raise UserError(f"output={self.path}: no frames to write")
-                self.container.mux(self.stream.encode(None))
-                if self.audio:
-                    self.audio.mux_until(None)
-        except BaseException:
-            self._discard()
-            raise
         if exc_type is not None:
             self._discard()
             return False
-        self._close()
-        os.replace(self.tmp, self.path)
+        try:
+            if self.stream is None:
+                raise UserError(f"output={self.path}: no frames to write")
+            self.container.mux(self.stream.encode(None))
+            if self.audio:
+                self.audio.mux_until(None)
+            self._close()  # writes the buffered tail and the index: a full disk often shows only here
+            os.replace(self.tmp, self.path)
+        except OSError as err:  # av.error.OSError too: disk full, I/O error, a vanished folder
+            self._discard()
+            raise self._failed(err) from None
+        except BaseException:
+            self._discard()
+            raise
         return False
+
+    def _failed(self, err: OSError) -> UserError:
+        return UserError(f"output={self.path}: writing failed after {self.frames} frames "
+                         f"({err.strerror or type(err).__name__}); nothing written")
 
     def _close(self) -> None:
         if self.audio:
@@ -270,4 +278,6 @@ class VideoWriter:
             self._close()
         except Exception:  # a half-written container may fail to finalise; it is deleted anyway
             pass
+        finally:
+            self.container = self.audio = None  # closed once: a second close would write again
         self.tmp.unlink(missing_ok=True)
