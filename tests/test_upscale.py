@@ -369,3 +369,48 @@ def test_ensemble_is_applied_and_reported(clip, exported, tmp_path, capsys):
     # the tiny random model is not flip-symmetric: averaging its flipped runs changes the pixels
     a, b = read_frames(tmp_path / "plain.mp4").astype(int), read_frames(tmp_path / "x4.mp4").astype(int)
     assert a.shape == b.shape and abs(a - b).mean() > 0.5
+
+
+# ---- every stream kept, or named ----------------------------------------------------------------
+
+def multi_stream_video(folder: Path) -> Path:
+    """An MKV with a video, two audio tracks (AAC, Opus) and an SRT subtitle track."""
+    first = write_test_video(folder / "first.mkv", num_frames=12, audio_codec="aac")
+    second = write_test_video(folder / "second.mkv", num_frames=12, audio_codec="libopus", sample_rate=48000)
+    subtitles = folder / "subtitles.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n\n2\n00:00:00,200 --> 00:00:00,480\nworld\n")
+    path = folder / "multi.mkv"
+    with av.open(str(first)) as a, av.open(str(second)) as b, av.open(str(subtitles)) as s, \
+            av.open(str(path), "w") as out:
+        streams = (a.streams.video[0], a.streams.audio[0], b.streams.audio[0], s.streams.subtitles[0])
+        copies = {stream: out.add_stream_from_template(stream) for stream in streams}  # all before any packet
+        for container in (a, b, s):
+            for packet in container.demux([stream for stream in streams if stream.container is container]):
+                if packet.size:  # not the demuxer's final empty packet
+                    packet.stream = copies[packet.stream]
+                    out.mux(packet)
+    return path
+
+
+def stream_codecs(path) -> list[tuple[str, str]]:
+    with av.open(str(path)) as container:
+        return [(stream.type, stream.codec_context.name) for stream in container.streams]
+
+
+def test_every_audio_and_subtitle_stream_is_copied_or_named(exported, tmp_path, capsys):
+    source = multi_stream_video(tmp_path)
+    assert stream_codecs(source) == [("video", "h264"), ("audio", "aac"), ("audio", "opus"), ("subtitle", "srt")]
+
+    kept = upscale(input=str(source), output=str(tmp_path / "x.mkv"), weights=str(exported))
+    assert stream_codecs(tmp_path / "x.mkv") == stream_codecs(source)
+    assert kept["audio"] == "2 streams copied" and kept["dropped_streams"] == []
+    assert "audio 2 streams copied, 1 subtitle stream copied," in capsys.readouterr().out
+
+    # MP4 cannot hold SRT (PyAV cannot convert it to mov_text): said in one line, before any frame
+    dropped = upscale(input=str(source), output=str(tmp_path / "x.mp4"), weights=str(exported))
+    assert stream_codecs(tmp_path / "x.mp4") == stream_codecs(source)[:3]
+    assert dropped["dropped_streams"] == ["subtitle stream #3 (srt): .mp4 files cannot hold it (.mkv can)"]
+    out, err = capsys.readouterr()
+    assert "warning: input=" in err and "subtitle stream #3 (srt): .mp4 files cannot hold it (.mkv can); it is " \
+        "not in the output" in err
+    assert "audio 2 streams copied, 1 stream dropped (subtitle stream #3 (srt)" in out

@@ -169,10 +169,12 @@ def upscale_video(cfg) -> dict:
                 out_frames = interpolator.stream(upscaler.stream(frames), cuts)
             else:
                 out_frames = upscaler.stream(interpolator.stream(frames, cuts))
-        with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
+        with VideoWriter(dst, info.rate * factor, audio_from=src,
                          crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
                          threads=encoder_threads(cfg, upscaler.device),
                          rotation=info.rotation) as writer:
+            for dropped in writer.audio.dropped if writer.audio else ():
+                print(f"warning: input={src}: {dropped}; it is not in the output", file=sys.stderr)
             for frame in out_frames:
                 writer.write(frame)
                 bar.update(1)
@@ -191,6 +193,7 @@ def upscale_video(cfg) -> dict:
     summary = {"output": str(dst), "weights": weights, "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
+               "dropped_streams": writer.audio.dropped if writer.audio else [],
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
@@ -200,7 +203,7 @@ def upscale_video(cfg) -> dict:
     more = (f" at {float(info.rate * factor):g} fps (x{factor} frames, {order.replace('_', ' ')}, "
             f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
     print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
-          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
+          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}")

@@ -1,10 +1,11 @@
-"""Write RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate and audio.
+"""Write RGB frames as H.264 (yuv420p) with PyAV, keeping the source's frame rate, audio and subtitles.
 
 The file is written under a temporary name beside the output and renamed when complete, so an
 error or Ctrl-C leaves neither the output nor a partial file behind.
 """
 
 import os
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,30 +73,66 @@ def yuv420p(frame: torch.Tensor) -> np.ndarray:
     return planes.numpy().reshape(h * 3 // 2, w)
 
 
-class AudioCopier:
-    """Carries the first audio stream of `source` into `output`: packets copied when the
-    output container accepts the codec, otherwise decoded and re-encoded as AAC.
-    `mux_until(t)` interleaves audio up to time `t` seconds with the video being written."""
+class StreamCopier:
+    """Carries every audio and subtitle stream of `source` into `output`: packets copied when the
+    output container accepts the codec; other audio is decoded and re-encoded as AAC; other
+    subtitles are dropped (PyAV cannot convert them), each named with its reason in `dropped`.
+    Streams are planned when made (so drops can be reported before any frame is computed) and
+    added to `output` by `start()`, after the video stream. `mux_until(t)` interleaves them up to
+    time `t` seconds with the video being written."""
 
     def __init__(self, source: Path, output):
         import av
 
         self.input = av.open(str(source))
-        self.in_stream = self.input.streams.audio[0]
-        codec = self.in_stream.codec_context.name
-        self.copy = codec in output.supported_codecs
-        if self.copy:
-            self.out_stream = output.add_stream_from_template(self.in_stream)
-        else:
-            rate = self.in_stream.codec_context.sample_rate or 48000
-            self.out_stream = output.add_stream("aac", rate=rate)
-            # The default layout for the channel count: AAC rejects unordered ones ("1 channels" from AVI).
-            self.out_stream.layout = DEFAULT_LAYOUTS.get(self.in_stream.codec_context.channels, "stereo")
         self.output = output
-        self.packets = self.input.demux(self.in_stream)
+        self.plan = {}  # input stream -> "copy" or "aac"
+        self.kept: list[tuple[str, str]] = []  # (stream type, what happens), in words that outlive the input
+        self.dropped: list[str] = []
+        suffix = Path(output.name).suffix
+        for stream in (*self.input.streams.audio, *self.input.streams.subtitles):
+            codec = stream.codec_context.name
+            if codec in output.supported_codecs:
+                self.plan[stream] = "copy"
+                self.kept.append((stream.type, "copied"))
+            elif stream.type == "audio":
+                self.plan[stream] = "aac"
+                self.kept.append((stream.type, f"re-encoded {codec} -> aac"))
+            else:
+                self.dropped.append(f"subtitle stream #{stream.index} ({codec}): {suffix} files cannot hold it "
+                                    "(.mkv can)")
+        self.routes = {}  # input stream index -> (output stream, copied?)
+        self.packets = self.input.demux(list(self.plan)) if self.plan else iter(())
         self.pending = None
-        self.done = False
-        self.mode = "copied" if self.copy else f"re-encoded {codec} -> aac"
+        self.done = not self.plan
+
+    def start(self) -> None:
+        """Add the planned streams to the output (after its video stream)."""
+        for stream, how in self.plan.items():
+            if how == "copy":
+                self.routes[stream.index] = (self.output.add_stream_from_template(stream), True)
+                continue
+            out = self.output.add_stream("aac", rate=stream.codec_context.sample_rate or 48000)
+            # The default layout for the channel count: AAC rejects unordered ones ("1 channels" from AVI).
+            out.layout = DEFAULT_LAYOUTS.get(stream.codec_context.channels, "stereo")
+            self.routes[stream.index] = (out, False)
+
+    @property
+    def audio_mode(self) -> str:
+        """"copied", "re-encoded pcm_u8 -> aac", "2 streams copied", ... or "none"."""
+        modes = Counter(mode for kind, mode in self.kept if kind == "audio")
+        return ", ".join(mode if n == 1 else f"{n} streams {mode}" for mode, n in modes.items()) or "none"
+
+    @property
+    def summary(self) -> str:
+        """What happened to every stream besides the video, for the one-line summary."""
+        subtitles = sum(kind == "subtitle" for kind, _ in self.kept)
+        parts = [f"audio {self.audio_mode}"]
+        if subtitles:
+            parts.append(f"{subtitles} subtitle stream{'s' * (subtitles > 1)} copied")
+        if self.dropped:
+            parts.append(f"{len(self.dropped)} stream{'s' * (len(self.dropped) > 1)} dropped ({'; '.join(self.dropped)})")
+        return ", ".join(parts)
 
     def _next(self):
         for packet in self.packets:
@@ -105,17 +142,20 @@ class AudioCopier:
         return None
 
     def _write(self, packet) -> None:
-        if self.copy:
-            if packet.dts is None:
+        out, copy = self.routes[packet.stream.index]
+        if copy:
+            if packet.pts is None and packet.dts is None:
                 return
-            packet.stream = self.out_stream
+            if packet.dts is None:  # MKV stores no decode times; audio and subtitles are never reordered
+                packet.dts = packet.pts
+            packet.stream = out
             self.output.mux(packet)
         else:
             for frame in packet.decode():  # its pts carry over, so the encoder's priming is trimmed
-                self.output.mux(self.out_stream.encode(frame))
+                self.output.mux(out.encode(frame))
 
     def mux_until(self, seconds: float | None) -> None:
-        """Mux audio packets whose time is before `seconds` (all remaining ones for None)."""
+        """Mux packets whose time is before `seconds` (all remaining ones for None)."""
         while not self.done:
             packet = self.pending or self._next()
             self.pending = None
@@ -126,8 +166,10 @@ class AudioCopier:
                 self.pending = packet
                 return
             self._write(packet)
-        if seconds is None and not self.copy:
-            self.output.mux(self.out_stream.encode(None))
+        if seconds is None:
+            for out, copy in self.routes.values():
+                if not copy:
+                    self.output.mux(out.encode(None))
 
     def close(self) -> None:
         self.input.close()
@@ -147,7 +189,7 @@ class VideoWriter:
     Args:
         path: output file; its extension picks the container (.mp4 .mov .mkv .m4v .avi).
         rate: frame rate as a fraction (kept exactly, e.g. 30000/1001).
-        audio_from: a file whose first audio stream is copied (or re-encoded to AAC).
+        audio_from: a file whose audio and subtitle streams are copied (`StreamCopier`).
         crf: x264 constant rate factor (0 lossless ... 51; 16-18 is visually lossless).
         preset: x264 speed preset (ultrafast ... veryslow; slower = smaller files at the same crf).
         start: time of the first frame in seconds (the source's, so audio stays in sync).
@@ -172,7 +214,7 @@ class VideoWriter:
         self.tmp = temporary_path(self.path)
         self.container = None
         self.stream = None
-        self.audio: AudioCopier | None = None
+        self.audio: StreamCopier | None = None
         self.frames = 0
         self.first_pts = round(start * self.rate)
         self.rotation = int(rotation)
@@ -180,7 +222,12 @@ class VideoWriter:
 
     @property
     def audio_mode(self) -> str:
-        return self.audio.mode if self.audio else "none"
+        return self.audio.audio_mode if self.audio else "none"
+
+    @property
+    def streams_summary(self) -> str:
+        """Audio and subtitle streams copied, re-encoded or dropped (with why), in words."""
+        return self.audio.summary if self.audio else "audio none"
 
     def __enter__(self):
         import av
@@ -189,7 +236,14 @@ class VideoWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.container = av.open(str(self.tmp), "w")
         except (OSError, av.error.FFmpegError) as err:
+            self._discard()
             raise UserError(f"output={self.path}: cannot write there ({getattr(err, 'strerror', None) or err})") from None
+        try:
+            if self.audio_from is not None:  # planned now: what is dropped is known before any frame
+                self.audio = StreamCopier(self.audio_from, self.container)
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def _open_stream(self, height: int, width: int) -> None:
@@ -207,11 +261,8 @@ class VideoWriter:
                                **({"threads": str(self.threads)} if self.threads else {})}
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
-        if self.audio_from is not None:
-            with av.open(str(self.audio_from)) as probe:
-                has_audio = bool(probe.streams.audio)
-            if has_audio:
-                self.audio = AudioCopier(self.audio_from, self.container)
+        if self.audio:
+            self.audio.start()
 
     def write(self, frame: np.ndarray | torch.Tensor) -> None:
         """Encode one RGB frame: uint8 `(H, W, 3)`, or float `(3, H, W)` in [0, 1] (converted
