@@ -194,6 +194,9 @@ class VideoWriter:
         preset: x264 speed preset (ultrafast ... veryslow; slower = smaller files at the same crf).
         start: time of the first frame in seconds (the source's, so audio stays in sync).
         rotation: display rotation in degrees to record (the source's; frames are stored as given).
+        times: each frame's presentation time in `time_base` ticks, for variable-frame-rate sources
+            (None: frame i is at `start + i / rate`).
+        time_base: the unit of `times` (the source stream's, so every time is kept exactly).
         threads: x264 threads; 0 lets x264 choose. Slice threads: they split each frame and finish
             it inside `write`, so nothing encodes in the background while the caller computes.
     Odd sizes are cropped by one pixel (yuv420p needs even width and height).
@@ -202,7 +205,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, rate: Fraction, audio_from: str | Path | None = None,
                  crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, start: float = 0.0, rotation: int = 0,
-                 threads: int = 0):
+                 threads: int = 0, times: list[int] | None = None, time_base: Fraction | None = None):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_EXTENSIONS:
             raise UserError(f"output={path}: unsupported extension; use one of {', '.join(OUTPUT_EXTENSIONS)}")
@@ -217,6 +220,8 @@ class VideoWriter:
         self.audio: StreamCopier | None = None
         self.frames = 0
         self.first_pts = round(start * self.rate)
+        self.times = times
+        self.time_base = Fraction(time_base) if times is not None else 1 / self.rate
         self.rotation = int(rotation)
         self.size: tuple[int, int] | None = None  # (width, height) written
 
@@ -255,7 +260,9 @@ class VideoWriter:
         self.stream = self.container.add_stream("libx264", rate=self.rate)
         self.stream.width, self.stream.height = self.size
         self.stream.pix_fmt = "yuv420p"
-        self.stream.codec_context.time_base = 1 / self.rate
+        self.stream.codec_context.time_base = self.time_base
+        if self.times is not None:  # the source's unit, so the muxer keeps every time as it was
+            self.stream.time_base = self.time_base
         self.stream.codec_context.thread_type = "SLICE"  # PyAV's default too; written out because the loop relies on it
         self.stream.options = {"crf": str(self.crf), "preset": self.preset,
                                **({"threads": str(self.threads)} if self.threads else {})}
@@ -281,18 +288,26 @@ class VideoWriter:
             image = av.VideoFrame.from_ndarray(yuv420p(frame[:, :h, :w]), format="yuv420p")
         else:
             image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
-        image.pts = self.first_pts + self.frames
-        image.time_base = 1 / self.rate
+        image.pts = self._pts(self.frames)
+        image.time_base = self.time_base
         try:
             self.container.mux(self.stream.encode(image))
             self.frames += 1
             if self.audio:
-                self.audio.mux_until(float((self.first_pts + self.frames) / self.rate))
+                self.audio.mux_until(float(self._pts(self.frames, last=True) * self.time_base))
         except OSError as err:  # disk full, I/O error (av.error.OSError is one)
             raise self._failed(err) from None
         except av.error.FFmpegError as err:  # a damaged audio packet
             raise UserError(f"output={self.path}: writing failed at frame {self.frames} "
                             f"({err.strerror or type(err).__name__})") from None
+
+    def _pts(self, n: int, last: bool = False) -> int:
+        """Frame `n`'s time in `time_base` ticks (`last`: the last frame's, once all are written)."""
+        if self.times is None:
+            return self.first_pts + n
+        if n >= len(self.times) and not last:
+            raise UserError(f"output={self.path}: more frames than the input has ({len(self.times)})")
+        return self.times[min(n, len(self.times) - 1)]
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
