@@ -206,6 +206,8 @@ def test_output_size_options():
     assert up.upscale_clip(torch.rand(1, 3, 48, 64)).shape == (1, 3, 144, 192)
     fit = Upscaler(FrameIndexModel(), 2, device="cpu", fit="3840x2160")
     assert fit.output_size(1440, 1080) == (2880, 2160) and fit.passes(1440, 1080) == 1
+    for name, box in (("4k", (3840, 2160)), ("1440P", (2560, 1440)), ("1080p", (1920, 1080))):
+        assert Upscaler(FrameIndexModel(), 2, device="cpu", fit=name).output_size(1280, 720) == box
     filtered = Upscaler(FrameIndexModel(), 2, device="cpu", denoise=0.5, sharpen=0.5, color_match=True)
     out = filtered.upscale_clip(torch.rand(2, 3, 8, 8))
     assert out.shape == (2, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
