@@ -37,6 +37,11 @@ def weights_dir(cfg) -> str:
     return str(SHIPPED[preset])
 
 
+def model_name(cfg) -> str:
+    """How the summary names the model: the weights= folder, or the shipped preset."""
+    return str(cfg.get("weights")) if cfg.get("weights") else f"the shipped {cfg.get('shipped') or 'default'} model"
+
+
 def ensemble_size(cfg) -> int:
     """`ensemble=`, where `auto` is the shipped preset's own setting (1 for weights= folders)."""
     size = cfg.get("ensemble", "auto")
@@ -243,12 +248,16 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "interpolate": factor, "output_fps": float(info.rate * factor),
-               "scene_cuts": list(interpolator.cuts) if interpolator is not None else []}
+               "scene_cuts": list(interpolator.cuts) if interpolator is not None else [],
+               "model": model_name(cfg), "model_scale": upscaler.scale,
+               "model_passes": upscaler.passes(info.width, info.height)}
     cropped = " (cropped to even size)" if tuple(writer.size) != (out_w, out_h) else ""
+    passes = f" ({summary['model_passes']} passes)" if summary["model_passes"] > 1 else ""
     more = (f" at {float(info.rate * factor):g} fps (x{factor} frames, {order.replace('_', ' ')}, "
             f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
     print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
-          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
+          f"{cropped} by {summary['model']} x{upscaler.scale}{passes}"
+          f" in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}{f' ({len(damaged)} damaged input frames)' if damaged else ''}")
