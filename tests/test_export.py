@@ -225,3 +225,24 @@ def test_export_py_command(tmp_path):
                              cwd=ROOT, timeout=300)
     assert missing.returncode == 2
     assert missing.stderr.strip().count("\n") == 0 and missing.stderr.startswith("error: checkpoint=CKPT is required")
+
+
+@pytest.mark.parametrize("formats", [["onnx"], ["torchscript"]])
+def test_real_esrgan_x2_exports_with_a_probe_size_it_can_take(tmp_path, formats):
+    """Real-ESRGAN x2 folds 2x2 pixels into channels (pixel_unshuffle): the parity probe must use
+    sizes it can take (it used 27x39 and crashed). The file is built by spandrel, in its own layout."""
+    spandrel = pytest.importorskip("spandrel")
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(0)
+    reference = ESRGAN(in_nc=12, out_nc=3, num_filters=8, num_blocks=1, scale=4, shuffle_factor=2).eval()
+    pth = tmp_path / "RealESRGAN_x2_tiny.pth"
+    torch.save({"params_ema": reference.state_dict()}, pth)
+    assert spandrel.ModelLoader().load_from_state_dict(reference.state_dict()).scale == 2
+    meta = run({"checkpoint": str(pth), "output_dir": str(tmp_path / "exp"), "formats": formats})
+    assert meta["scale"] == 2 and meta["formats"][formats[0]]["parity"]["max_abs_error"] <= 1e-4
+    model, _ = load(tmp_path / "exp")
+    x = torch.rand(1, 3, 10, 14)
+    with torch.no_grad():
+        assert (model(x[:, None])[:, 0] - reference(x)).abs().max() < 1e-5
+
