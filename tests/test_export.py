@@ -246,3 +246,13 @@ def test_real_esrgan_x2_exports_with_a_probe_size_it_can_take(tmp_path, formats)
     with torch.no_grad():
         assert (model(x[:, None])[:, 0] - reference(x)).abs().max() < 1e-5
 
+
+def test_model_json_scale_must_agree_with_its_architecture(tmp_path):
+    """A model.json whose `scale` says x4 over an x2 architecture was run as x4 by resizing the
+    model's x2 output: refused in one line instead."""
+    export(tiny(TINY_RRDB), TINY_RRDB, tmp_path)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps(meta | {"scale": 2}))
+    with pytest.raises(UserError, match=r"scale 2 disagrees with its architecture.*x4") as err:
+        load(tmp_path)
+    assert "\n" not in str(err.value)
