@@ -61,3 +61,46 @@ def test_huge_architecture_in_model_json_is_refused_before_building(setup, tmp_p
     one_line_refusal(result, "model.safetensors")
     assert time.monotonic() - started < 60
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.slow
+def test_output_too_large_for_memory_is_refused_at_once(setup, tmp_path):
+    """outscale=1000 (64x48 -> 64000x48000) ran until the OOM killer ended it: refused in one line
+    naming outscale=, before any frame is decoded."""
+    folder, clip = setup
+    started = time.monotonic()
+    result = upscale_py(f"input={clip}", f"output={tmp_path / 'out.mp4'}", f"weights={folder / 'w'}", "outscale=1000")
+    one_line_refusal(result, "lower outscale= or fit=")
+    assert "64x48 -> 64000x48000 needs about" in result.stderr
+    assert time.monotonic() - started < 60
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_check_names_the_option_to_change(setup, tmp_path, monkeypatch):
+    """With less memory than a run's estimate: the error names tile= when tiles would fit, chunk=
+    when the output frames of a call are what does not fit, outscale= / fit= when nothing would;
+    it comes before the first frame is read (no file)."""
+    import vsr.inference.video as job
+    from vsr.errors import UserError
+    from vsr.inference import Upscaler, run
+    from vsr.inference import memory
+
+    model = tiny(TINY_RRDB)
+    untiled = Upscaler(model, 2, temporal=False, chunk=8, device="cpu")
+    outputs, features = memory.peak_bytes(untiled, 1920, 1080)
+    tiled = memory.needed_bytes(untiled, 1920, 1080, tile=64)
+    for free, words in ((outputs + features - 1, "pass tile=256"), (tiled - 1, "pass tile=64 chunk=1"),
+                        (outputs // 8, "lower outscale= or fit=")):
+        monkeypatch.setattr(memory, "available_bytes", lambda: free)
+        with pytest.raises(UserError, match=words) as err:
+            memory.check_fits(untiled, 1920, 1080)
+        assert "1920x1080 -> 3840x2160 needs about" in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.setattr(memory, "available_bytes", lambda: outputs + features)
+    memory.check_fits(untiled, 1920, 1080)  # exactly enough: accepted
+
+    folder, clip = setup
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(job, "stream_frames", lambda *a: pytest.fail("a frame was read before the memory check"))
+    with pytest.raises(UserError, match="needs about"):
+        run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "weights": str(folder / "w"), "progress": False})
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vsr.errors import UserError
+from vsr.inference.memory import check_fits
 from vsr.io.writer import temporary_path
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -117,6 +118,7 @@ def upscale_image(cfg, factor: int) -> dict:
     _check_new_file(dst, bool(cfg.get("overwrite", False)))
     rgb, alpha = read_image(src)
     upscaler = make_upscaler(cfg)
+    check_fits(upscaler, rgb.shape[1], rgb.shape[0])
     start = time.perf_counter()
     clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     out = _to_uint8(upscaler.upscale_clip(clip))[0]
@@ -170,6 +172,7 @@ def upscale_stills(cfg, factor: int) -> dict:
     for file in files.values():
         _check_new_file(file, bool(cfg.get("overwrite", False)))
     upscaler = make_upscaler(cfg)
+    check_fits(upscaler, info.width, info.height)
     half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
     start = time.perf_counter()
     reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")

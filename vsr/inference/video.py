@@ -9,6 +9,7 @@ import torch
 
 from vsr.errors import UserError, check_choice, check_number
 from vsr.inference.ensemble import check_size
+from vsr.inference.memory import check_fits
 from vsr.inference.upscaler import Upscaler
 from vsr.io.video import count_checked, probe, stream_frames
 from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
@@ -144,6 +145,7 @@ def upscale_video(cfg) -> dict:
               f"{info.num_frames} can be decoded: {lost} frames lost (truncated or corrupt file); "
               f"the output has the {info.num_frames} decodable frames", file=sys.stderr)
     upscaler = make_upscaler(cfg)
+    check_fits(upscaler, info.width, info.height)  # before the first frame, not at the OOM killer
     out_w, out_h = upscaler.output_size(info.width, info.height)
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor
