@@ -6,7 +6,7 @@ The estimate counts the large buffers of one model call (fp32): the float output
 x the largest pass's input, per tile, plus the upsampler's at the output resolution; recurrent
 models also keep hidden states of whole frames in both directions). It is meant as a floor, not a
 bound: a run it refuses cannot fit; one it lets through may still need somewhat more (1080p -> 4K
-with the shipped default and tile=256: estimated 9.9 GB, measured 10.6 GB).
+with the shipped default and tile=256: estimated 9.3 GB, measured 10.6 GB).
 """
 
 import math
@@ -106,7 +106,7 @@ def advice(upscaler, width: int, height: int, free: int) -> str:
     """The first smaller tile / chunk that fits, else a smaller output (outscale= or fit=)."""
     for words, options in SUGGESTIONS:
         if is_smaller(upscaler, options) and needed_bytes(upscaler, width, height, **options) <= free:
-            return f"pass {words} (runs the model on smaller pieces; same output)"
+            return f"pass {words} (runs the model on smaller pieces)"
     return "ask for a smaller output with a lower outscale= or fit=WIDTHxHEIGHT (even tile=64 chunk=1 would not fit)"
 
 
