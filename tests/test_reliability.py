@@ -2,6 +2,9 @@
 checkpoints that carry code, damaged videos. Each test is a row of docs/reliability.md."""
 
 import csv
+import errno
+import io
+import os
 import pickle
 import re
 import signal
@@ -13,6 +16,7 @@ from test_train import TINY
 
 from vsr.data.sampler import ResumableShuffle
 from vsr.errors import UserError
+from vsr.io.video import stream_frames
 from vsr.training.checkpoint_io import atomic_torch_save, load_checkpoint_safely
 
 TESTS = Path(__file__).resolve().parent
@@ -350,3 +354,129 @@ def test_checkpoints_leave_frozen_backbones_out_and_resume(train, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restored all states" in resumed.stdout + resumed.stderr
     assert load(last)["global_step"] == 4 and last.stat().st_size < 5 * 2**20
+
+
+# ---- full disk and closed terminals while writing ---------------------------------------------
+
+class FullDisk(io.FileIO):
+    """A file on a full disk: every write fails with ENOSPC (the file itself exists, as it would)."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, weights, monkeypatch):
+    """The writer's buffer reaches the disk only when the file is closed, after the last frame: the
+    failure is found late and still leaves nothing behind."""
+    import av
+
+    from vsr.io.synthetic import write_test_video
+
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=3, width=16, height=16)
+    out = tmp_path / "out"
+    out.mkdir()
+    real_open = av.open
+
+    def open_on_full_disk(file, mode="r", **kwargs):
+        if mode == "w" and ".partial-" in str(file):
+            return real_open(FullDisk(file, "w"), "w", format="mp4", **kwargs)
+        return real_open(file, mode, **kwargs)
+
+    monkeypatch.setattr(av, "open", open_on_full_disk)
+    with pytest.raises(UserError, match=re.escape("(No space left on device); nothing written")) as err:
+        upscale(input=str(clip), output=str(out / "x.mp4"), weights=str(weights))
+    assert "\n" not in str(err.value)
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sighup_during_upscale_leaves_no_file(tmp_path):
+    """The terminal closed mid-run (SIGHUP): cleaned up like Ctrl-C and SIGTERM, exit 130."""
+    import subprocess
+    import sys
+    import time
+
+    from test_upscale import TINY_RECURRENT, tiny
+
+    from vsr.export import export
+    from vsr.io.synthetic import write_test_video
+
+    export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "w")
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=40, width=96, height=64)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, str(TESTS.parent / "upscale.py"), f"input={clip}", f"output={out}",
+                             f"weights={tmp_path / 'w'}", "chunk=2", "overlap=1", "device=cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.partial-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait() == 130, proc.stderr.read()[-2000:]
+    assert "interrupted" in proc.stderr.read()
+    assert not list(tmp_path.glob(".out.partial-*")) and not out.exists()
+
+
+# ---- damaged frames: found before the model runs ------------------------------------------------
+
+def damaged_last_packet(folder: Path, how: str) -> Path:
+    """A 30-frame MP4 whose last video packet (in the file) is damaged: `conceal`: its tail zeroed (the
+    decoder shows a copy of the frame before it); `unreadable`: all of it random bytes (the frame and
+    two it predicts are lost)."""
+    import av
+    import numpy as np
+
+    from vsr.io.synthetic import write_test_video
+
+    full = write_test_video(folder / "full.mp4", num_frames=30, faststart=True)
+    with av.open(str(full)) as container:
+        pos, size = max((p.pos, p.size) for p in container.demux(video=0) if p.size)
+    data = bytearray(full.read_bytes())
+    if how == "conceal":
+        data[pos + size // 3: pos + size] = bytes(size - size // 3)
+    else:
+        data[pos: pos + size] = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path = folder / f"{how}.mp4"
+    path.write_bytes(bytes(data))
+    full.unlink()
+    return path
+
+
+def test_a_frame_the_decoder_conceals_is_reported_not_passed_silently(tmp_path, weights, capsys):
+    source = damaged_last_packet(tmp_path, "conceal")
+    summary = upscale(input=str(source), output=str(tmp_path / "x.mp4"), weights=str(weights))
+    out, err = capsys.readouterr()
+    assert "1 damaged frame (the decoder could only conceal errors" in err and "frame 29; upscaled as decoded" in err
+    assert summary["frames_damaged"] == 1 and "(1 damaged input frames)" in out
+
+
+@pytest.mark.parametrize("reader", ["auto", "pyav"])
+def test_undecodable_frames_are_refused_before_the_model_runs(tmp_path, weights, monkeypatch, reader):
+    """The container declares 30 frames and 27 decode: one line before any frame reaches the model
+    (reader=pyav used to find it only after the whole run), and no file."""
+    import vsr.inference.video as job
+
+    source = damaged_last_packet(tmp_path, "unreadable")
+    read = []
+    monkeypatch.setattr(job, "stream_frames", lambda *args: (read.append(frame) or frame
+                                                             for frame in stream_frames(*args)))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UserError, match="decoded 27 of 30 frames; nothing written"):
+        upscale(input=str(source), output=str(out / "x.mp4"), weights=str(weights), reader=reader)
+    assert read == [] and list(out.iterdir()) == []
+
+
+def test_truncated_mkv_missing_only_its_last_frame_counts_one_lost(tmp_path, weights, capsys):
+    """The MKV track's own duration is exact: a single lost frame is counted (it was taken for rounding)."""
+    import av
+
+    from vsr.io.synthetic import write_test_video
+
+    full = write_test_video(tmp_path / "full.mkv", num_frames=30, audio=False)
+    with av.open(str(full)) as container:
+        last = max(p.pos for p in container.demux(video=0) if p.size)
+    source = tmp_path / "cut.mkv"
+    source.write_bytes(full.read_bytes()[:last])
+    summary = upscale(input=str(source), output=str(tmp_path / "x.mkv"), weights=str(weights))
+    assert "only 29 can be decoded: 1 frames lost" in capsys.readouterr().err
+    assert summary["frames"] == 29 and summary["frames_lost"] == 1

@@ -301,3 +301,43 @@ def test_single_frame_runners_take_a_few_frames_a_call():
     assert grouped(clip, slice(0, 0)).shape == (1, 0, 3, 32, 32)  # no frame kept: an empty clip at the output size
     assert isinstance(runtime.make_runner("eager", model, temporal=False), runtime.FrameGroups)
     assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runtime.FrameGroups)
+
+
+def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
+    """A cached model.onnx swapped for another model's (same name, valid file) is not trusted when
+    runtime= is explicit or the choice is remembered: its output is compared with PyTorch's on the
+    first clip, it is dropped and removed, and the next run exports it afresh."""
+    import shutil
+
+    model = tiny(TINY_RRDB)
+    clip = torch.rand(1, 2, 3, 12, 16)
+    with torch.no_grad():
+        expected = model(clip)
+    first = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
+    assert torch.allclose(first(clip), expected, atol=1e-5) and first.name == "onnxruntime"
+    cached = runtime.cache_root() / runtime.weights_key(model) / "model.onnx"
+
+    other = tiny(TINY_RRDB)
+    torch.nn.init.zeros_(next(other.parameters()))
+    wrong = runtime.export_onnx_file(other, tmp_path / "other")
+
+    def swapped_run(**options) -> AutoRuntime:
+        shutil.copyfile(wrong, cached)
+        auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0, **options)
+        assert torch.allclose(auto(clip), expected, atol=1e-5)
+        assert "differs from PyTorch" in auto.report()["dropped"]["onnxruntime"] and not cached.exists()
+        return auto
+
+    explicit = swapped_run(runtime="onnxruntime")
+    assert explicit.name == "eager"
+    fresh = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
+    assert torch.allclose(fresh(clip), expected, atol=1e-5) and fresh.name == "onnxruntime"  # exported afresh
+
+    fresh._memo(clip).parent.mkdir(parents=True, exist_ok=True)
+    fresh._memo(clip).write_text(json.dumps({"runtime": "onnxruntime", "fallback": "eager"}))
+    remembered = swapped_run()
+    assert not remembered.recalled  # timed afresh, without the swapped file
+    fresh = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
+    fresh(clip)
+    assert json.loads((cached.parent / runtime.MANIFEST).read_text())["model.onnx"]["size"] == cached.stat().st_size
+    assert [p.name for p in cached.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left

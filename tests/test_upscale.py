@@ -206,6 +206,8 @@ def test_output_size_options():
     assert up.upscale_clip(torch.rand(1, 3, 48, 64)).shape == (1, 3, 144, 192)
     fit = Upscaler(FrameIndexModel(), 2, device="cpu", fit="3840x2160")
     assert fit.output_size(1440, 1080) == (2880, 2160) and fit.passes(1440, 1080) == 1
+    for name, box in (("4k", (3840, 2160)), ("1440P", (2560, 1440)), ("1080p", (1920, 1080))):
+        assert Upscaler(FrameIndexModel(), 2, device="cpu", fit=name).output_size(1280, 720) == box
     filtered = Upscaler(FrameIndexModel(), 2, device="cpu", denoise=0.5, sharpen=0.5, color_match=True)
     out = filtered.upscale_clip(torch.rand(2, 3, 8, 8))
     assert out.shape == (2, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
@@ -369,3 +371,113 @@ def test_ensemble_is_applied_and_reported(clip, exported, tmp_path, capsys):
     # the tiny random model is not flip-symmetric: averaging its flipped runs changes the pixels
     a, b = read_frames(tmp_path / "plain.mp4").astype(int), read_frames(tmp_path / "x4.mp4").astype(int)
     assert a.shape == b.shape and abs(a - b).mean() > 0.5
+
+
+# ---- every stream kept, or named ----------------------------------------------------------------
+
+def multi_stream_video(folder: Path) -> Path:
+    """An MKV with a video, two audio tracks (AAC, Opus) and an SRT subtitle track."""
+    first = write_test_video(folder / "first.mkv", num_frames=12, audio_codec="aac")
+    second = write_test_video(folder / "second.mkv", num_frames=12, audio_codec="libopus", sample_rate=48000)
+    subtitles = folder / "subtitles.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n\n2\n00:00:00,200 --> 00:00:00,480\nworld\n")
+    path = folder / "multi.mkv"
+    with av.open(str(first)) as a, av.open(str(second)) as b, av.open(str(subtitles)) as s, \
+            av.open(str(path), "w") as out:
+        streams = (a.streams.video[0], a.streams.audio[0], b.streams.audio[0], s.streams.subtitles[0])
+        copies = {stream: out.add_stream_from_template(stream) for stream in streams}  # all before any packet
+        for container in (a, b, s):
+            for packet in container.demux([stream for stream in streams if stream.container is container]):
+                if packet.size:  # not the demuxer's final empty packet
+                    packet.stream = copies[packet.stream]
+                    out.mux(packet)
+    return path
+
+
+def stream_codecs(path) -> list[tuple[str, str]]:
+    with av.open(str(path)) as container:
+        return [(stream.type, stream.codec_context.name) for stream in container.streams]
+
+
+def test_every_audio_and_subtitle_stream_is_copied_or_named(exported, tmp_path, capsys):
+    source = multi_stream_video(tmp_path)
+    assert stream_codecs(source) == [("video", "h264"), ("audio", "aac"), ("audio", "opus"), ("subtitle", "srt")]
+
+    kept = upscale(input=str(source), output=str(tmp_path / "x.mkv"), weights=str(exported))
+    assert stream_codecs(tmp_path / "x.mkv") == stream_codecs(source)
+    assert kept["audio"] == "2 streams copied" and kept["dropped_streams"] == []
+    assert "audio 2 streams copied, 1 subtitle stream copied," in capsys.readouterr().out
+
+    # MP4 cannot hold SRT (PyAV cannot convert it to mov_text): said in one line, before any frame
+    dropped = upscale(input=str(source), output=str(tmp_path / "x.mp4"), weights=str(exported))
+    assert stream_codecs(tmp_path / "x.mp4") == stream_codecs(source)[:3]
+    assert dropped["dropped_streams"] == ["subtitle stream #3 (srt): .mp4 files cannot hold it (.mkv can)"]
+    out, err = capsys.readouterr()
+    assert "warning: input=" in err and "subtitle stream #3 (srt): .mp4 files cannot hold it (.mkv can); it is " \
+        "not in the output" in err
+    assert "audio 2 streams copied, 1 stream dropped (subtitle stream #3 (srt)" in out
+
+
+# ---- variable frame rate ------------------------------------------------------------------------
+
+VFR_TIMES_MS = [0, 40, 80, 120, 300, 340, 380, 700, 740, 780, 820, 1160]  # pauses of 0.18-0.34 s
+
+
+def variable_rate_video(path: Path, times_ms=VFR_TIMES_MS, seconds: float = 1.2) -> Path:
+    """Frames at the given times (like a phone or screen recording) and a tone lasting `seconds`."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        sound = out.add_stream("aac", rate=44100)
+        sound.layout = "mono"
+        for t, pixels in zip(times_ms, moving_pattern(len(times_ms), 64, 48)):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * 44100)) / 44100) * 32767).astype(np.int16)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 44100, start
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def frame_times(path) -> tuple[list[float], float]:
+    """Each decoded frame's time in seconds, and one tick of the stream's time base."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [float(frame.pts * stream.time_base) for frame in container.decode(stream)], float(stream.time_base)
+
+
+def audio_span(path) -> tuple[float, float]:
+    """The first audio packet's time (the encoder's priming included) and the decoded audio's length, in
+    seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        samples = sum(frame.samples for packet in packets for frame in packet.decode())
+        return float(packets[0].pts * stream.time_base), samples / stream.sample_rate
+
+
+def test_variable_frame_rate_keeps_every_frame_time_and_the_audio(exported, tmp_path):
+    """Every output frame at its source time (within one tick of the coarser time base), against the
+    audio, which is copied as it was. MKV stores no negative times: there the AAC priming packet
+    before 0 shifts every stream alike, so times are compared from the audio's first packet."""
+    source = variable_rate_video(tmp_path / "vfr.mp4")
+    expected, source_tick = frame_times(source)
+    assert max(abs(t - ms / 1000) for t, ms in zip(expected, VFR_TIMES_MS)) <= source_tick
+    source_start, source_length = audio_span(source)
+    for ext in (".mp4", ".mkv"):
+        out = tmp_path / f"x{ext}"
+        summary = upscale(input=str(source), output=str(out), weights=str(exported))
+        times, tick = frame_times(out)
+        start, length = audio_span(out)
+        assert summary["frames"] == len(times) == len(expected)
+        assert max(abs((a - start) - (b - source_start)) for a, b in zip(times, expected)) <= max(tick, source_tick)
+        assert summary["variable_frame_rate"]
+        assert abs(length - source_length) <= 1024 / 44100
+        if ext == ".mp4":
+            assert start == source_start and max(abs(a - b) for a, b in zip(times, expected)) <= max(tick, source_tick)

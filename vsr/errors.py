@@ -30,6 +30,20 @@ def check_number(option: str, value, low: float, high: float | None = None, inte
         raise UserError(f"{option}={value} must be {'an integer' if integer else 'a number'} {bounds}{hint}")
 
 
+# YAML's spellings of true and false, as users type them after `key=` (Hydra reads only true/false
+# as booleans and passes the rest on as text or numbers, where any non-empty text counts as true).
+FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def check_flag(option: str, value) -> bool:
+    """The boolean `option=value`: true/false, yes/no, on/off or 1/0 in any case; else a UserError."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, int)) and str(value).strip().lower() in FLAG_WORDS:
+        return FLAG_WORDS[str(value).strip().lower()]
+    raise UserError(f"{option}={value} must be true or false (yes/no, on/off and 1/0 work too)")
+
+
 def find_user_error(err: BaseException | None) -> UserError | None:
     """The UserError behind `err`, also when a library wrapped it (Hydra's instantiate does)."""
     seen = set()

@@ -227,9 +227,11 @@ def jpeg_frames(clip: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
 
 
-def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate: int | None = None) -> torch.Tensor:
+def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate: int | None = None,
+                 preset: str = "veryfast") -> torch.Tensor:
     """Encode `(T, 3, H, W)` as one video stream with PyAV (`codec`, `crf` or `bitrate`) and decode it back.
 
+    `preset`: the x264/x265 speed preset (training uses veryfast; ffmpeg's default is medium).
     Odd sizes are edge-padded to even (yuv420p) and cropped back after decoding.
     """
     import av
@@ -247,7 +249,7 @@ def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate
         if bitrate is not None:
             stream.bit_rate = int(bitrate)
         if codec in ("libx264", "libx265"):
-            stream.options = {**stream.options, "preset": "veryfast", "threads": "1",
+            stream.options = {**stream.options, "preset": preset, "threads": "1",
                               **({"x265-params": "log-level=error"} if codec == "libx265" else {})}
         for frame in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

@@ -70,31 +70,36 @@ def expand_photos(entries: list[str]) -> list[str]:
 
 
 def camera_path(rng: np.random.Generator, num_frames: int, photo_hw: tuple[int, int], out_size: int,
-                max_speed: float, max_zoom: float, max_rotation: float) -> torch.Tensor:
+                max_speed: float, max_zoom: float, max_rotation: float, substeps: int = 1,
+                zoom_range: tuple = (0.8, 1.2)) -> torch.Tensor:
     """Affine matrices `(T, 2, 3)` mapping photo pixels to frame pixels along a smooth path.
 
     The camera centre moves with a random velocity that turns slowly (curved pan), the zoom
     changes by up to `max_zoom` per frame and the roll by up to `max_rotation` degrees.
+    With `substeps` > 1 the `num_frames` positions are that many per frame (motion blur), each
+    a `substeps`-th of a frame's motion apart. `zoom_range`: photo pixels per frame pixel at the
+    start (below 1 magnifies the photo, which softens the frames).
     """
     h, w = photo_hw
-    zoom0 = rng.uniform(0.8, 1.2)
+    zoom0 = rng.uniform(*zoom_range)
     zoom_rate = rng.uniform(-max_zoom, max_zoom)
     angle0, angle_rate = rng.uniform(-5, 5), rng.uniform(-max_rotation, max_rotation)
     speed, heading, turn = rng.uniform(0.2, 1.0) * max_speed, rng.uniform(0, 2 * math.pi), rng.uniform(-0.15, 0.15)
+    frames = num_frames / substeps
     # Keep the whole path inside the photo: margin covers the rotated, zoomed frame and the travel.
-    reach = out_size * 0.75 * max(zoom0 * (1 + max_zoom * num_frames), 1) + speed * num_frames
+    reach = out_size * 0.75 * max(zoom0 * (1 + max_zoom * frames), 1) + speed * frames
     cx = rng.uniform(min(reach, w / 2), max(w - reach, w / 2))
     cy = rng.uniform(min(reach, h / 2), max(h - reach, h / 2))
     mats = []
     for t in range(num_frames):
-        zoom = zoom0 * (1 + zoom_rate * t)
-        theta = math.radians(angle0 + angle_rate * t)
+        zoom = zoom0 * (1 + zoom_rate * t / substeps)
+        theta = math.radians(angle0 + angle_rate * t / substeps)
         cos, sin = math.cos(theta) / zoom, math.sin(theta) / zoom
         # frame = R/zoom (photo - centre) + out_centre
         c = out_size / 2 - 0.5
         mats.append([[cos, -sin, c - cos * cx + sin * cy], [sin, cos, c - sin * cx - cos * cy]])
-        heading += turn
-        cx, cy = cx + speed * math.cos(heading), cy + speed * math.sin(heading)
+        heading += turn / substeps
+        cx, cy = cx + speed / substeps * math.cos(heading), cy + speed / substeps * math.sin(heading)
     return torch.tensor(mats, dtype=torch.float32)
 
 

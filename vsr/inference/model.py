@@ -20,6 +20,7 @@ WEIGHTS = "model.safetensors"
 FORMAT_NAME = "vsrlab-export"
 FORMAT_VERSION = 1
 HOW_TO_EXPORT = "export one with `python export.py checkpoint=CKPT output_dir=DIR`"
+EXPORT_AGAIN = "export the model again with `python export.py checkpoint=CKPT output_dir=DIR`"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -46,12 +47,43 @@ def read_model_json(path: str | Path) -> tuple[Path, dict]:
         meta = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{meta_file}: not valid JSON ({err})") from None
-    if meta.get("format") != FORMAT_NAME or "architecture" not in meta:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME or "architecture" not in meta:
         raise UserError(f"{meta_file}: not a vsrlab model.json (no format={FORMAT_NAME!r} / architecture)")
+    check_fields(meta_file, meta)
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise UserError(f"{meta_file}: format_version {meta['format_version']} is newer than this vsrlab "
                         f"reads ({FORMAT_VERSION}); upgrade vsrlab")
     return folder, meta
+
+
+# model.json's fields that readers use, and the JSON types export.py writes them with
+FIELD_TYPES = {"format_version": int, "architecture": dict, "scale": int, "temporal": bool, "weights": dict,
+               "formats": dict}
+TYPE_NAMES = {int: "a whole number", dict: "an object", bool: "true or false"}
+NULLABLE = {"scale"}  # frame interpolators have none
+
+
+def check_fields(meta_file: Path, meta: dict) -> None:
+    """One line naming the first field of model.json whose type is not what export.py writes."""
+    for field, kind in FIELD_TYPES.items():
+        value = meta.get(field)
+        if field not in meta or (value is None and field in NULLABLE):
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise UserError(f"{meta_file}: {field} must be {TYPE_NAMES[kind]}, not {json.dumps(value)[:60]}; "
+                            f"{EXPORT_AGAIN}")
+    if not isinstance(meta["architecture"].get("_target_"), str):
+        raise UserError(f"{meta_file}: architecture._target_ must be the generator's class name, e.g. "
+                        f"\"vsr.models.RRDBNet\"; {EXPORT_AGAIN}")
+
+
+def weights_file(folder: Path, meta: dict) -> Path:
+    """The weights file model.json names: a plain file name in the model folder (nothing else is read)."""
+    name = meta.get("weights", {}).get("file", WEIGHTS)
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise UserError(f"{folder / MODEL_JSON}: weights.file={name} must be a file name inside the model folder "
+                        f"(export.py writes {WEIGHTS})")
+    return folder / name
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[nn.Module, dict]:
@@ -62,7 +94,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = Tr
     from safetensors.torch import load_file
 
     folder, meta = read_model_json(path)
-    weights = folder / meta.get("weights", {}).get("file", WEIGHTS)
+    weights = weights_file(folder, meta)
     if not weights.is_file():
         raise UserError(f"weights={path}: {weights.name} is missing; {HOW_TO_EXPORT}")
     expected = meta.get("weights", {}).get("sha256")
@@ -70,7 +102,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = Tr
         raise UserError(f"{weights}: sha256 does not match model.json (corrupt or replaced file); export it again")
     # checked on the header and a meta-device build first: a model.json may describe any size
     check_architecture(meta, folder / MODEL_JSON, weights)
-    model = build_generator(meta["architecture"])
+    model = build_generator(meta["architecture"])  # the meta-device build above succeeded
     try:
         model.load_state_dict(load_file(str(weights)))
     except RuntimeError as err:
@@ -123,6 +155,8 @@ def check_architecture(meta: dict, meta_file: Path, weights: Path) -> None:
     except OverflowError:
         raise UserError(f"{meta_file}: its architecture is far larger than {weights.name} "
                         f"({len(shapes)} tensors); the file does not describe these weights") from None
+    except UserError as err:  # a malformed architecture (vsr.models.build), named with its file
+        raise UserError(f"{meta_file}: {err}") from None
     wanted = {key: tuple(value.shape) for key, value in planned.state_dict().items()}
     if wanted != shapes:
         raise UserError(f"{weights} does not fit the architecture in model.json: {first_difference(wanted, shapes)}")

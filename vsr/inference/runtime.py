@@ -16,7 +16,11 @@ OpenVINO, ncnn.
   of a window are not reconstructed) or model.onnx (its frame count is fixed: calls of another
   length run on the fastest PyTorch runtime). Exports are cached under
   `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
-  per model; a model folder from `export.py formats=[ncnn,onnx]` is used as it is. The choice
+  per model: each export is written under a temporary name and renamed, then its files' sha256, size
+  and mtime are recorded (`verified.json`); a cached file that no longer matches its record has its
+  output compared with PyTorch's again on the first clip before it is used (also for a remembered
+  choice or an explicit `runtime=`), and is removed and exported afresh if it differs. A model folder
+  from `export.py formats=[ncnn,onnx]` is used as it is (model.json holds its hashes). The choice
   itself is remembered there too (`auto/<threads, clip shape, candidates>.json`), so a second run
   of the same model on the same kind of clip starts without timing; delete the file to re-time.
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
@@ -119,6 +123,7 @@ class FrameGroups(Runner):
     def __init__(self, runner: Runner, scale: int, pixels: int = FRAME_GROUP_PIXELS):
         self.runner, self.scale, self.pixels, self.name = runner, int(scale), int(pixels), runner.name
         self.shape = getattr(runner, "shape", None)
+        self.unchecked = getattr(runner, "unchecked", None)
 
     def group(self, clip: torch.Tensor) -> int:
         return max(1, self.pixels // (clip.shape[0] * clip.shape[-2] * clip.shape[-1]))
@@ -354,6 +359,62 @@ def exported(folder: Path | None, fmt: str, file: str) -> bool:
                and entry.get(f"{prefix}sha256") == sha256_file(folder / name) for prefix, name in files.items())
 
 
+# the verified cache ---------------------------------------------------------------------------
+MANIFEST = "verified.json"  # in each cache folder: file name -> its sha256, size and mtime when checked
+
+
+def file_record(path: Path) -> dict:
+    from vsr.inference.model import sha256_file
+
+    stat = path.stat()
+    return {"sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_verified(folder: Path, files: tuple[str, ...]) -> None:
+    """Record `files` as they are now: checked (freshly exported, or their output compared)."""
+    manifest = {**_manifest(folder), **{name: file_record(folder / name) for name in files}}
+    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, folder / MANIFEST)
+
+
+def is_verified(folder: Path, files: tuple[str, ...]) -> bool:
+    """Whether every file is as recorded: same size, mtime and content hash."""
+    manifest = _manifest(folder)
+    return all((folder / name).is_file() and manifest.get(name) == file_record(folder / name) for name in files)
+
+
+def export_atomically(folder: Path, files: tuple[str, ...], export) -> None:
+    """`export(tmp)` writes `files` into a temporary folder beside them; they are renamed into
+    `folder` when complete (a killed or failed export leaves no half file there) and recorded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
+    try:
+        export(work)
+        for name in files:
+            os.replace(work / name, folder / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    record_verified(folder, files)
+
+
+def cached_runner(build, folder: Path, files: tuple[str, ...], export) -> Runner:
+    """`build()` on the cached `files`, exported first when missing; the runner's `unchecked` names
+    the files when they are not as recorded (their output must be compared again before use)."""
+    if not all((folder / name).is_file() for name in files):
+        export_atomically(folder, files, export)
+    runner = build()
+    runner.unchecked = None if is_verified(folder, files) else (folder, files)
+    return runner
+
+
 def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,
                 threads: int | None = None) -> Runner:
     """Build runner `name` for `model`; exported files are read from `folder` when there,
@@ -383,9 +444,8 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
             return NcnnRunner(folder / NCNN_PARAM, folder / NCNN_BIN, threads)
         if temporal:
             raise UserError("ncnn runs single-frame models only")
-        if not (cached() / NCNN_PARAM).is_file():
-            export_ncnn_files(model, cached())
-        return NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads)
+        return cached_runner(lambda: NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads), cached(),
+                             (NCNN_PARAM, NCNN_BIN), lambda work: export_ncnn_files(model, work))
     if name in ("onnxruntime", "openvino"):
         runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
         __import__(name)  # missing runtime: ImportError before any export work
@@ -397,9 +457,8 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
         if temporal:
             raise UserError(f"{name} for recurrent models needs an export folder from export.py formats=[onnx_split] "
                             "(or [onnx])")
-        if not (cached() / ONNX_FILE).is_file():
-            export_onnx_file(model, cached())
-        return runner(cached() / ONNX_FILE, threads)
+        return cached_runner(lambda: runner(cached() / ONNX_FILE, threads), cached(), (ONNX_FILE,),
+                             lambda work: export_onnx_file(model, work))
     raise UserError(f"runtime={name} is not one of: {', '.join(RUNTIMES)}")
 
 
@@ -497,7 +556,8 @@ class AutoRuntime:
             return self._counted(self.eager, clip, keep)  # too small to be worth exploring (or exporting) yet
         if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
             self.pending = [self.runtime]
-            self.chosen = self._build(self.runtime) or self.eager
+            runner = self._build(self.runtime)
+            self.chosen = runner if runner is not None and self._checked(runner, clip) else self.eager
         if self.chosen is None and not self._recall(clip):
             self._explore(clip)
             self._remember(clip)
@@ -534,7 +594,7 @@ class AutoRuntime:
         except (OSError, ValueError):
             return False
         chosen, fallback = self._build(memo.get("runtime", "")), self._build(memo.get("fallback", ""))
-        if chosen is None or fallback is None:
+        if chosen is None or fallback is None or not self._checked(chosen, clip):
             return False
         self.chosen, self.fallback, self.recalled = chosen, fallback, True
         self.timings = {k: [v / 1e6] for k, v in memo.get("seconds_per_mpixel", {}).items()}
@@ -582,12 +642,27 @@ class AutoRuntime:
             with torch.inference_mode():
                 references[key] = self.eager(probe)
         diff = float((out.float() - references[key].float()).abs().max())
+        unchecked = getattr(runner, "unchecked", None)  # cached files changed since they were checked
         if diff <= PARITY_TOLERANCE:
+            if unchecked:
+                record_verified(*unchecked)
+                runner.unchecked = None
             return True
         self.dropped[runner.name] = f"output differs from PyTorch by {diff:.1e} (> {PARITY_TOLERANCE:g}) on this clip"
         self.runners.pop(runner.name, None)
+        for name in unchecked[1] if unchecked else ():  # exported afresh by the next run
+            (unchecked[0] / name).unlink(missing_ok=True)
         log.warning("runtime %s not used: %s", runner.name, self.dropped[runner.name])
         return False
+
+    def _checked(self, runner: Runner, clip: torch.Tensor) -> bool:
+        """Whether `runner` may be used without timing: yes, unless it runs cached files that changed
+        since they were checked and its output on a probe of `clip` now differs from PyTorch's."""
+        if not getattr(runner, "unchecked", None):
+            return True
+        probe = self._probe(runner, clip)
+        out = None if probe is None else self._run(runner, probe)
+        return out is not None and self._agrees(runner, probe, out, {})
 
     def _explore(self, clip: torch.Tensor) -> None:
         """Time every candidate on a probe cut from `clip`, keep the fastest per pixel, and the

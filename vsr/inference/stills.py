@@ -7,9 +7,9 @@
      `chunk + 2 * overlap` neighbouring frames (the temporal context one streamed chunk has).
 """
 
-import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 
 from vsr.errors import UserError
 from vsr.inference.memory import check_fits
-from vsr.io.writer import temporary_path
+from vsr.io.claim import OutputClaim
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -71,21 +71,21 @@ def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(rgb), alpha
 
 
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
-    """Write atomically (hidden temporary sibling, then rename); JPEG/WebP at quality 95."""
+def write_image(claim: OutputClaim, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Write the claimed file atomically (its hidden partial file, then rename); JPEG/WebP at quality 95."""
     import cv2
 
+    path = claim.path
     image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if alpha is not None and path.suffix.lower() in (".png", ".webp"):
         image = np.dstack((image, alpha))
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
               ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(path.suffix.lower(), [])
-    tmp = temporary_path(path)
+    tmp = claim.partial
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(tmp), image, params):
             raise UserError(f"output={path}: the image could not be encoded")
-        os.replace(tmp, path)
+        claim.publish(tmp)
     except OSError as err:
         raise UserError(f"output={path}: cannot write there ({err.strerror or err})") from None
     finally:
@@ -99,7 +99,7 @@ def _to_uint8(frames: torch.Tensor) -> np.ndarray:
 def upscale_image(cfg, factor: int) -> dict:
     """input=IMAGE output=IMAGE: the image as a one-frame clip through the model (alpha resized bicubic)."""
     from vsr.inference import filters
-    from vsr.inference.video import make_upscaler
+    from vsr.inference.video import flag, make_upscaler
 
     source, target = cfg.get("input"), cfg.get("output")
     if factor != 1:
@@ -115,17 +115,19 @@ def upscale_image(cfg, factor: int) -> dict:
         raise UserError(f"output={target}: an image input writes an image; use one of {', '.join(IMAGE_OUTPUTS)}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise UserError(f"output={target} is the input file; choose a different output path")
-    _check_new_file(dst, bool(cfg.get("overwrite", False)))
-    rgb, alpha = read_image(src)
-    upscaler = make_upscaler(cfg)
-    check_fits(upscaler, rgb.shape[1], rgb.shape[0])
-    start = time.perf_counter()
-    clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
-    out = _to_uint8(upscaler.upscale_clip(clip))[0]
-    if alpha is not None:
-        a = torch.from_numpy(alpha)[None, None].float() / 255
-        alpha = _to_uint8(filters.resize(a.expand(-1, 3, -1, -1), out.shape[:2]))[0, ..., 0]
-    write_image(dst, out, alpha)
+    overwrite = flag(cfg, "overwrite", False)
+    _check_new_file(dst, overwrite)
+    with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
+        rgb, alpha = read_image(src)
+        upscaler = make_upscaler(cfg)
+        check_fits(upscaler, rgb.shape[1], rgb.shape[0])
+        start = time.perf_counter()
+        clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        out = _to_uint8(upscaler.upscale_clip(clip))[0]
+        if alpha is not None:
+            a = torch.from_numpy(alpha)[None, None].float() / 255
+            alpha = _to_uint8(filters.resize(a.expand(-1, 3, -1, -1), out.shape[:2]))[0, ..., 0]
+        write_image(claim, out, alpha)
     seconds = time.perf_counter() - start
     print(f"upscaled image {rgb.shape[1]}x{rgb.shape[0]} -> {out.shape[1]}x{out.shape[0]} in {seconds:.1f} s, "
           f"{upscaler.device} {upscaler.precision}: {dst}")
@@ -151,7 +153,7 @@ def check_stills(value, num_frames: int, source) -> list[int]:
 
 def upscale_stills(cfg, factor: int) -> dict:
     """input=VIDEO stills=[i, j, ...] output=DIR: those frames upscaled with temporal context, as PNGs."""
-    from vsr.inference.video import make_upscaler
+    from vsr.inference.video import flag, make_upscaler
     from vsr.io.video import count_checked, probe, stream_frames
 
     source, target = cfg.get("input"), cfg.get("output")
@@ -169,33 +171,37 @@ def upscale_stills(cfg, factor: int) -> dict:
     info = probe(src)
     wanted = check_stills(cfg.get("stills"), info.num_frames, source)
     files = {i: folder / f"{src.stem}_frame{i:06d}.png" for i in wanted}
+    overwrite = flag(cfg, "overwrite", False)
     for file in files.values():
-        _check_new_file(file, bool(cfg.get("overwrite", False)))
-    upscaler = make_upscaler(cfg)
-    check_fits(upscaler, info.width, info.height)
-    half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
-    start = time.perf_counter()
-    reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")
-    frames = count_checked(stream_frames(src, reader), info.num_frames, src)
-    buffer: dict[int, np.ndarray] = {}
-    pending = list(wanted)
-    last = max(wanted)
+        _check_new_file(file, overwrite)
+    with ExitStack() as held:  # every still claimed before the model runs, until it is in place
+        claims = {i: held.enter_context(OutputClaim(file, overwrite)) for i, file in files.items()}
+        upscaler = make_upscaler(cfg)
+        check_fits(upscaler, info.width, info.height)
+        half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
+        start = time.perf_counter()
+        reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")
+        frames = count_checked(stream_frames(src, reader), info.num_frames, src)
+        buffer: dict[int, np.ndarray] = {}
+        pending = list(wanted)
+        last = max(wanted)
 
-    def flush(available_to: int) -> None:
-        while pending and (pending[0] + half <= available_to or available_to == info.num_frames - 1):
-            i = pending.pop(0)
-            lo, hi = max(0, i - half), min(available_to, i + half)
-            clip = torch.from_numpy(np.stack([buffer[k] for k in range(lo, hi + 1)])).permute(0, 3, 1, 2).float() / 255
-            write_image(files[i], _to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0])
+        def flush(available_to: int) -> None:
+            while pending and (pending[0] + half <= available_to or available_to == info.num_frames - 1):
+                i = pending.pop(0)
+                lo, hi = max(0, i - half), min(available_to, i + half)
+                window = np.stack([buffer[k] for k in range(lo, hi + 1)])
+                clip = torch.from_numpy(window).permute(0, 3, 1, 2).float() / 255
+                write_image(claims[i], _to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0])
 
-    for index, frame in enumerate(frames):
-        if index > last + half:
-            break
-        buffer[index] = frame
-        for k in [k for k in buffer if k < (pending[0] - half if pending else index)]:
-            del buffer[k]
-        flush(index)
-    flush(info.num_frames - 1)
+        for index, frame in enumerate(frames):
+            if index > last + half:
+                break
+            buffer[index] = frame
+            for k in [k for k in buffer if k < (pending[0] - half if pending else index)]:
+                del buffer[k]
+            flush(index)
+        flush(info.num_frames - 1)
     seconds = time.perf_counter() - start
     print(f"wrote {len(files)} stills of {src} ({', '.join(map(str, wanted))}) upscaled with up to {half} frames "
           f"of context each side in {seconds:.1f} s: {folder}", file=sys.stdout)

@@ -54,13 +54,22 @@ def pick_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+# fit= shorthands: the usual 16:9 targets (a clip of another shape fits inside the box)
+FIT_NAMES = {"4k": (3840, 2160), "2160p": (3840, 2160), "1440p": (2560, 1440), "1080p": (1920, 1080),
+             "720p": (1280, 720)}
+
+
 def parse_fit(fit: str | None) -> tuple[int, int] | None:
-    """`"3840x2160"` -> `(3840, 2160)` (width, height)."""
+    """`"3840x2160"` or `"4k"` -> `(3840, 2160)` (width, height)."""
     if fit in (None, ""):
         return None
+    named = FIT_NAMES.get(str(fit).strip().lower())
+    if named:
+        return named
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(fit))
     if not match or min(int(match[1]), int(match[2])) < 2:
-        raise UserError(f"fit={fit} is not a size; write it as WIDTHxHEIGHT, e.g. fit=3840x2160")
+        raise UserError(f"fit={fit} is not a size; write it as WIDTHxHEIGHT (fit=3840x2160) or one of "
+                        f"{', '.join(FIT_NAMES)}")
     return int(match[1]), int(match[2])
 
 

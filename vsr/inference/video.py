@@ -3,16 +3,18 @@
 import signal
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 
-from vsr.errors import UserError, check_choice, check_number
+from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.memory import check_fits
 from vsr.inference.upscaler import Upscaler
-from vsr.io.video import count_checked, probe, stream_frames
-from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter
+from vsr.io.claim import OutputClaim
+from vsr.io.video import count_checked, probe, scan_frames, stream_frames
+from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
 
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
@@ -42,6 +44,11 @@ def ensemble_size(cfg) -> int:
     if size != "auto":
         return check_size(size, auto="2 for the shipped default model, else 1")
     return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
+
+
+def flag(cfg, option: str, default: bool) -> bool:
+    """A true/false option of upscale.py (`overwrite=no` must not count as true)."""
+    return check_flag(option, cfg.get(option, default))
 
 
 def encoder_threads(cfg, device) -> int:
@@ -98,20 +105,40 @@ def make_upscaler(cfg) -> Upscaler:
         weights_dir(cfg), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
-        sharpen=cfg.get("sharpen", 0.0), color_match=cfg.get("color_match", False),
+        sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
         outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
         ensemble=ensemble_size(cfg))
 
 
 def frames_lost(info) -> int:
-    """Frames the stream's duration accounts for beyond those in the file (one frame of rounding allowed).
+    """Frames the stream's duration accounts for beyond those in the file.
 
     Containers without a frame count (MKV, WebM) are counted by decoding, so a truncated or partly
-    corrupt one just looks shorter; its recorded duration still tells how long it was.
+    corrupt one just looks shorter; its recorded duration still tells how long it was. Only a
+    container's duration (which covers its audio too) is allowed one frame of rounding.
     """
-    if not info.duration_frames or info.duration_frames - info.num_frames <= 1:
+    slack = 0 if info.duration_exact else 1
+    if not info.duration_frames or info.duration_frames - info.num_frames <= slack:
         return 0
     return info.duration_frames - info.num_frames
+
+
+def scan_input(src: Path, info, rate: Fraction, factor: int) -> tuple[list[int] | None, Fraction, list[int]]:
+    """Decode the input once before the model runs: refuse a file that has fewer decodable frames
+    than it declares, and return the output frames' times when the input's are not a constant
+    rate (`None` when they are), their time base, and the frames the decoder had to conceal
+    errors in."""
+    scan = scan_frames(src)
+    if scan.count < info.num_frames:
+        raise UserError(f"input={src}: corrupt or truncated video: decoded {scan.count} of {info.num_frames} frames; "
+                        "nothing written")
+    if scan.times is None or scan.constant_rate(rate):
+        return None, scan.time_base, scan.damaged
+    step = round(1 / (rate * scan.time_base))  # the held last frame of `interpolate=` lasts one nominal frame
+    ends = [*scan.times[1:], scan.times[-1] + step]
+    # interpolated frames are evenly spaced between their input frames: ticks of time_base / factor
+    times = [t * factor + k * (end - t) for t, end in zip(scan.times, ends) for k in range(factor)]
+    return times, scan.time_base / factor, scan.damaged
 
 
 def _raise_interrupt(signum, frame):
@@ -121,16 +148,27 @@ def _raise_interrupt(signum, frame):
 def upscale_video(cfg) -> dict:
     """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
     `interpolate=N`, N times the frame rate); prints a progress bar and a one-line summary."""
-    from tqdm import tqdm
-
     from vsr.inference import stills
 
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
+    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
+    flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
     if stills.is_image(cfg.get("input")):
         return stills.upscale_image(cfg, factor)
     if cfg.get("stills") is not None:
         return stills.upscale_stills(cfg, factor)
-    src, dst = check_paths(cfg.get("input"), cfg.get("output"), bool(cfg.get("overwrite", False)))
+    src, dst = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
+    check_encoder_options(cfg.get("crf", DEFAULT_CRF), cfg.get("preset", DEFAULT_PRESET))
+    with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
+        return upscale_file(cfg, src, dst, claim, factor, progress)
+
+
+def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
+    """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
+    from tqdm import tqdm
+
+    from vsr.inference import stills
+
     weights = weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
     if info.num_frames == 0:
@@ -144,16 +182,23 @@ def upscale_video(cfg) -> dict:
         print(f"warning: input={src}: its duration holds {info.duration_frames} frames at {info.fps:g} fps but only "
               f"{info.num_frames} can be decoded: {lost} frames lost (truncated or corrupt file); "
               f"the output has the {info.num_frames} decodable frames", file=sys.stderr)
+    times, time_base, damaged = scan_input(src, info, info.rate, factor)
+    if damaged:
+        print(f"warning: input={src}: {len(damaged)} damaged frame{'s' * (len(damaged) > 1)} (the decoder could only "
+              f"conceal errors, e.g. by repeating an earlier frame): frame{'s' * (len(damaged) > 1)} "
+              f"{', '.join(map(str, damaged[:10]))}{' ...' if len(damaged) > 10 else ''}; upscaled as decoded",
+              file=sys.stderr)
     upscaler = make_upscaler(cfg)
     check_fits(upscaler, info.width, info.height)  # before the first frame, not at the OOM killer
     out_w, out_h = upscaler.output_size(info.width, info.height)
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C
+    # `kill` and a closed terminal (SIGHUP) clean up like Ctrl-C
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     start = time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
-               disable=not cfg.get("progress", True), dynamic_ncols=True)
+               disable=not progress, dynamic_ncols=True)
     try:
         reader = cfg.get("reader", "auto")
         if info.rotation and reader == "auto":
@@ -170,10 +215,12 @@ def upscale_video(cfg) -> dict:
                 out_frames = interpolator.stream(upscaler.stream(frames), cuts)
             else:
                 out_frames = upscaler.stream(interpolator.stream(frames, cuts))
-        with VideoWriter(dst, info.rate * factor, audio_from=src if info.has_audio else None,
+        with VideoWriter(dst, info.rate * factor, audio_from=src,
                          crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
                          threads=encoder_threads(cfg, upscaler.device),
-                         rotation=info.rotation) as writer:
+                         rotation=info.rotation, claim=claim, times=times, time_base=time_base) as writer:
+            for dropped in writer.audio.dropped if writer.audio else ():
+                print(f"warning: input={src}: {dropped}; it is not in the output", file=sys.stderr)
             for frame in out_frames:
                 writer.write(frame)
                 bar.update(1)
@@ -186,12 +233,15 @@ def upscale_video(cfg) -> dict:
         raise SystemExit(130) from None
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     seconds = time.perf_counter() - start
     summary = {"output": str(dst), "weights": weights, "frames": writer.frames, "input_size": [info.width, info.height],
                "output_size": list(writer.size), "seconds": round(seconds, 3),
                "fps": round(writer.frames / seconds, 3), "audio": writer.audio_mode,
+               "dropped_streams": writer.audio.dropped if writer.audio else [],
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
+               "frames_damaged": len(damaged), "variable_frame_rate": times is not None,
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "interpolate": factor, "output_fps": float(info.rate * factor),
@@ -200,8 +250,8 @@ def upscale_video(cfg) -> dict:
     more = (f" at {float(info.rate * factor):g} fps (x{factor} frames, {order.replace('_', ' ')}, "
             f"{len(interpolator.cuts)} scene cuts held)" if interpolator is not None else "")
     print(f"upscaled {writer.frames} frames{more} {info.width}x{info.height} -> {writer.size[0]}x{writer.size[1]}"
-          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), audio {writer.audio_mode}, "
+          f"{cropped} in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
-          f"{f' ({lost} input frames lost)' if lost else ''}")
+          f"{f' ({lost} input frames lost)' if lost else ''}{f' ({len(damaged)} damaged input frames)' if damaged else ''}")
     return summary

@@ -25,6 +25,9 @@ class VideoInfo:
     start: float = 0.0  # time of the first frame, seconds (audio stays in sync with it)
     rotation: int = 0  # display rotation in degrees (phones store portrait video as rotated landscape)
     duration_frames: int | None = None  # frames the stream's recorded duration holds (None: unknown)
+    # the duration is the video stream's own and the frames were counted by decoding (MKV, WebM): the
+    # two compare exactly; a container's duration also covers its audio, so it allows a frame more
+    duration_exact: bool = False
 
 
 def _check_file(path: str | Path) -> Path:
@@ -41,18 +44,19 @@ def _unreadable(path, err) -> UserError:
     return UserError(f"{path}: not a readable video, or corrupt/truncated ({reason})")
 
 
-def _stream_seconds(container, stream) -> float | None:
-    """The video stream's duration: its own, MKV's per-track DURATION tag, else the container's."""
+def _stream_seconds(container, stream) -> tuple[float | None, bool]:
+    """The video stream's duration: its own, MKV's per-track DURATION tag, else the container's;
+    and whether it is the stream's own."""
     if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), True
     tag = (stream.metadata or {}).get("DURATION")
     if tag:
         try:
             h, m, sec = tag.split(":")
-            return int(h) * 3600 + int(m) * 60 + float(sec)
+            return int(h) * 3600 + int(m) * 60 + float(sec), True
         except ValueError:
             pass
-    return container.duration / 1_000_000 if container.duration else None
+    return (container.duration / 1_000_000 if container.duration else None), False
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -74,12 +78,61 @@ def probe(path: str | Path) -> VideoInfo:
                 container.seek(0)
                 first = next(container.decode(video=0), None)
                 rotation = int(round(first.rotation)) if first is not None and first.rotation else 0
-            seconds = _stream_seconds(container, stream)
+            seconds, own = _stream_seconds(container, stream)
             return VideoInfo(int(num), fps, stream.codec_context.width, stream.codec_context.height,
                              Fraction(rate) if rate else Fraction(25), bool(container.streams.audio), start,
-                             rotation, round(seconds * fps) if seconds else None)
+                             rotation, round(seconds * fps) if seconds else None, own and not stream.frames)
     except av.error.FFmpegError as err:
         raise _unreadable(path, err) from None
+
+
+@dataclass
+class FrameScan:
+    """What decoding the whole video stream once found, before any frame is upscaled."""
+
+    times: list[int] | None  # presentation time of each decodable frame in `time_base` ticks (None: unknown)
+    time_base: Fraction
+    damaged: list[int]  # indices of frames the decoder concealed errors in (shown as a copy of an earlier one)
+    count: int  # frames decoded
+
+    def constant_rate(self, rate: Fraction) -> bool:
+        """Whether every frame is within one tick of `first + i / rate` (what a constant-rate file gives)."""
+        if not self.times:
+            return True
+        step = 1 / (rate * self.time_base)
+        return all(abs(t - self.times[0] - i * step) <= 1 for i, t in enumerate(self.times))
+
+
+def scan_frames(path: str | Path) -> FrameScan:
+    """Decode every frame once, without converting pixels, as the PyAV reader does (same threads,
+    so the same frames): their times, and the frames the decoder could only conceal errors in. Far
+    cheaper than the model, and it turns a file that would fail or be re-timed after the whole run
+    into a report before it."""
+    import av
+
+    file = _check_file(path)
+    times, damaged, decoded = [], [], 0
+    try:
+        with av.open(str(file)) as container:
+            if not container.streams.video:
+                raise UserError(f"{path}: has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if frame.is_corrupt:
+                    damaged.append(decoded)
+                decoded += 1
+                if frame.pts is None:
+                    times = None  # e.g. some AVI streams: the constant-rate timing is all there is
+                elif times is not None:
+                    times.append(frame.pts)
+            time_base = stream.time_base or Fraction(1, 1)
+            if times and any(later <= earlier for earlier, later in zip(times, times[1:])):
+                times = None  # times out of order (a damaged stream): no encoder takes them
+    except av.error.FFmpegError as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise UserError(f"{path}: corrupt or truncated video (decoding stopped at frame {decoded}: {reason})") from None
+    return FrameScan(times, Fraction(time_base), damaged, decoded)
 
 
 def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:

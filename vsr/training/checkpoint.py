@@ -1,5 +1,6 @@
 """Read generators out of training checkpoints, safely (weights_only) and without Lightning."""
 
+import logging
 from pathlib import Path
 
 import torch
@@ -7,6 +8,8 @@ from torch import nn
 
 from vsr.errors import UserError
 from vsr.models.build import build_generator
+
+log = logging.getLogger(__name__)
 
 EMA_PREFIX = "generator_ema.module."
 RAW_PREFIX = "generator."
@@ -46,9 +49,12 @@ def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, d
     return model.eval(), meta
 
 
-def init_generator(generator: nn.Module, path: str | Path) -> None:
+def init_generator(generator: nn.Module, path: str | Path, partial: bool = False) -> None:
     """Start training from trained weights (fine-tuning; BasicSR's `pretrain_network_g`): the EMA
-    generator of a training checkpoint, or an export folder (model.json + model.safetensors)."""
+    generator of a training checkpoint, or an export folder (model.json + model.safetensors).
+
+    `partial`: load only the tensors whose name and shape fit (a x4 model's flow, propagation and
+    trunk for a x2 or x3 model of the same widths); the rest keep their fresh initialisation."""
     source = Path(path)
     if source.is_dir():
         from vsr.inference.model import load
@@ -56,6 +62,17 @@ def init_generator(generator: nn.Module, path: str | Path) -> None:
         state = load(source)[0].state_dict()
     else:
         state = generator_state(read_checkpoint(source))
+    if partial:
+        own = generator.state_dict()
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not fitting:
+            raise UserError(f"init_from={path}: no tensor fits this model= config (init_partial=true needs the "
+                            "same widths)")
+        generator.load_state_dict(fitting, strict=False)
+        fresh = sorted(set(own) - set(fitting))
+        log.info("init_from=%s: %d of %d tensors loaded; fresh: %s", path, len(fitting), len(own),
+                 ", ".join(fresh) or "none")
+        return
     try:
         generator.load_state_dict(state)
     except RuntimeError as err:

@@ -78,3 +78,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict[str, Any]:
         return load_checkpoint_safely(path, map_location)
+
+
+# the nets a checkpoint must share with the model it resumes (frozen loss backbones may be left out)
+TRAINED_PREFIXES = ("generator.", "generator_ema.", "discriminator.")
+
+
+def check_resumable(path: str | Path, module) -> None:
+    """`ckpt_path=` must be a Lightning checkpoint written by training this same model: one line
+    otherwise (Lightning's own errors are a KeyError or a page of size mismatches)."""
+    checkpoint = load_checkpoint_safely(path)
+    if not (isinstance(checkpoint, dict) and "pytorch-lightning_version" in checkpoint
+            and isinstance(checkpoint.get("state_dict"), dict)):
+        raise UserError(f"ckpt_path={path} is not a training checkpoint (no Lightning state to resume); to start "
+                        "from other weights, export them (`python export.py checkpoint=FILE output_dir=DIR`) "
+                        "and pass init_from=DIR instead")
+    saved, current = checkpoint["state_dict"], module.state_dict()
+    for name in sorted({*saved, *current}):
+        if not name.startswith(TRAINED_PREFIXES):
+            continue
+        there = tuple(saved[name].shape) if hasattr(saved.get(name), "shape") else None
+        here = tuple(current[name].shape) if name in current else None
+        if there != here:
+            raise UserError(f"ckpt_path={path} was saved by another model ({name}: "
+                            f"{list(there) if there else 'absent'} there, {list(here) if here else 'absent'} here); "
+                            "resume with the model= settings it was trained with")

@@ -13,6 +13,7 @@ from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
 from vsr.runtime import keep_freed_memory
 from vsr.training.checkpoint import init_generator
+from vsr.training.checkpoint_io import check_resumable
 from vsr.training.distributed import build_trainer, in_sweep
 from vsr.training.module import NonFiniteLossError, VSRGANModule
 
@@ -75,11 +76,13 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = instantiate(cfg.data)
     generator = instantiate(cfg.model)
     if cfg.get("init_from"):
-        init_generator(generator, cfg.init_from)
+        init_generator(generator, cfg.init_from, partial=bool(cfg.get("init_partial", False)))
     if not any(True for _ in generator.parameters()):
         raise UserError(f"model={HydraConfig.get().runtime.choices.get('model') if HydraConfig.initialized() else ''} "
                         "is a fixed interpolation baseline with nothing to train; choose model=recurrent_rrdb or rrdb")
     module = build_module(cfg, generator)
+    if cfg.ckpt_path and cfg.ckpt_path != "last":
+        check_resumable(cfg.ckpt_path, module)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(lg) for lg in cfg.logger.values() if lg is not None]
     trainer = build_trainer(cfg, module, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
