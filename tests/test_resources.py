@@ -101,6 +101,7 @@ def test_memory_check_names_the_option_to_change(setup, tmp_path, monkeypatch):
     folder, clip = setup
     monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
     monkeypatch.setattr(job, "stream_frames", lambda *a: pytest.fail("a frame was read before the memory check"))
+    monkeypatch.setattr(job, "scan_frames", lambda *a: pytest.fail("the input was decoded before the memory check"))
     with pytest.raises(UserError, match="needs about"):
         run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "weights": str(folder / "w"), "progress": False})
     assert list(tmp_path.iterdir()) == []
