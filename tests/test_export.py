@@ -225,3 +225,34 @@ def test_export_py_command(tmp_path):
                              cwd=ROOT, timeout=300)
     assert missing.returncode == 2
     assert missing.stderr.strip().count("\n") == 0 and missing.stderr.startswith("error: checkpoint=CKPT is required")
+
+
+@pytest.mark.parametrize("formats", [["onnx"], ["torchscript"]])
+def test_real_esrgan_x2_exports_with_a_probe_size_it_can_take(tmp_path, formats):
+    """Real-ESRGAN x2 folds 2x2 pixels into channels (pixel_unshuffle): the parity probe must use
+    sizes it can take (it used 27x39 and crashed). The file is built by spandrel, in its own layout."""
+    spandrel = pytest.importorskip("spandrel")
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(0)
+    reference = ESRGAN(in_nc=12, out_nc=3, num_filters=8, num_blocks=1, scale=4, shuffle_factor=2).eval()
+    pth = tmp_path / "RealESRGAN_x2_tiny.pth"
+    torch.save({"params_ema": reference.state_dict()}, pth)
+    assert spandrel.ModelLoader().load_from_state_dict(reference.state_dict()).scale == 2
+    meta = run({"checkpoint": str(pth), "output_dir": str(tmp_path / "exp"), "formats": formats})
+    assert meta["scale"] == 2 and meta["formats"][formats[0]]["parity"]["max_abs_error"] <= 1e-4
+    model, _ = load(tmp_path / "exp")
+    x = torch.rand(1, 3, 10, 14)
+    with torch.no_grad():
+        assert (model(x[:, None])[:, 0] - reference(x)).abs().max() < 1e-5
+
+
+def test_model_json_scale_must_agree_with_its_architecture(tmp_path):
+    """A model.json whose `scale` says x4 over an x2 architecture was run as x4 by resizing the
+    model's x2 output: refused in one line instead."""
+    export(tiny(TINY_RRDB), TINY_RRDB, tmp_path)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps(meta | {"scale": 2}))
+    with pytest.raises(UserError, match=r"scale 2 disagrees with its architecture.*x4") as err:
+        load(tmp_path)
+    assert "\n" not in str(err.value)

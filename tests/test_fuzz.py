@@ -159,3 +159,90 @@ def test_train_config_overrides_build_or_fail_with_one_line(overrides):
     assert sample["lr"].shape == (frames, 3, patch // cfg.scale, patch // cfg.scale)
     with torch.no_grad():
         assert generator(sample["lr"][None]).shape == (1, *sample["hr"].shape)
+
+
+# ---- upscale.py itself: random option sets give a correct video or one line, nothing else --------
+
+UPSCALE_PY_OPTIONS = st.fixed_dictionaries({}, optional={  # about one value in four is invalid
+    "chunk": st.sampled_from(["0", "1", "3", "auto"]), "overlap": st.sampled_from(["-1", "0", "1", "2"]),
+    "tile": st.sampled_from(["-1", "0", "4", "16"]), "tile_pad": st.sampled_from(["-1", "0", "4", "8"]),
+    "crf": st.sampled_from(["60", "0", "17", "51"]), "scale": st.sampled_from(["5", "2", "3", "8"]),
+    "outscale": st.sampled_from(["0", "1000000.0", "0.3", "1.5", "3", "4"]),
+    "fit": st.sampled_from(["big", "100000x100000", "2x2", "40x30", "64x64"]),
+    "denoise": st.sampled_from(["2", "0", "0.5", "1"]), "sharpen": st.sampled_from(["-1", "0", "0.5", "1"]),
+    "precision": st.sampled_from(["fp8", "fp32", "bf16", "auto"]),
+    "reader": st.sampled_from(["ffmpeg", "auto", "pyav", "decord"]),
+    "ensemble": st.sampled_from(["3", "1", "2", "4"]), "interpolate": st.sampled_from(["0", "1", "2", "3"]),
+    "interpolator": st.sampled_from(["nope", "blend", "repeat", "flow"]),
+    "runtime": st.sampled_from(["nope", "auto", "eager", "onnxruntime"]),
+})
+
+
+def expected_size(width: int, height: int, model_scale: int, opts: dict) -> tuple[int, int]:
+    """The documented output size: fit= box, else outscale= / scale= / the model's factor; even."""
+    if "fit" in opts:
+        box_w, box_h = map(int, opts["fit"].split("x"))
+        factor = min(box_w / width, box_h / height)
+    else:
+        factor = float(opts.get("outscale", opts.get("scale", model_scale)))
+    out_w, out_h = max(1, round(width * factor)), max(1, round(height * factor))
+    return out_w - out_w % 2, out_h - out_h % 2
+
+
+ADDRESS_LIMIT = 8 * 2**30
+
+
+@pytest.fixture(scope="module")
+def upscale_py_setup(tmp_path_factory):
+    from vsr.export import export
+    from vsr.io.synthetic import write_test_video
+
+    folder = tmp_path_factory.mktemp("upscale_py")
+    export(tiny(TINY_RRDB), TINY_RRDB, folder / "rrdb")
+    export(tiny(TINY_RECURRENT), TINY_RECURRENT, folder / "recurrent")
+    clips = {"10x6.mp4": write_test_video(folder / "10x6.mp4", num_frames=3, width=10, height=6),
+             "18x10.mkv": write_test_video(folder / "18x10.mkv", num_frames=4, width=18, height=10, audio=False)}
+    return folder, clips
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(opts=UPSCALE_PY_OPTIONS, model=st.sampled_from(["rrdb", "recurrent"]),
+       clip=st.sampled_from(["10x6.mp4", "18x10.mkv"]), output=st.sampled_from(["o.gif", "o.mp4", "o.mkv", "o.mov"]))
+def test_upscale_py_random_options_give_a_video_or_one_line(upscale_py_setup, tmp_path_factory, opts, model, clip,
+                                                            output):
+    """Through the real entry point: exit 0 with a video of every frame (times interpolate=) at the
+    documented size, or exit 2 with one `error:` line; no traceback, no other file in the folder."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from vsr.io.video import probe
+
+    folder, clips = upscale_py_setup
+    out_dir = tmp_path_factory.mktemp("out")
+    out = out_dir / output
+    env = dict(os.environ, VSR_CACHE=str(folder / "cache"))  # runtime=auto's exports stay in the test folder
+
+    def limit():  # a run that allocates without bound fails here instead of taking the machine down
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_LIMIT, ADDRESS_LIMIT))
+
+    result = subprocess.run([sys.executable, "upscale.py", f"input={clips[clip]}", f"output={out}",
+                             f"weights={folder / model}", "progress=false", *(f"{k}={v}" for k, v in opts.items())],
+                            cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                            timeout=300, preexec_fn=limit)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    if result.returncode == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert list(out_dir.iterdir()) == []
+        event("refused: " + ("memory" if "needs about" in lines[0] else lines[0][7:].split("=")[0]))
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    event("written")
+    assert [p.name for p in out_dir.iterdir()] == [output]
+    info, source = probe(out), probe(clips[clip])
+    scale = (TINY_RRDB if model == "rrdb" else TINY_RECURRENT)["scale"]
+    assert info.num_frames == source.num_frames * int(opts.get("interpolate", 1))
+    assert (info.width, info.height) == expected_size(source.width, source.height, scale, opts)

@@ -339,6 +339,23 @@ def test_kill_9_during_upscale_leaves_no_output(tmp_path):
     assert list(tmp_path.glob(".out.partial-*")) and not out.exists()
 
 
+@pytest.mark.slow
+def test_checkpoints_leave_frozen_backbones_out_and_resume(train, tmp_path):
+    """The perceptual loss's VGG19 (here up to conv5_4: 20M frozen parameters, a random backbone as
+    plumbing) is rebuilt by every run: checkpoints carried all 80 MB of it; now they hold only what
+    trains, and a run resumes from them."""
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    vgg = ["loss.perceptual.layer_weights={conv5_4:1.0}"]
+    first = train(*vgg, "trainer.max_steps=2", f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert last.stat().st_size < 5 * 2**20
+    assert not [k for k in load(last)["state_dict"] if k.startswith("losses.perceptual.")]
+    resumed = train(*vgg, "trainer.max_steps=4", f"hydra.run.dir={tmp_path}", f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Restored all states" in resumed.stdout + resumed.stderr
+    assert load(last)["global_step"] == 4 and last.stat().st_size < 5 * 2**20
+
+
 # ---- full disk and closed terminals while writing ---------------------------------------------
 
 class FullDisk(io.FileIO):

@@ -34,12 +34,23 @@ def quiet():
         yield
 
 
-def check_shapes(temporal: bool, frames: int, size: int = 32) -> list[tuple[int, ...]]:
+def check_shapes(temporal: bool, frames: int, size: int = 32, multiple: int = 1) -> list[tuple[int, ...]]:
     """The clip shapes parity is checked on: the traced one, one with other H/W (and T, B), and an
-    odd size that is no multiple of the flow pyramid's (its padding must survive the export)."""
+    odd size that is no multiple of the flow pyramid's (its padding must survive the export).
+    Sizes are rounded up to `multiple`, the only sizes a model that folds pixels into channels
+    (Real-ESRGAN x2's pixel_unshuffle) takes: the Upscaler pads its inputs to it."""
+    def fit(n: int) -> int:
+        return n + (-n % multiple)
+
+    sizes = [(fit(size), fit(size)), (fit(size - 8), fit(size + 8)), (fit(size - 5), fit(size + 7))]
     if temporal:
-        return [(1, frames, 3, size, size), (1, frames, 3, size - 8, size + 8), (1, frames, 3, size - 5, size + 7)]
-    return [(1, 2, 3, size, size), (2, 3, 3, size - 8, size + 8), (1, 2, 3, size - 5, size + 7)]
+        return [(1, frames, 3, h, w) for h, w in sizes]
+    return [(b, t, 3, h, w) for (b, t), (h, w) in zip([(1, 2), (2, 3), (1, 2)], sizes)]
+
+
+def size_multiple(model: nn.Module) -> int:
+    """The input size the model needs a multiple of (2 for Real-ESRGAN x2's layout, else 1)."""
+    return int(getattr(model, "unshuffle", 1))
 
 
 @torch.no_grad()
@@ -204,7 +215,7 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
         runner = ncnn_runner(folder)
     else:
         raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
-    shapes = check_shapes(temporal, frames)
+    shapes = check_shapes(temporal, frames, multiple=size_multiple(model))
     error = max_abs_error(runner, model, shapes)
     if not error <= tolerance:
         raise UserError(f"{name} export differs from eager PyTorch by {error:.2e} (> parity_tol={tolerance:g}); "

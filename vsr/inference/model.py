@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from vsr.errors import UserError
 from vsr.models.build import build_generator
@@ -99,10 +100,9 @@ def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = Tr
     expected = meta.get("weights", {}).get("sha256")
     if verify and expected and sha256_file(weights) != expected:
         raise UserError(f"{weights}: sha256 does not match model.json (corrupt or replaced file); export it again")
-    try:
-        model = build_generator(meta["architecture"])
-    except UserError as err:
-        raise UserError(f"{folder / MODEL_JSON}: {err}") from None
+    # checked on the header and a meta-device build first: a model.json may describe any size
+    check_architecture(meta, folder / MODEL_JSON, weights)
+    model = build_generator(meta["architecture"])  # the meta-device build above succeeded
     try:
         model.load_state_dict(load_file(str(weights)))
     except RuntimeError as err:
@@ -112,3 +112,65 @@ def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = Tr
     except Exception as err:  # safetensors.SafetensorError on a damaged file
         raise UserError(f"{weights}: cannot be read as safetensors ({err})") from None
     return model.eval().to(device), meta
+
+
+class BuildBudget(TorchFunctionMode):
+    """Stops a model's construction after `limit` torch calls. On the meta device nothing is
+    allocated, but an architecture of a million blocks would still create a million modules."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit, self.calls = limit, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise OverflowError("model construction over budget")
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.startswith("__") and args and getattr(args[0], "is_meta", False):
+            return args[0]  # in-place init of a meta tensor: no data to change (and it imports torch._dynamo: 1.4 s)
+        return func(*args, **(kwargs or {}))
+
+
+def weights_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape from the safetensors header, without reading the tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except Exception as err:  # safetensors.SafetensorError on a damaged file
+        raise UserError(f"{weights}: cannot be read as safetensors ({err})") from None
+
+
+def check_architecture(meta: dict, meta_file: Path, weights: Path) -> None:
+    """Refuse a model.json whose architecture does not match its weights file tensor for tensor, or
+    whose `scale` is not the architecture's, before anything is allocated: the architecture is built
+    on the meta device (shapes only), with a budget of torch calls proportional to the file's tensors
+    (about 12 per tensor for vsrlab's generators)."""
+    shapes = weights_shapes(weights)
+    try:
+        with torch.device("meta"), BuildBudget(100 * len(shapes) + 10_000):
+            planned = build_generator(meta["architecture"])
+    except OverflowError:
+        raise UserError(f"{meta_file}: its architecture is far larger than {weights.name} "
+                        f"({len(shapes)} tensors); the file does not describe these weights") from None
+    except UserError as err:  # a malformed architecture (vsr.models.build), named with its file
+        raise UserError(f"{meta_file}: {err}") from None
+    wanted = {key: tuple(value.shape) for key, value in planned.state_dict().items()}
+    if wanted != shapes:
+        raise UserError(f"{weights} does not fit the architecture in model.json: {first_difference(wanted, shapes)}")
+    arch_scale = getattr(planned, "scale", meta["architecture"].get("scale"))
+    if meta.get("scale", arch_scale) != arch_scale:
+        raise UserError(f"{meta_file}: scale {meta['scale']} disagrees with its architecture, which upscales "
+                        f"x{arch_scale}; correct one of them (export the model again)")
+
+
+def first_difference(wanted: dict, found: dict) -> str:
+    """The first key the architecture and the file disagree on, in words."""
+    for key in wanted:
+        if key not in found:
+            return f"missing tensor {key} {list(wanted[key])}"
+        if wanted[key] != found[key]:
+            return f"{key} is {list(found[key])} in the file, the architecture needs {list(wanted[key])}"
+    return f"unexpected tensor {next(k for k in found if k not in wanted)}"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vsr.errors import UserError
+from vsr.inference.memory import check_fits
 from vsr.io.claim import OutputClaim
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -119,6 +120,7 @@ def upscale_image(cfg, factor: int) -> dict:
     with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
         rgb, alpha = read_image(src)
         upscaler = make_upscaler(cfg)
+        check_fits(upscaler, rgb.shape[1], rgb.shape[0])
         start = time.perf_counter()
         clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
         out = _to_uint8(upscaler.upscale_clip(clip))[0]
@@ -175,6 +177,7 @@ def upscale_stills(cfg, factor: int) -> dict:
     with ExitStack() as held:  # every still claimed before the model runs, until it is in place
         claims = {i: held.enter_context(OutputClaim(file, overwrite)) for i, file in files.items()}
         upscaler = make_upscaler(cfg)
+        check_fits(upscaler, info.width, info.height)
         half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
         start = time.perf_counter()
         reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")

@@ -10,6 +10,7 @@ import torch
 
 from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
+from vsr.inference.memory import check_fits
 from vsr.inference.upscaler import Upscaler
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames
@@ -181,6 +182,8 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
         raise UserError(f"input={src} has one frame: interpolate={factor} needs at least two (drop interpolate)")
     order = cfg.get("interpolate_order", "upscale_first")
     check_choice("interpolate_order", order, ("upscale_first", "interpolate_first"))
+    upscaler = make_upscaler(cfg)
+    check_fits(upscaler, info.width, info.height)  # before the input scan and the first frame, not at the OOM killer
     lost = frames_lost(info)
     if lost:
         print(f"warning: input={src}: its duration holds {info.duration_frames} frames at {info.fps:g} fps but only "
@@ -192,7 +195,6 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
               f"conceal errors, e.g. by repeating an earlier frame): frame{'s' * (len(damaged) > 1)} "
               f"{', '.join(map(str, damaged[:10]))}{' ...' if len(damaged) > 10 else ''}; upscaled as decoded",
               file=sys.stderr)
-    upscaler = make_upscaler(cfg)
     out_w, out_h = upscaler.output_size(info.width, info.height)
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor

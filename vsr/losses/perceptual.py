@@ -63,6 +63,8 @@ class PerceptualLoss(nn.Module):
         self.features = nn.Sequential(*(nn.ReLU() if isinstance(m, nn.ReLU) else m for m in layers))
         self.names = names[: last + 1]
         self.features.requires_grad_(False).eval()
+        # rebuilt from its weights file by every run: kept out of checkpoints (VSRGANModule.frozen_keys)
+        self.features.frozen_backbone = True
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 

@@ -30,7 +30,8 @@ def _cubic(x: float) -> float:
 @functools.lru_cache(maxsize=None)
 def phase_taps(scale: int) -> torch.Tensor:
     """`(scale, 5)`: for output phase p, the weights of LR samples k-2 .. k+2 (k = x // scale)."""
-    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    # on the CPU even inside `with torch.device("meta")` (model.json checks build there): the cache keeps it
+    taps = torch.zeros(scale, 5, dtype=torch.float64, device="cpu")
     for p in range(scale):
         source = (p + 0.5) / scale - 0.5  # relative to LR sample k
         base = math.floor(source)

@@ -287,12 +287,27 @@ class VSRGANModule(L.LightningModule):
         self.log("val/gain_db", score - base, prog_bar=True, sync_dist=sync)
 
     # ---- exact resume: RNG state travels with the checkpoint ---------------------------------
+    def frozen_keys(self) -> list[str]:
+        """State-dict keys of frozen backbones: sub-modules marked `frozen_backbone` (rebuilt from
+        their own weights file when the run is built, like the perceptual loss's VGG19) whose
+        parameters all stay frozen. Checkpoints leave them out."""
+        keys = []
+        for name, module in self.named_modules():
+            if getattr(module, "frozen_backbone", False) and not any(p.requires_grad for p in module.parameters()):
+                keys += [f"{name}.{key}" for key in module.state_dict()]
+        return keys
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_state"] = capture_rng_state()
         checkpoint["bad_steps"] = self.bad_steps
         checkpoint["skipped_steps"] = self.skipped_steps
+        for key in self.frozen_keys():  # the perceptual VGG19 was 80 of a tiny run's 81 MB
+            checkpoint["state_dict"].pop(key, None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        own = self.state_dict()
+        for key in self.frozen_keys():  # not saved (above): keep the ones this run built
+            checkpoint["state_dict"].setdefault(key, own[key])
         restore_rng_state(checkpoint.get("rng_state"))
         self.bad_steps = checkpoint.get("bad_steps", 0)
         self.skipped_steps = checkpoint.get("skipped_steps", 0)

@@ -1,0 +1,121 @@
+"""Will an upscale fit in memory? The output frame size and a peak-memory estimate, checked before
+the first frame: `outscale=1000` used to run for minutes until the kernel's OOM killer ended it.
+
+The estimate counts the large buffers of one model call (fp32): the float output frames it yields
+(twice: the model's output and its resized, filtered copy) and the model's feature maps (trunk width
+x the largest pass's input, per tile, plus the upsampler's at the output resolution; recurrent
+models also keep hidden states of whole frames in both directions). It is meant as a floor, not a
+bound: a run it refuses cannot fit; one it lets through may still need somewhat more (1080p -> 4K
+with the shipped default and tile=256: estimated 9.3 GB, measured 10.6 GB).
+"""
+
+import math
+from pathlib import Path
+
+from torch import nn
+
+from vsr.errors import UserError
+
+FLOAT = 4  # bytes per value: frames and features are fp32 on the CPU
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+# Tried in order when a run does not fit: the first that does is named in the error.
+SUGGESTIONS = (("tile=256", {"tile": 256}), ("tile=64", {"tile": 64}), ("tile=64 chunk=1", {"tile": 64, "chunk": 1}))
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # missing file, or "max" (no limit)
+        return None
+
+
+def meminfo_available() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), in bytes."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still take: MemAvailable (psutil where there is no /proc), lowered to
+    the room left under a cgroup limit (containers are killed at theirs); None when nothing says."""
+    free = meminfo_available()
+    if free is None:
+        try:
+            import psutil
+
+            free = psutil.virtual_memory().available
+        except ImportError:
+            return None
+    for limit_file, usage_file in CGROUP_FILES:
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None:
+            free = min(free, max(0, limit - usage))
+    return free
+
+
+def feature_width(model: nn.Module) -> int:
+    """Channels of the model's first convolution: the trunk width of vsrlab's generators (3 without one)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.out_channels if conv is not None else 3
+
+
+def peak_bytes(upscaler, width: int, height: int, tile: int | None = None,
+               chunk: int | None = None) -> tuple[int, int]:
+    """`(output frames, model features)`: the bytes one model call holds for `width` x `height` input
+    frames (module docstring), with the upscaler's tile and chunk or the ones given."""
+    tile = upscaler.tile if tile is None else tile
+    chunk = upscaler.fit_chunk(width, height) if chunk is None else chunk
+    out_w, out_h = upscaler.output_size(width, height)
+    s = upscaler.scale
+    lr = max(width * height, out_w * out_h / s**2)  # the largest model input: the last of chained passes
+    outputs = 2 * chunk * 3 * FLOAT * lr * s**2
+    side = tile + 2 * upscaler.tile_pad
+    area = min(side * side, lr) if tile > 0 else lr
+    channel = feature_width(upscaler.model) * FLOAT
+    features = chunk * channel * area * (2 + s**2)  # trunk input and output, upsampler at s x s
+    if upscaler.temporal:  # hidden states propagate over whole frames, context frames included
+        features += (chunk + 2 * upscaler.overlap) * channel * lr * 2
+    return int(outputs), int(features)
+
+
+def needed_bytes(upscaler, width: int, height: int, **options) -> int:
+    """Host memory needed: everything on the CPU; only the output frames beside a GPU."""
+    outputs, features = peak_bytes(upscaler, width, height, **options)
+    return outputs + (features if upscaler.device.type == "cpu" else 0)
+
+
+def check_fits(upscaler, width: int, height: int) -> None:
+    """Raise a one-line UserError naming the option to change when upscaling `width` x `height`
+    frames cannot fit in the memory available now."""
+    free = available_bytes()
+    needed = needed_bytes(upscaler, width, height)
+    if free is None or needed <= free:
+        return
+    out_w, out_h = upscaler.output_size(width, height)
+    raise UserError(f"{width}x{height} -> {out_w}x{out_h} needs about {gib(needed)} of memory at its peak and "
+                    f"{gib(free)} is available: {advice(upscaler, width, height, free)}")
+
+
+def advice(upscaler, width: int, height: int, free: int) -> str:
+    """The first smaller tile / chunk that fits, else a smaller output (outscale= or fit=)."""
+    for words, options in SUGGESTIONS:
+        if is_smaller(upscaler, options) and needed_bytes(upscaler, width, height, **options) <= free:
+            return f"pass {words} (runs the model on smaller pieces)"
+    return "ask for a smaller output with a lower outscale= or fit=WIDTHxHEIGHT (even tile=64 chunk=1 would not fit)"
+
+
+def is_smaller(upscaler, options: dict) -> bool:
+    """Whether `options` cut the run's tile or chunk (and raise neither)."""
+    tile, chunk = upscaler.tile or math.inf, upscaler.chunk  # tile=0: whole frames
+    new_tile, new_chunk = options.get("tile", tile), options.get("chunk", chunk)
+    return new_tile <= tile and new_chunk <= chunk and (new_tile, new_chunk) != (tile, chunk)
+
+
+def gib(size: float) -> str:
+    return f"{size / 2**30:.1f} GB"
