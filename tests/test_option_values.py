@@ -11,25 +11,15 @@ import numpy as np
 import pytest
 
 from vsr.errors import UserError
-from vsr.export import export
 from vsr.inference import run
 from vsr.io.synthetic import write_test_video
 
-from tiny_models import tiny
+from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
-             "upsampler": "nearest_conv", "global_skip": False}
 BOOLEANS = ("overwrite", "color_match", "progress")  # every true/false option of conf/upscale.yaml
 SPELLINGS = {True: [True, "true", "True", "yes", "on", "ON", 1, "1"],
              False: [False, "false", "no", "off", "Off", 0, "0"]}
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    export(tiny(TINY_RRDB), TINY_RRDB, folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -50,21 +50,11 @@ import sys
 import time
 
 from vsr.errors import UserError
-from vsr.export import export
 from vsr.inference import run
 
-from tiny_models import tiny
+from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
 
-TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
-             "upsampler": "nearest_conv", "global_skip": False}
 GONE_PID = 4_194_000  # above Linux's default pid_max: a process id of another namespace, unknown here
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    export(tiny(TINY_RRDB), TINY_RRDB, folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
