@@ -12,7 +12,6 @@ out; it is never replaced by a guess.
 import csv
 import gzip
 import hashlib
-import io
 import re
 import subprocess
 import sys
@@ -70,12 +69,14 @@ def fetch(source: str, package: str, version: str, into: Path) -> Path:
 
 def members(archive: Path) -> Iterator[tuple[str, bytes]]:
     """(path, content) of each regular file in a .deb, wheel/zip or npm .tgz, paths without './'."""
-    if archive.suffix == ".deb":
-        tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
-        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-            for member in tar:
-                if member.isfile():
-                    yield member.name.removeprefix("./"), tar.extractfile(member).read()
+    if archive.suffix == ".deb":  # streamed: a wallpaper package unpacks to gigabytes
+        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE) as unpack:
+            with tarfile.open(fileobj=unpack.stdout, mode="r|") as tar:
+                for member in tar:
+                    if member.isfile():
+                        yield member.name.removeprefix("./"), tar.extractfile(member).read()
+        if unpack.returncode != 0:
+            raise UserError(f"{archive}: dpkg-deb could not unpack it (exit {unpack.returncode}); delete it to refetch")
     elif archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
