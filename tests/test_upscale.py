@@ -481,3 +481,18 @@ def test_variable_frame_rate_keeps_every_frame_time_and_the_audio(exported, tmp_
         assert abs(length - source_length) <= 1024 / 44100
         if ext == ".mp4":
             assert start == source_start and max(abs(a - b) for a, b in zip(times, expected)) <= max(tick, source_tick)
+
+
+def test_shipped_preset_runs_its_smallest_factor_that_reaches_the_size(clip, exported, tmp_path, monkeypatch):
+    import vsr.inference.video as job
+
+    assert job.choose_factor({2: 0, 3: 0, 4: 0}, 1.9) == 2 and job.choose_factor({2: 0, 3: 0, 4: 0}, 2.5) == 3
+    assert job.choose_factor({2: 0, 4: 0}, 6) == 4 and job.choose_factor({2: 0, 4: 0}, None) == 4
+    monkeypatch.setitem(job.SHIPPED_FACTORS, "default", {2: exported, 3: tmp_path / "no-x3-here"})
+    out = tmp_path / "fit.mp4"  # 64x48 into 128x96: x2 reaches it, so the x2 weights run
+    summary = upscale(input=str(clip), output=str(out), fit="128x96", ensemble=1)
+    assert summary["weights"] == str(exported) and summary["model_scale"] == 2
+    assert (probe(out).width, probe(out).height) == (128, 96)
+    summary = upscale(input=str(clip), output=str(tmp_path / "x3.mp4"), fit="192x144", ensemble=1, chunk=12)
+    assert summary["model_scale"] == 4 and summary["weights"] == str(job.SHIPPED["default"])  # x3 absent: x4, shrunk
+    assert (probe(tmp_path / "x3.mp4").width, probe(tmp_path / "x3.mp4").height) == (192, 144)

@@ -119,7 +119,7 @@ def upscale_image(cfg, factor: int) -> dict:
     _check_new_file(dst, overwrite)
     with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
         rgb, alpha = read_image(src)
-        upscaler = make_upscaler(cfg)
+        upscaler = make_upscaler(cfg, (rgb.shape[1], rgb.shape[0]))
         check_fits(upscaler, rgb.shape[1], rgb.shape[0])
         start = time.perf_counter()
         clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
@@ -176,7 +176,7 @@ def upscale_stills(cfg, factor: int) -> dict:
         _check_new_file(file, overwrite)
     with ExitStack() as held:  # every still claimed before the model runs, until it is in place
         claims = {i: held.enter_context(OutputClaim(file, overwrite)) for i, file in files.items()}
-        upscaler = make_upscaler(cfg)
+        upscaler = make_upscaler(cfg, (info.width, info.height))
         check_fits(upscaler, info.width, info.height)
         half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
         start = time.perf_counter()

@@ -11,7 +11,7 @@ import torch
 from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.memory import check_fits
-from vsr.inference.upscaler import Upscaler
+from vsr.inference.upscaler import Upscaler, parse_fit
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames
 from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
@@ -19,14 +19,44 @@ from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoW
 # The shipped models (experiments/shipped_x4/: recipes, results); used when weights= is not given.
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
 SHIPPED = {"default": SHIPPED_ROOT / "model", "fast": SHIPPED_ROOT / "fast"}
+# Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
+# requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
+CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
+SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
 # ensemble=auto: the default model runs as measured for its quality bar (flip x2: +2.01 dB over bicubic
 # held out, +1.87 without; experiments/shipped_x4/README.md); `fast` exists for speed; other weights: off.
 AUTO_ENSEMBLE = {"default": 2, "fast": 1}
 
 
-def weights_dir(cfg) -> str:
-    """`weights=`, or the shipped model `shipped=` names (default: the recurrent one)."""
+def shipped_factors(preset: str) -> dict[int, Path]:
+    """The factors a shipped preset has weights for: its x4 folder, and the others that are present."""
+    found = {4: SHIPPED[preset]}
+    found.update({f: folder for f, folder in SHIPPED_FACTORS.get(preset, {}).items() if (folder / "model.json").is_file()})
+    return found
+
+
+def wanted_scale(cfg, size: tuple[int, int] | None) -> float | None:
+    """The output/input ratio asked for: `outscale=`/`scale=`, or what `fit=` needs for an input of `size`."""
+    scale = target_scale(cfg)
+    if scale is not None or not cfg.get("fit") or size is None:
+        return scale
+    box_w, box_h = parse_fit(cfg.get("fit"))
+    return min(box_w / size[0], box_h / size[1])
+
+
+def choose_factor(factors, wanted: float | None) -> int:
+    """The smallest factor that reaches `wanted` (less computed and thrown away), else the largest;
+    x4 when nothing is asked."""
+    if wanted is None:
+        return 4
+    reaching = [f for f in sorted(factors) if f >= wanted - 1e-9]
+    return reaching[0] if reaching else max(factors)
+
+
+def weights_dir(cfg, size: tuple[int, int] | None = None) -> str:
+    """`weights=`, or the shipped model `shipped=` names (default: the recurrent one) at the factor
+    `choose_factor` picks for an input of `size` (width, height)."""
     if cfg.get("weights"):
         return cfg.get("weights")
     preset = cfg.get("shipped") or "default"
@@ -35,7 +65,8 @@ def weights_dir(cfg) -> str:
         raise UserError(f"no weights= given and the shipped {preset} model is missing ({SHIPPED[preset]}; it ships "
                         "in the source tree): pass weights=DIR, an export directory made by `python export.py "
                         "checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR` (or checkpoint=RealESRGAN_x4plus.pth)")
-    return str(SHIPPED[preset])
+    factors = shipped_factors(preset)
+    return str(factors[choose_factor(factors, wanted_scale(cfg, size))])
 
 
 def model_name(cfg) -> str:
@@ -104,10 +135,11 @@ def target_scale(cfg) -> float | None:
     return outscale
 
 
-def make_upscaler(cfg) -> Upscaler:
-    """The `Upscaler` upscale.py's options describe (weights=, or the shipped default model)."""
+def make_upscaler(cfg, size: tuple[int, int] | None = None) -> Upscaler:
+    """The `Upscaler` upscale.py's options describe for an input of `size` (width, height): weights=,
+    or the shipped default model at the smallest factor that reaches the requested size."""
     return Upscaler.from_dir(
-        weights_dir(cfg), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
+        weights_dir(cfg, size), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
@@ -174,15 +206,16 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
 
     from vsr.inference import stills
 
-    weights = weights_dir(cfg)  # a missing model is reported before any decoding
+    weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
+    weights = weights_dir(cfg, (info.width, info.height))
     if info.num_frames == 0:
         raise UserError(f"input={src}: the video has zero frames")
     if factor > 1 and info.num_frames < 2:
         raise UserError(f"input={src} has one frame: interpolate={factor} needs at least two (drop interpolate)")
     order = cfg.get("interpolate_order", "upscale_first")
     check_choice("interpolate_order", order, ("upscale_first", "interpolate_first"))
-    upscaler = make_upscaler(cfg)
+    upscaler = make_upscaler(cfg, (info.width, info.height))
     check_fits(upscaler, info.width, info.height)  # before the input scan and the first frame, not at the OOM killer
     lost = frames_lost(info)
     if lost:
