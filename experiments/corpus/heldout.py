@@ -1,4 +1,5 @@
-"""Score upscalers on held-out real footage under two conditions: clean BI x4, and BI x4 then H.264.
+"""Score upscalers on held-out real footage under two conditions: clean BI x4, and BI x4 then H.264
+(`--scale 2` / `3`: the same at that factor).
 
 The clips are the corpus manifest's `test` split (`datasets/prepare.py corpus ROOT` decodes them
 to ROOT/videos/test/<clip>/): real footage that no corpus split holds. Each clip's first
@@ -107,12 +108,17 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--crf", type=int, default=28)
+    parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="LR = MATLAB bicubic by this factor")
     parser.add_argument("--peer", action="append", default=[], help="Real-ESRGAN ncnn model name (repeatable)")
     parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for our models and the peers")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and tables.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global SCALE
+    SCALE = args.scale
+    if SCALE != 4 and args.peer:
+        raise UserError(f"--peer: Real-ESRGAN's ncnn models are x4 only; drop --peer with --scale {SCALE}")
 
     test = args.corpus / "videos" / "test"
     names = args.clips or sorted(p.name for p in test.iterdir() if p.is_dir()) if test.is_dir() else []
