@@ -17,18 +17,18 @@ from vsr.io.video import count_checked, probe, scan_frames, stream_frames
 from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
 
 # The shipped models, used when weights= is not given. default: trained on the offline corpus with
-# compressed LR (experiments/corpus/: best held out on H.264 input, what users upscale); clean: the
-# earlier default, best on clean BI input; fast: single-frame (experiments/shipped_x4/).
+# compressed LR (experiments/corpus/: best held out on H.264 input, what users upscale); fast:
+# single-frame, best held out on clean BI input (experiments/shipped_x4/).
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
 CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
-SHIPPED = {"default": CORPUS_ROOT / "x4", "clean": SHIPPED_ROOT / "model", "fast": SHIPPED_ROOT / "fast"}
+SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast"}
 # Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
 SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
-# ensemble=auto: the recurrent presets run flip-averaged, as they were measured (+0.1-0.2 dB;
-# experiments/corpus/README.md); `fast` exists for speed; other weights: off.
-AUTO_ENSEMBLE = {"default": 2, "clean": 2, "fast": 1}
+# ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
+# recurrent default flip-averaged, `fast` in one pass; other weights: off.
+AUTO_ENSEMBLE = {"default": 2, "fast": 1}
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:
