@@ -63,7 +63,8 @@ def score(sr: torch.Tensor, hr: torch.Tensor) -> dict:
 
 def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
     folder, _, ensemble = spec.partition("@")
-    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1))
+    # outscale: a model of another factor runs as upscale.py would run it for this one (x4, then shrunk)
+    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1), outscale=SCALE)
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return torch.stack(list(upscaler.stream_float(iter(frames))))
 
