@@ -87,3 +87,18 @@ def test_init_from_starts_training_from_the_shipped_weights(tmp_path):
     wider = instantiate(OmegaConf.load("conf/model/recurrent_rrdb.yaml"), scale=4, num_feat=16)
     with pytest.raises(UserError, match="init_from=.*does not fit"):
         init_generator(wider, DEFAULT_WEIGHTS)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_shipped_default_has_verified_x2_and_x3_weights(factor):
+    """`fit=` runs these instead of x4-then-shrink (experiments/corpus/README.md): each loads (sha256
+    checked), is small, and scales by the factor it is filed under."""
+    from vsr.inference.video import SHIPPED_FACTORS, shipped_factors
+
+    folder = SHIPPED_FACTORS["default"][factor]
+    assert shipped_factors("default")[factor] == folder
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 8 * 2**20
+    model, loaded = load(folder)
+    assert loaded["scale"] == factor and type(model).__name__ == "RecurrentRRDBNet"
+    with torch.no_grad():
+        assert model(torch.rand(1, 2, 3, 8, 12)).shape == (1, 2, 3, 8 * factor, 12 * factor)
