@@ -105,7 +105,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     write_frames_csv(out / "frames.csv", frames)
     write_markdown(out / "report.md", report, plots)
     mean = report["mean"]
-    log.info("%s x%d: PSNR-Y %s, SSIM-Y %s -> %s", main.name, scale, mean["psnr_y"], mean["ssim_y"], out / "report.md")
+    psnr_y, ssim_y = (f"{v:.{d}f}" if isinstance(v, (int, float)) else str(v)
+                      for v, d in ((mean["psnr_y"], 2), (mean["ssim_y"], 4)))
+    log.info("%s x%d: PSNR-Y %s dB, SSIM-Y %s -> %s", main.name, scale, psnr_y, ssim_y, out / "report.md")
     return mean["psnr_y"]
 
 
