@@ -15,7 +15,7 @@ from vsr.evaluation.baselines import BASELINES, Interpolation
 from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
-from vsr.evaluation.reports import write_frames_csv, write_json, write_markdown, write_metrics_csv
+from vsr.evaluation.reports import format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
 from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
 from vsr.inference.ensemble import SelfEnsemble
@@ -105,9 +105,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     write_frames_csv(out / "frames.csv", frames)
     write_markdown(out / "report.md", report, plots)
     mean = report["mean"]
-    psnr_y, ssim_y = (f"{v:.{d}f}" if isinstance(v, (int, float)) else str(v)
-                      for v, d in ((mean["psnr_y"], 2), (mean["ssim_y"], 4)))
-    log.info("%s x%d: PSNR-Y %s dB, SSIM-Y %s -> %s", main.name, scale, psnr_y, ssim_y, out / "report.md")
+    log.info("%s x%d: PSNR-Y %s dB, SSIM-Y %s -> %s", main.name, scale, format_value(mean["psnr_y"], "psnr_y"),
+             format_value(mean["ssim_y"], "ssim_y"), out / "report.md")
     return mean["psnr_y"]
 
 
