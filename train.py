@@ -1,8 +1,12 @@
-"""Train a video super-resolution GAN: python train.py [model=...] [data=...] [scale=4] ..."""
+"""Train a video super-resolution model: python train.py [model=...] [data=...] [scale=4] ...
+Go on with a run: python train.py resume=RUN [trainer.max_steps=...]"""
+
+import sys
 
 import hydra
 
-from vsr.errors import one_line_errors
+from vsr.errors import UserError, one_line_errors
+from vsr.training.resume import expand_resume
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -14,4 +18,9 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    try:
+        sys.argv = expand_resume(sys.argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     main()

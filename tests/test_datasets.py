@@ -280,7 +280,7 @@ def test_video_training_windows_and_evaluation_clips(tmp_path):
 
 # ---- end to end: train.py on each layout ----------------------------------------------------------
 TINY = [
-    "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=4", "model.flow_levels=2",
+    "loss=gan", "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=4", "model.flow_levels=2",
     "model.flow_channels=[8,4]", "discriminator.num_feat=8", "data.batch_size=1", "data.num_workers=0",
     "trainer.val_check_interval=2", "trainer.enable_progress_bar=false", "trainer.max_steps=2",
     "loss.perceptual.pretrained=false", "loss.perceptual.layer_weights={conv1_2:1.0}", "training.warmup_steps=1",

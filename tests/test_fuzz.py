@@ -140,7 +140,7 @@ def test_train_config_overrides_build_or_fail_with_one_line(overrides):
     from vsr.training.job import validate
 
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["data.train.num_clips=2", "data.val.num_clips=1", "model.num_feat=8",
+        cfg = compose("train", overrides=["loss=gan", "data.train.num_clips=2", "data.val.num_clips=1", "model.num_feat=8",
                                           "model.num_block=1", *overrides])
     try:
         validate(cfg)

@@ -49,8 +49,8 @@ def load(path) -> dict:
 
 @pytest.mark.slow
 def test_kill_9_mid_training_then_resume_matches_uninterrupted_run(train, tmp_path):
-    """Killed at step 5 of 6 (last.ckpt from step 4), resumed with ckpt_path=: same losses at steps
-    4 and 5 and the same final weights as a run that was never interrupted (measured: identical,
+    """Killed at step 5 of 6 (last.ckpt from step 4), resumed from the run folder alone (`resume=RUN`,
+    the fault injection taken out with `~`): no "not resumable" warning, same losses at steps 4 and 5 and the same final weights as a run that was never interrupted (measured: identical,
     max abs difference 0.0, on CPU with trainer.deterministic=true)."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     ok = train("trainer.max_steps=6", f"hydra.run.dir={whole}")
@@ -62,9 +62,10 @@ def test_kill_9_mid_training_then_resume_matches_uninterrupted_run(train, tmp_pa
     last = killed / "checkpoints" / "last.ckpt"
     assert load(last)["global_step"] == 4
 
-    resumed = train("trainer.max_steps=6", f"hydra.run.dir={killed}", f"ckpt_path={last}")
+    resumed = train(f"resume={killed}", "~callbacks.kill")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(last)["global_step"] == 6
+    assert "not resumable" not in resumed.stderr + resumed.stdout
 
     expected, got = logged_losses(whole), logged_losses(killed)
     resumed_steps = sorted(got)

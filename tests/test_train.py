@@ -4,6 +4,7 @@ import pytest
 import torch
 
 TINY = [
+    "loss=gan",  # the GAN terms too (the default, loss=psnr, builds no critic)
     "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=4", "model.flow_levels=2",
     "model.flow_channels=[8,4]", "discriminator.num_feat=8",
     "data.train.patch_size=32", "data.train.num_frames=3", "data.batch_size=1", "data.num_workers=0",
@@ -82,3 +83,49 @@ def test_other_loggers_work_offline(entry, tmp_path, logger, written):
     assert (tmp_path / written).exists()
     if logger == "many":
         assert list((tmp_path / written).glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_default_training_runs_offline_validates_at_its_end_and_prints_each_line_once(entry, tmp_path):
+    """The README's first command with tiny sizes: the default loss needs no downloaded weights; a
+    run shorter than trainer.val_check_interval still validates its last step (score, metrics.csv,
+    best checkpoint); the console has one bar over the run's steps, each log line once, no
+    framework tips or warnings."""
+    tiny = [o for o in TINY if not o.startswith(("loss", "discriminator", "training.warmup"))
+            and o != "trainer.enable_progress_bar=false"]
+    result = entry("train.py", *tiny, "trainer.max_steps=3", "trainer.val_check_interval=500",
+                   f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    metrics = next((tmp_path / "logs").glob("version_*/metrics.csv")).read_text()
+    assert "val/psnr_y" in metrics.splitlines()[0] and metrics.count(",2,") >= 1  # logged at step index 2
+    assert list((tmp_path / "checkpoints").glob("best-step3-*.ckpt"))
+    assert "validation PSNR-Y" in console and "at step 3" in console
+    assert console.count("`Trainer.fit` stopped") == 1
+    assert "train steps" in console and "3/3" in console and "Epoch 0/-2" not in console
+    for noise in ("💡", "Tip:", "LeafSpec", "Modules in", "v_num", "Warning"):
+        assert noise not in console, noise
+
+
+def test_resume_repeats_the_runs_overrides_and_yours_win(tmp_path):
+    from vsr.errors import UserError
+    from vsr.training.resume import resumed_overrides
+
+    run = tmp_path / "run, 1"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(
+        "- model.num_feat=8\n- trainer.max_steps=10\n- +callbacks.kill._target_=faults.KillAtStep\n"
+        "- +callbacks.kill.step=5\n- ckpt_path=old.ckpt\n")
+    with pytest.raises(UserError, match="last.ckpt not found"):
+        resumed_overrides(run, [])
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    got = resumed_overrides(run, ["trainer.max_steps=20", "~callbacks.kill"])
+    assert got == ["model.num_feat=8", "trainer.max_steps=20", f"hydra.run.dir='{run}'",
+                   f"ckpt_path='{run}/checkpoints/last.ckpt'"]
+    other = resumed_overrides(run, ["ckpt_path=other.ckpt"])
+    assert "ckpt_path=other.ckpt" in other and not [o for o in other if o.endswith("last.ckpt'")]
+    with pytest.raises(UserError, match="one run"):
+        resumed_overrides(run, ["-m", "scale=2,4"])
+    with pytest.raises(UserError, match="overrides.yaml not found"):
+        resumed_overrides(tmp_path, [])

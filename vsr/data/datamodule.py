@@ -20,6 +20,18 @@ def describe(dataset: Dataset) -> str:
     return f"{len(dataset)} items from {type(dataset).__name__}" + (f" clips {shown}" if names else "")
 
 
+class PositionedLoader(DataLoader):
+    """The training loader. Its place in the data order is saved and restored by the datamodule
+    (`ResumableOrder`), which knows the step; these two methods tell Lightning that the loader
+    resumes mid-epoch, so it no longer warns at every resume that it cannot."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 class VSRDataModule(ResumableOrder, L.LightningDataModule):
     """Batches of clips `(B, T, C, H, W)`; validation one whole clip at a time.
 
@@ -50,8 +62,8 @@ class VSRDataModule(ResumableOrder, L.LightningDataModule):
             raise UserError(f"data: {len(self.train_set)} training items over {sampler.num_replicas} ranks leave "
                             f"{len(sampler)} per rank, fewer than data.batch_size={self.batch_size}; lower "
                             "data.batch_size or add clips (data.train.repeat repeats each clip per epoch)")
-        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True, sampler=sampler,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return PositionedLoader(self.train_set, batch_size=self.batch_size, drop_last=True, sampler=sampler,
+                                num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = rank_and_world(self.trainer)

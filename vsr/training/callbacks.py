@@ -12,6 +12,9 @@ class ValidationCheckpoint(ModelCheckpoint):
     the same step: the best checkpoint got the previous validation's score (a step-1000 best was
     named and ranked with step 500's PSNR), and the save at the end of the validation was then
     skipped as "already saved at this step".
+
+    The run's last step (`trainer.max_steps`) is validated and saved too, however short the run:
+    a run of 5 steps with validations every 500 otherwise ended with no score and no metrics.csv.
     """
 
     def __init__(self, **kwargs):
@@ -23,8 +26,11 @@ class ValidationCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.monitor is None:
             return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        n = self._every_n_train_steps
-        if n >= 1 and trainer.global_step % n == 0 and not self._should_skip_saving_checkpoint(trainer):
+        n, step = self._every_n_train_steps, trainer.global_step
+        last = 0 < trainer.max_steps <= step
+        if last and n >= 1 and step % n != 0:
+            trainer.should_stop = True  # Lightning validates the step that stops a run
+        if ((n >= 1 and step % n == 0) or last) and not self._should_skip_saving_checkpoint(trainer):
             self._due = True
 
     def on_validation_end(self, trainer, pl_module) -> None:

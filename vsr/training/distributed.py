@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vsr.errors import UserError
+from vsr.training.progress import StepProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def build_trainer(cfg: DictConfig, module: L.LightningModule, **kwargs) -> L.Tra
       Inside a Hydra multirun that would start the whole sweep again in every rank, so there the
       ranks are forked instead (spawning would need a picklable module), unless a cluster
       manager starts them (SLURM's srun under hydra/launcher=slurm).
+    - the progress bar counts generator steps over the run (vsr/training/progress.py).
     - several devices with `strategy: auto` (trainer=gpu trainer.devices=4) get DDP with
       `find_unused_parameters=True`, which the module's separate G and D backward passes need.
     """
@@ -72,4 +74,6 @@ def build_trainer(cfg: DictConfig, module: L.LightningModule, **kwargs) -> L.Tra
             log.info("trainer=ddp inside a multirun: forking the ranks (re-running the command line would "
                      "restart the sweep in every rank)")
             strategy.start_method = "fork"
+    if settings.get("enable_progress_bar", True):
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), StepProgressBar()]
     return instantiate(settings, **kwargs)

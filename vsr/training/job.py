@@ -14,6 +14,7 @@ from vsr.errors import UserError, check_choice
 from vsr.runtime import keep_freed_memory
 from vsr.training.checkpoint import init_generator
 from vsr.training.checkpoint_io import check_resumable
+from vsr.training.console import quiet_framework_console
 from vsr.training.distributed import build_trainer, in_sweep
 from vsr.training.module import NonFiniteLossError, VSRGANModule
 
@@ -60,6 +61,10 @@ def build_module(cfg: DictConfig, generator: torch.nn.Module) -> L.LightningModu
     return VSRGANModule(generator=generator, discriminator=discriminator, losses=losses, scale=cfg.scale, **common)
 
 
+def size(network: torch.nn.Module) -> str:
+    return f"{sum(p.numel() for p in network.parameters()) / 1e6:.2f}M parameters"
+
+
 def diverged(err: BaseException) -> bool:
     """Whether training stopped on non-finite losses, also in a forked DDP rank (whose error
     reaches this process as a ProcessRaisedException carrying the rank's traceback as text)."""
@@ -70,6 +75,7 @@ def diverged(err: BaseException) -> bool:
 
 def run(cfg: DictConfig) -> float | None:
     validate(cfg)
+    quiet_framework_console(resuming=bool(cfg.ckpt_path))
     keep_freed_memory()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = run_dir()
@@ -86,9 +92,9 @@ def run(cfg: DictConfig) -> float | None:
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(lg) for lg in cfg.logger.values() if lg is not None]
     trainer = build_trainer(cfg, module, callbacks=callbacks, logger=loggers, default_root_dir=str(out))
-    params = sum(p.numel() for p in generator.parameters())
-    log.info("generator %s: %.2fM parameters, scale x%d; run dir %s", type(generator).__name__, params / 1e6,
-             cfg.scale, out)
+    log.info("generator %s: %s, scale x%d; run dir %s", type(generator).__name__, size(generator), cfg.scale, out)
+    if getattr(module, "discriminator", None) is not None:
+        log.info("critic %s: %s", type(module.discriminator).__name__, size(module.discriminator))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     except Exception as err:

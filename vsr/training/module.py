@@ -309,5 +309,11 @@ class VSRGANModule(L.LightningModule):
         for key in self.frozen_keys():  # not saved (above): keep the ones this run built
             checkpoint["state_dict"].setdefault(key, own[key])
         restore_rng_state(checkpoint.get("rng_state"))
+        planned = (checkpoint.get("lr_schedulers") or [{}])[0].get("T_max")
+        steps = self._trainer.max_steps if self._trainer is not None else -1
+        if planned and steps > 0 and planned != steps:
+            log.warning("trainer.max_steps=%d but the resumed run planned %d: its cosine schedule goes on as "
+                        "planned (steps past %d train at optim.eta_min). To train longer at a fresh schedule, "
+                        "start a new run with init_from=CHECKPOINT", steps, planned, planned)
         self.bad_steps = checkpoint.get("bad_steps", 0)
         self.skipped_steps = checkpoint.get("skipped_steps", 0)
