@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN ?= runs/demo
+DEMO_ARGS ?=   # extra train.py overrides for the demo (the tests shorten it)
 
 .PHONY: demo test test-fast install clean
 
@@ -21,7 +22,7 @@ install: $(STAMP)
 # Train on the built-in clips, score the result against bicubic on the held-out clips,
 # export it, and upscale a generated video (with sound) with the export, then with the shipped model.
 demo: $(STAMP)
-	$(PY) train.py experiment=demo hydra.run.dir=$(RUN)
+	$(PY) train.py experiment=demo hydra.run.dir=$(RUN) $(DEMO_ARGS)
 	$(PY) evaluate.py checkpoint=$(RUN)/checkpoints/last.ckpt data=sample scale=4 hydra.run.dir=$(RUN)/eval
 	$(PY) export.py checkpoint=$(RUN)/checkpoints/last.ckpt output_dir=$(RUN)/export metrics=$(RUN)/eval/metrics.json overwrite=true
 	$(PY) -c "from vsr.io.synthetic import write_test_video; write_test_video('$(RUN)/clip.mp4', 24, 96, 64)"

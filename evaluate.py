@@ -7,8 +7,10 @@ import hydra
 from omegaconf import DictConfig
 
 from vsr.errors import one_line_errors
+from vsr.overrides import refuse_unknown_keys
 
 
+@refuse_unknown_keys("evaluate")
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:

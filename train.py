@@ -6,9 +6,11 @@ import sys
 import hydra
 
 from vsr.errors import UserError, one_line_errors
+from vsr.overrides import refuse_unknown_keys
 from vsr.training.resume import expand_resume
 
 
+@refuse_unknown_keys("train")
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 @one_line_errors
 def main(cfg):

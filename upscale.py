@@ -3,8 +3,10 @@
 import hydra
 
 from vsr.errors import one_line_errors
+from vsr.overrides import refuse_unknown_keys
 
 
+@refuse_unknown_keys("upscale")
 @hydra.main(config_path="conf", config_name="upscale", version_base="1.3")
 @one_line_errors
 def main(cfg) -> None:

@@ -15,7 +15,7 @@ from vsr.data.reds import REDS, REDS4
 from vsr.data.vid4 import Vid4
 from vsr.data.video import VideoClips
 from vsr.data.vimeo90k import Vimeo90K
-from vsr.errors import UserError
+from vsr.errors import UserError, find_user_error
 from vsr.io.synthetic import write_test_video
 
 BI4 = BicubicDegradation(4, "matlab")
@@ -276,6 +276,39 @@ def test_video_training_windows_and_evaluation_clips(tmp_path):
         VideoClips(str(tmp_path / "*.mp4"), 4, BI4)[2]
     with pytest.raises(UserError, match="data.patch_size=64 is larger than the 64x48 frames"):
         VideoClips(str(tmp_path / "a.mp4"), 4, BI4, num_frames=2, patch_size=64, random=True)[0]
+
+
+def test_videos_shorter_than_the_training_window_are_one_error_when_the_dataset_is_built(tmp_path):
+    write_test_video(tmp_path / "a.mp4", num_frames=10, width=64, height=48, audio=False)
+    write_test_video(tmp_path / "b.mp4", num_frames=4, width=64, height=48, audio=False)
+    # found at construction, not by a DataLoader worker; names the file, its frames and the real key
+    with pytest.raises(UserError, match=rf"^data.train.num_frames=6 is longer than 1 of the videos: "
+                                        rf"{tmp_path / 'b.mp4'} \(4 frames\); lower data.train.num_frames to 4 or less"):
+        VideoClips(str(tmp_path / "*.mp4"), 4, BI4, num_frames=6, patch_size=32, random=True)
+    with pytest.raises(UserError, match="data.train.num_frames=6 is more than data.max_frames=5"):
+        VideoClips(str(tmp_path / "a.mp4"), 4, BI4, max_frames=5, num_frames=6, patch_size=32, random=True)
+    assert VideoClips(str(tmp_path / "*.mp4"), 4, BI4, num_frames=4, patch_size=32, random=True)[0]["hr"].shape[0] == 4
+
+
+def test_frame_clips_shorter_than_the_window_name_the_key_of_their_config(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    for i, (clip, count) in enumerate([("a", 3), ("b", 5), ("c", 2)]):
+        write_frames(tmp_path / "clips" / clip, count, 32, seed=i)
+    with pytest.raises(UserError, match=r"^data.train.num_frames=4 is longer than 1 of the training clips: a \(3 frames\)"):
+        FolderClips(str(tmp_path / "clips"), "train", 4, BI4, num_frames=4, patch_size=16, random=True)
+    with pytest.raises(UserError, match=r"^data.val.num_frames=4 is longer than 1 of the validation clips: c \(2 frames\)"):
+        FolderClips(str(tmp_path / "clips"), "val", 4, BI4, num_frames=4)
+    # data=photos_and_videos sets the window once, as data.num_frames, for its photos and its clips
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base=None):
+        cfg = compose("train", overrides=["data=photos_and_videos", f"data.video_root={tmp_path}/clips",
+                                          "data.photos=[astronaut]", "data.patch_size=32", "data.num_frames=4",
+                                          "data.photo_max_side=128", "data.val_photos=[coffee]"])
+    with pytest.raises(Exception) as raised:  # Hydra wraps it; train.py prints the UserError behind it
+        instantiate(cfg.data)
+    assert "2 of the training clips: a (3 frames), c (2 frames); lower data.train.num_frames (data.num_frames in " \
+           "data=photos_and_videos" in str(find_user_error(raised.value))
 
 
 # ---- end to end: train.py on each layout ----------------------------------------------------------

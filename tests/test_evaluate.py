@@ -277,7 +277,28 @@ def test_scale_sweep_is_collected_into_one_table(video, tmp_path):
     # The collect command makes the same table from run directories, wherever they are.
     collect_main([str(sweep / "0_scale2"), str(sweep / "1_scale4"), "--output", str(tmp_path)])
     assert (tmp_path / "summary.csv").read_text() == (sweep / "summary.csv").read_text()
-    assert "| x4 | **RecurrentRRDBNet** |" in (tmp_path / "summary.md").read_text()
+    assert f"| x4 | `VideoClips({video})` | **RecurrentRRDBNet** |" in (tmp_path / "summary.md").read_text()
+
+
+def test_collect_names_the_data_each_run_scored(video, tmp_path):
+    other = write_video(tmp_path / "other.mp4", frames=4)
+    # data.max_frames=3 and the 4-frame clip are below data.train.num_frames=7: scored all the same
+    common = ["model=bicubic", "compare=[]", "scale=4", "data.max_frames=3", "report.plots=false", "metrics.flicker=false",
+              "metrics.lpips=off"]
+    evaluate_in_process(tmp_path / "pan", [f"data.path={video}", *common])
+    evaluate_in_process(tmp_path / "other", [f"data.path={other}", *common])
+    # a run whose metrics.json does not name its data: read from the config Hydra saved beside it
+    metrics = tmp_path / "other" / "metrics.json"
+    metrics.write_text(json.dumps({k: v for k, v in json.loads(metrics.read_text()).items() if k != "data"}))
+    (tmp_path / "other" / ".hydra").mkdir()
+    (tmp_path / "other" / ".hydra" / "config.yaml").write_text(
+        f"data:\n  path: {other}\n  val:\n    _target_: vsr.data.video.VideoClips\n")
+    collect_main([str(tmp_path / "pan"), str(tmp_path / "other"), "--output", str(tmp_path)])
+    with open(tmp_path / "summary.csv") as f:
+        assert [(r["data"], r["system"]) for r in csv.DictReader(f)] == [
+            (f"VideoClips({other})", "bicubic"), (f"VideoClips({video})", "bicubic")]
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"| x4 | `VideoClips({video})` | **bicubic** |" in summary and f"`VideoClips({other})`" in summary
 
 
 def test_evaluate_runs_the_model_on_the_chosen_runtime(video, tmp_path, monkeypatch):

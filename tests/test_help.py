@@ -79,3 +79,15 @@ def test_help_shows_the_values_a_recipe_sets(entry):
     result = entry("train.py", "experiment=demo", "--help", timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"generator steps in all (now {demo.trainer.max_steps})" in result.stdout
+
+
+def test_upscale_help_4k_example_makes_4k(helps):
+    """The 1080p -> 4K example once ran the x4 model at its own factor: 8K, not 4K."""
+    from torch import nn
+
+    from vsr.inference import Upscaler
+
+    example = next(line for line in helps["upscale"].splitlines() if "output=4k.mp4" in line)
+    options = dict(word.split("=", 1) for word in example.split() if "=" in word)
+    upscaler = Upscaler(nn.Identity(), 4, device="cpu", fit=options.get("fit"), outscale=options.get("outscale"))
+    assert upscaler.output_size(1920, 1080) == (3840, 2160)

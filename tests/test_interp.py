@@ -193,7 +193,9 @@ def test_bad_interpolate_input_is_one_line_and_writes_nothing(args, message, exp
 def test_evaluate_reports_held_out_frames_against_the_baselines(tmp_path):
     clip = torch.from_numpy(moving_pattern(6, 64, 48)).permute(0, 3, 1, 2).float() / 255
     main = System("IFNetLite", IFNetLite(num_feat=(16, 8), scales=(4, 1), num_conv=1, refine_feat=4), "test")
-    cfg = {"interpolation": {"compare": ["repeat", "blend", "flow"]}, "metrics": {"crop_border": 2}}
+    data = {"_target_": "vsr.data.datamodule.VSRDataModule", "path": "clips/*.mp4",
+            "val": {"_target_": "vsr.data.video.VideoClips", "path": "clips/*.mp4"}}
+    cfg = {"interpolation": {"compare": ["repeat", "blend", "flow"]}, "metrics": {"crop_border": 2}, "data": data}
     value = run_interpolation(cfg, main, tmp_path, [{"hr": clip, "name": "pattern"}], "cpu")
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["held_out_frames"] == {"pattern": [1, 2, 3, 4]}
@@ -202,6 +204,7 @@ def test_evaluate_reports_held_out_frames_against_the_baselines(tmp_path):
     # untrained = linear blend (up to grid_sample rounding before the uint8 metrics)
     assert abs(report["mean"]["psnr_y"] - report["baselines"]["blend"]["mean"]["psnr_y"]) < 0.01
     assert "| flow |" in (tmp_path / "report.md").read_text()
+    assert "- data: `VideoClips(clips/*.mp4)`" in (tmp_path / "report.md").read_text()  # as the SR report names it
 
 
 @pytest.mark.slow

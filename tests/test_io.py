@@ -55,6 +55,32 @@ def test_writer_keeps_frames_rate_and_audio(clip, tmp_path, ext):
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+def stream_ends(path) -> dict[str, float]:
+    """Where PyAV places the end of each stream type: its last packet's pts + duration, in seconds."""
+    ends = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                end = float((packet.pts + packet.duration) * packet.time_base)
+                ends[packet.stream.type] = max(ends.get(packet.stream.type, 0.0), end)
+    return ends
+
+
+# AVI-to-AVI is the case that broke: an AVI source's AAC carries a block_align (768 bytes), which
+# made the AVI muxer time the copied packets by their bytes: the audio "ended" at 0.28 s of 1 s.
+@pytest.mark.parametrize("source, ext", [("mp4", ".avi"), ("mp4", ".mp4"), ("mp4", ".mkv"), ("mp4", ".mov"),
+                                         ("avi", ".avi")])
+def test_copied_audio_ends_with_the_video_and_keeps_every_sample(tmp_path, source, ext):
+    src = write_test_video(tmp_path / f"tone.{source}", num_frames=24)
+    out = tmp_path / f"out{ext}"
+    assert copy_through(src, out).audio_mode == "copied"
+    ends = stream_ends(out)
+    (seconds_in, rate), (seconds_out, _) = audio_seconds(src), audio_seconds(out)
+    assert abs(ends["audio"] - ends["video"]) <= 1024 / rate  # one AAC frame
+    # MKV and AVI cannot mark the encoder's priming frame that MP4 and MOV skip, so they decode one more
+    assert round((seconds_out - seconds_in) * rate) in ((0, 1024) if source == "mp4" else (0,))
+
+
 def test_audio_the_output_cannot_hold_is_reencoded_to_aac(tmp_path):
     src = write_test_video(tmp_path / "camera.avi", num_frames=12, audio_codec="pcm_u8")  # not allowed in MP4
     out = tmp_path / "out.mp4"

@@ -341,3 +341,73 @@ def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
     fresh(clip)
     assert json.loads((cached.parent / runtime.MANIFEST).read_text())["model.onnx"]["size"] == cached.stat().st_size
     assert [p.name for p in cached.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path, monkeypatch):
+    """A recurrent model's ONNX graphs take the frame count they were exported with; a video shorter
+    than that (one short window) cannot run on them. They used to be timed anyway, on the clip's
+    frames repeated to the graph's length, won, and the clip then ran on the PyTorch fallback: the
+    wait bought nothing. Now they are not built or timed for such a clip, the chosen runtime is the
+    one that runs it, it says why, and the remembered choice is keyed by the runtimes timed."""
+    import time
+
+    from vsr.inference.model import sha256_file
+
+    model = tiny(TINY_RECURRENT)
+    folder = tmp_path / "export"  # model.json lists 8-frame graphs (the runners are stand-ins below)
+    folder.mkdir()
+    for name in ("model.propagate.onnx", "model.reconstruct.onnx"):
+        (folder / name).write_bytes(name.encode())
+    (folder / "model.json").write_text(json.dumps({"formats": {"onnx_split": {
+        "file": "model.propagate.onnx", "sha256": sha256_file(folder / "model.propagate.onnx"),
+        "reconstruct_file": "model.reconstruct.onnx", "reconstruct_sha256": sha256_file(folder / "model.reconstruct.onnx"),
+        "input": {"shape": [1, 8, 3, "height", "width"]}}}}))
+
+    class Slow(runtime.Runner):  # PyTorch, slower than the graphs
+        def __init__(self, runner):
+            self.runner, self.name = runner, runner.name
+
+        def __call__(self, clip, keep=slice(None)):
+            time.sleep(0.02)
+            return self.runner(clip, keep)
+
+    class Graph(runtime.Runner):  # like an ONNX graph exported for 8 frames: fast, exact, 8-frame clips only
+        shape = [1, 8, 3, None, None]
+
+        def __init__(self, name):
+            self.name = name
+
+        def accepts(self, clip):
+            return clip.shape[1] == 8
+
+        def __call__(self, clip, keep=slice(None)):
+            with torch.no_grad():
+                return model(clip)[:, keep]
+
+    built, real = [], runtime.make_runner
+    monkeypatch.setattr(runtime, "make_runner", lambda name, *args, **kwargs: built.append(name) or (
+        Graph(name) if name in ("onnxruntime", "openvino") else Slow(real(name, *args, **kwargs))))
+
+    def run(frames: int) -> tuple[AutoRuntime, list[str]]:
+        auto, said = AutoRuntime(model, True, torch.device("cpu"), folder=folder, min_pixels=0), []
+        auto.notify = said.append
+        clip = torch.rand(1, frames, 3, 16, 16)
+        with torch.no_grad():
+            assert torch.allclose(auto(clip), model(clip), atol=1e-5)
+        return auto, said
+
+    short, said = run(6)
+    assert short.name in ("eager", "channels_last") and short.ran == short.name
+    assert not {"onnxruntime", "openvino"} & set(built)
+    assert said[0].startswith("timing runtimes for 16x16, 6 frames a call: eager, channels_last (once per model")
+    assert said[1].startswith(f"runtime: {short.name}, frames/s at 16x16") and said[1].count("not used") == 1
+    assert "onnxruntime, openvino not used: its ONNX graph takes 8 frames a call, these calls have 6" in said[1]
+    assert short._memo(torch.rand(1, 6, 3, 16, 16)).name.endswith("-eager+channels_last.json")
+
+    full, _ = run(8)  # a window of the graph's length: the graphs are timed, and the faster one runs
+    assert full.name in ("onnxruntime", "openvino") and full.ran == full.name
+
+    # a choice remembered for short clips that names a graph (as the old timing did) is not used
+    short._memo(torch.rand(1, 6, 3, 16, 16)).write_text(json.dumps({"runtime": "openvino", "fallback": "eager"}))
+    again, said = run(6)
+    assert not again.recalled and again.ran == again.name != "openvino" and said[0].startswith("timing runtimes")

@@ -48,7 +48,7 @@ def test_ensemble_auto_applies_to_the_shipped_default_only():
     from vsr.inference.video import ensemble_size
 
     assert ensemble_size({}) == 2 and ensemble_size({"ensemble": "auto", "shipped": "fast"}) == 1
-    assert ensemble_size({"weights": str(SHIPPED["default"])}) == 1  # an explicit folder runs as given
+    assert ensemble_size({"weights": str(SHIPPED["default"])}) == 2  # the shipped folder, named or not, runs as upscale.py does
     assert ensemble_size({"ensemble": 8}) == 8 and ensemble_size({"ensemble": 1}) == 1
 
 

@@ -1,5 +1,7 @@
 """upscale.py on images (PNG/JPEG/WebP) and stills of a video (frames upscaled with temporal context)."""
 
+import json
+import re
 from pathlib import Path
 
 import cv2
@@ -101,3 +103,23 @@ def test_image_errors_are_one_line(exported, tmp_path):
         with pytest.raises(UserError, match=message):
             run({"input": str(src), "output": str(tmp_path / output), "weights": str(exported), "overwrite": True})
     # interpolate= with an image: tests/test_interp.py (through upscale.py, one line, no file)
+
+
+def test_stills_report_their_progress(exported, tmp_path, capsys, monkeypatch):
+    """stills= used to print nothing until the last still was written (4.5 minutes for two on the
+    shipped model): now a line per still written, the count of stills done, and the summary's JSON."""
+    from vsr.inference import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0)  # a progress line at every change (else every 30 s)
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=30, width=40, height=32, audio=False)
+    out = tmp_path / "stills"
+    summary = run({"input": str(clip), "output": str(out), "weights": str(exported), "stills": [3, 20, 29],
+                   "chunk": 6, "overlap": 2})
+    stdout, err = capsys.readouterr()
+    lines = err.splitlines()
+    written = [line for line in lines if line.startswith("still ")]
+    assert written == [f"still {k}/3: frame {i} -> {out / f'clip_frame{i:06d}.png'}" for k, i in enumerate((3, 20, 29), 1)]
+    counts = [int(re.search(r" (\d)/3 stills \[", line).group(1)) for line in lines if line.startswith("stills: ")]
+    assert counts == sorted(counts) and {1, 2, 3} <= set(counts)
+    assert lines.index(written[0]) < next(i for i, line in enumerate(lines) if " 2/3 stills" in line)
+    assert json.loads(stdout.splitlines()[-1]) == summary and summary["model_seconds"] > 0

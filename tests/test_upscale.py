@@ -353,7 +353,8 @@ def test_upscale_py_command(clip, exported, tmp_path):
                          "tile=32", "chunk=4"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "upscaled 12 frames 64x48 -> 128x96" in ok.stdout
-    assert "frame/s" in ok.stderr  # the progress bar
+    assert json.loads(ok.stdout.splitlines()[-1])["computed_frames"] >= 12  # the summary's JSON, as the README says
+    assert "upscale: 100% 12/12 frames [" in ok.stderr and "\r" not in ok.stderr  # no terminal: a plain last line
     assert probe(out).num_frames == 12
     again = subprocess.run([sys.executable, "upscale.py", f"input={clip}", f"output={out}", f"weights={exported}"],
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -496,3 +497,70 @@ def test_shipped_preset_runs_its_smallest_factor_that_reaches_the_size(clip, exp
     summary = upscale(input=str(clip), output=str(tmp_path / "x3.mp4"), fit="192x144", ensemble=1, chunk=12)
     assert summary["model_scale"] == 4 and summary["weights"] == str(job.SHIPPED["default"])  # x3 absent: x4, shrunk
     assert (probe(tmp_path / "x3.mp4").width, probe(tmp_path / "x3.mp4").height) == (192, 144)
+
+
+# ---- progress -----------------------------------------------------------------------------------
+
+def test_a_window_advances_the_progress_frame_by_frame_before_it_comes_out():
+    """A window's frames come out together when its model call ends; the bar counts them as the model
+    finishes each (each flipped copy of ensemble=2 half a frame), so it never waits for a whole window."""
+    from vsr.inference.progress import Progress
+
+    frames = list(to_tensor(list(moving_pattern(12, 32, 24))))
+    for ensemble, step in ((1, 1.0), (2, 0.5)):
+        seen, out = [], []
+
+        class Recorder(Progress):
+            def advance(self, amount):
+                super().advance(amount)
+                seen.append((self.done, len(out)))
+
+        upscaler = Upscaler(tiny(TINY_RECURRENT), 4, chunk=6, overlap=2, device="cpu", ensemble=ensemble)
+        upscaler.report_to(Recorder(12, "upscale", enabled=False))
+        for chunk in upscaler.stream_chunks(frames):
+            out.extend(chunk)
+        counts = [done for done, _ in seen]
+        assert counts == [step * (i + 1) for i in range(int(12 / step))], ensemble
+        first_window = [done for done, yielded in seen if yielded == 0]  # chunk 6 + overlap 2 kept first
+        assert first_window == counts[: int(8 / step)], ensemble
+
+
+def test_progress_says_the_runtime_timing_then_counts_frames_then_gives_an_eta(tmp_path, capsys, monkeypatch):
+    """What a run prints on stderr when it is no terminal (a log): the runtime timing and its choice
+    before any frame is counted, then frames one at a time, an ETA only once a window was timed
+    after the timing, and no bar redraws; the summary's JSON last on stdout."""
+    import re
+
+    from vsr.inference import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0)  # a line at every change (else one every 30 s)
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec")
+    clip = write_test_video(tmp_path / "clip.mp4", num_frames=14, width=128, height=96, audio=False)
+    summary = run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "weights": str(tmp_path / "rec"),
+                   "chunk": 4, "overlap": 2})  # 8-frame windows of 128x96: large enough to time runtimes
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert "\r" not in err
+    timing = next(i for i, line in enumerate(lines) if line.startswith("timing runtimes for 128x96, 8 frames a call"))
+    chosen = next(i for i, line in enumerate(lines) if line.startswith("runtime: "))
+    bars = [i for i, line in enumerate(lines) if line.startswith("upscale: ")]
+    assert timing < chosen < bars[0] and lines[chosen].startswith(f"runtime: {summary['runtime']}, frames/s at 128x96")
+    counts = [int(re.search(r" (\d+)/14 frames \[", lines[i]).group(1)) for i in bars]
+    assert counts[0] == 1 and counts[-1] == 14 and {b - a for a, b in zip(counts, counts[1:])} <= {0, 1}
+    with_eta = [count for i, count in zip(bars, counts) if "ETA" in lines[i]]
+    assert with_eta and min(with_eta) == 6  # the first window keeps chunk + overlap frames: timed when it ends
+    assert json.loads(out.splitlines()[-1]) == summary and summary["model_seconds"] > 0
+    assert summary["computed_frames"] > 14  # with the windows' context frames
+
+
+def test_from_dir_uses_the_ensemble_upscale_py_uses_for_the_model(exported):
+    """ensemble=auto is decided in one place for a model folder: the shipped default is flip-averaged
+    from Python as on the command line (also when weights= names its folder); other folders are not."""
+    import vsr.inference.video as job
+
+    default = job.SHIPPED["default"]
+    assert Upscaler.from_dir(default, device="cpu").ensemble.size == job.ensemble_size({}) == 2
+    assert job.ensemble_size({"weights": str(default)}) == 2
+    assert Upscaler.from_dir(default, device="cpu", ensemble=1).ensemble.size == 1
+    assert Upscaler.from_dir(exported, device="cpu").ensemble.size == job.ensemble_size({"weights": str(exported)}) == 1

@@ -45,6 +45,18 @@ def load_or_skip(dataset, index: int, load, skippable, describe, items: str):
     raise UserError(f"data.on_error=skip: {MAX_SKIPS_IN_A_ROW} {items} in a row were unreadable; check the files")
 
 
+def check_windows(num_frames: int | None, lengths: dict[str, int], key: str, items: str, hint: str = "") -> None:
+    """One UserError naming every clip (`lengths`: name -> frames) shorter than the `num_frames`
+    window, and `key`, the option that sets it. Datasets call it when they are built, so the user
+    hears of all short clips at once before training, not of one in a DataLoader worker's traceback."""
+    short = {name: n for name, n in lengths.items() if num_frames is not None and n < num_frames}
+    if short:
+        listed = ", ".join(f"{name} ({n} frames)" for name, n in list(short.items())[:5])
+        listed += f" and {len(short) - 5} more" if len(short) > 5 else ""
+        raise UserError(f"{key}={num_frames} is longer than {len(short)} of the {items}: {listed}; lower {key}"
+                        f"{hint} to {min(short.values())} or less, or remove those {items}")
+
+
 class UnreadableImage(UserError):
     """An image file that cannot be decoded (`data.on_error=skip` skips the clip)."""
 
@@ -185,12 +197,15 @@ class FrameClips(Dataset):
     def _check_clips(self) -> None:
         """Frame counts of every clip and the sizes of a spread of clips' first frames (file headers),
         so layout mistakes surface before training starts; `load` checks every item it reads too."""
+        lengths = {clip.name: len(clip.hr) for clip in self.clips}
+        if self.random:  # data=photos_and_videos and data=corpus set one num_frames for all their parts
+            check_windows(self.num_frames, lengths, "data.train.num_frames", "training clips",
+                          hint=" (data.num_frames in data=photos_and_videos, data=corpus)")
+        else:
+            check_windows(self.num_frames, lengths, "data.val.num_frames", "validation clips")
         step = max(1, len(self.clips) // MAX_HEADER_CHECKS)
         kept = []
         for i, clip in enumerate(self.clips):
-            if self.num_frames is not None and len(clip.hr) < self.num_frames:
-                raise UserError(f"clip {clip.name}: has {len(clip.hr)} frames, fewer than data.num_frames="
-                                f"{self.num_frames}; lower data.num_frames or remove the clip")
             if i % step == 0:
                 try:
                     self._check_sizes(clip, 0, image_size(clip.hr[0]),

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from vsr.data.augment import augment_pair, paired_random_crop
 from vsr.data.degradations import BicubicDegradation, check_divisible, degrade
-from vsr.data.frames import ON_ERROR, load_or_skip
+from vsr.data.frames import ON_ERROR, check_windows, load_or_skip
 from vsr.errors import UserError, check_choice
 from vsr.io.video import VIDEO_EXTENSIONS, iter_frames, probe, read_frames
 
@@ -132,7 +132,26 @@ class VideoClips(Dataset):
         self.augment = dict(flip=flip, rotate=rotate, reverse=reverse)
         self.num_clips = num_clips if num_clips is not None else len(self.files)
         self.on_error, self.skipped = on_error, 0
-        self._lengths: dict[int, int] = {}
+        self._lengths: dict[int, int] = {}  # file index -> frames its windows may use
+        if random and num_frames is not None:
+            self._check_windows()
+
+    def _check_windows(self) -> None:
+        """Count every file's frames now, so videos shorter than a training window are one error
+        before training instead of a DataLoader worker's traceback mid-epoch."""
+        if self.max_frames is not None and self.max_frames < self.num_frames:
+            raise UserError(f"data.train.num_frames={self.num_frames} is more than data.max_frames={self.max_frames}, "
+                            "the frames read per video; raise data.max_frames or lower data.train.num_frames")
+        for index, file in enumerate(self.files):
+            try:
+                total = count_frames(file)
+            except UserError:
+                if self.on_error == "raise":
+                    raise
+                continue  # unreadable: skipped (and counted) when an item needs it
+            self._lengths[index] = total if self.max_frames is None else min(total, self.max_frames)
+        check_windows(self.num_frames, {str(self.files[i]): n for i, n in self._lengths.items()},
+                      "data.train.num_frames", "videos")
 
     def __len__(self) -> int:
         return self.num_clips if self.random else len(self.files)
@@ -168,8 +187,6 @@ class VideoClips(Dataset):
             self._lengths[index] = total if self.max_frames is None else min(total, self.max_frames)
         total = self._lengths[index]
         count = self.num_frames or total
-        if total < count:
-            raise UserError(f"data.num_frames={count} is more than the {total} frames of {file}; lower data.num_frames")
         start = int(rng.integers(0, total - count + 1))
         hr = torch.from_numpy(read_window(file, start, count)).permute(0, 3, 1, 2).float() / 255.0
         hr = mod_crop(center_crop(hr, self.crop), self.scale)

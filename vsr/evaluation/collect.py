@@ -1,4 +1,5 @@
-"""Collect several evaluation runs (e.g. a scale sweep) into one table: scale x metric, model vs baselines.
+"""Collect several evaluation runs (e.g. a scale sweep) into one table: scale x metric, model vs baselines,
+each row with the data its run scored.
 
     python -m vsr.evaluation.collect multirun/eval/DATE/TIME [RUN_DIR ...] [--output DIR]
     -> DIR/summary.md and DIR/summary.csv (DIR defaults to the first path)
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
 
 from vsr.errors import UserError, one_line_errors
-from vsr.evaluation.reports import LABELS, format_cell, format_value, systems, write_atomic
+from vsr.evaluation.reports import LABELS, describe_data, format_cell, format_value, systems, write_atomic
 from vsr.evaluation.scoring import METRICS
 
 
@@ -36,8 +38,17 @@ def find_metrics(paths: list[str | Path]) -> list[Path]:
     return files
 
 
+def run_data(report: dict, run: Path) -> str:
+    """The data a run scored: its metrics.json's, else from the config Hydra saved beside it."""
+    # a bare "data" is the placeholder interpolation reports wrote before they named their data
+    if report.get("data") not in (None, "data"):
+        return report["data"]
+    config = run / ".hydra" / "config.yaml"
+    return describe_data(OmegaConf.load(config).get("data")) if config.is_file() else "unknown"
+
+
 def collect_rows(files: list[Path]) -> list[dict]:
-    """One row per (run, system): scale, system, role (model | baseline), run dir and mean metrics."""
+    """One row per (run, system): scale, data, system, role (model | baseline), run dir and mean metrics."""
     rows = []
     for file in files:
         try:
@@ -46,9 +57,10 @@ def collect_rows(files: list[Path]) -> list[dict]:
         except (json.JSONDecodeError, KeyError) as err:
             raise UserError(f"{file}: not an evaluate.py metrics.json ({type(err).__name__}: {err})") from None
         for i, (name, result) in enumerate(results.items()):
-            rows.append({"scale": report.get("scale"), "system": name, "role": "model" if i == 0 else "baseline",
-                         "run": str(file.parent), **{k: result["mean"].get(k) for k in METRICS}})
-    rows.sort(key=lambda r: (r["scale"] or 0, r["role"] != "model", r["system"], r["run"]))
+            rows.append({"scale": report.get("scale"), "data": run_data(report, file.parent), "system": name,
+                         "role": "model" if i == 0 else "baseline", "run": str(file.parent),
+                         **{k: result["mean"].get(k) for k in METRICS}})
+    rows.sort(key=lambda r: (r["scale"] or 0, r["data"], r["role"] != "model", r["system"], r["run"]))
     return rows
 
 
@@ -56,15 +68,17 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     """summary.md and summary.csv in `out_dir`."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["scale", "system", "role", *METRICS, "run"])
+    writer.writerow(["scale", "data", "system", "role", *METRICS, "run"])
     for r in rows:
-        writer.writerow([r["scale"], r["system"], r["role"], *(format_cell(r[k]) for k in METRICS), r["run"]])
-    lines = ["# Evaluation summary", "", "| scale | system | " + " | ".join(LABELS[k] for k in METRICS) + " | run |",
-             "|---:|---|" + "---:|" * len(METRICS) + "---|"]
+        writer.writerow([r["scale"], r["data"], r["system"], r["role"], *(format_cell(r[k]) for k in METRICS),
+                         r["run"]])
+    lines = ["# Evaluation summary", "",
+             "| scale | data | system | " + " | ".join(LABELS[k] for k in METRICS) + " | run |",
+             "|---:|---|---|" + "---:|" * len(METRICS) + "---|"]
     for r in rows:
         name = f"**{r['system']}**" if r["role"] == "model" else r["system"]
         values = " | ".join(format_value(r[k], k) for k in METRICS)
-        lines.append(f"| x{r['scale']} | {name} | {values} | {r['run']} |")
+        lines.append(f"| x{r['scale']} | `{r['data']}` | {name} | {values} | {r['run']} |")
     md, csv_path = Path(out_dir) / "summary.md", Path(out_dir) / "summary.csv"
     write_atomic(md, "\n".join(lines) + "\n")
     write_atomic(csv_path, buf.getvalue())

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vsr.errors import UserError, check_choice
-from vsr.evaluation.reports import write_atomic, write_json
+from vsr.evaluation.reports import describe_data, write_atomic, write_json
 from vsr.interpolation.baselines import BASELINES, build_baseline
 from vsr.interpolation.stream import cut_score
 from vsr.metrics import psnr, ssim
@@ -88,7 +88,7 @@ def run_interpolation(cfg, main, out: Path, clips, device) -> float | None:
             results[system][name] = {k: float(v.mean()) for k, v in values.items()}
     report = {
         "task": "interpolation", "model": main.name, "source": main.source,
-        "data": str((cfg.get("data", {}) or {}).get("path") or "data"),
+        "data": describe_data(cfg.get("data")),
         "protocol": "each interior frame t predicted from frames t-1 and t+1 (t = 0.5); frames whose "
                     "neighbours straddle a scene cut are not scored",
         "mean": mean(list(results[main.name].values())), "clips": results[main.name],

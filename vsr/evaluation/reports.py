@@ -32,6 +32,17 @@ def write_json(path: Path, report: dict) -> None:
     write_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
+def describe_data(data_cfg) -> str:
+    """The data a run scored, as its reports name it: the clip dataset's class and its path or root,
+    e.g. `VideoClips(clips/*.mp4)` (evaluate.py scores a datamodule config's `val` clips)."""
+    if not data_cfg:
+        return "unknown"
+    clips = data_cfg.get("val") or data_cfg
+    target = str(clips.get("_target_", "?")).rsplit(".", 1)[-1]
+    path = data_cfg.get("path") or data_cfg.get("root")
+    return f"{target}({path})" if path else target
+
+
 def format_cell(value) -> str:
     if value is None:
         return ""

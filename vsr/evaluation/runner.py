@@ -38,7 +38,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     if getattr(main.model, "task", None) == "interpolation":  # a frame interpolator (model=interp)
         from vsr.evaluation.interp import run_interpolation
 
-        return run_interpolation(cfg, main, out, _clips(hydra.utils.instantiate(cfg.data)), device)
+        return run_interpolation(cfg, main, out, _clips(_scored_data(cfg.data)), device)
     main.model.to(device)
     runner = _runtime(main, device, str(cfg.get("runtime", "auto")))
     ensemble = SelfEnsemble(runner, cfg.get("ensemble", 1))
@@ -62,7 +62,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     frames = {s.name: {} for s in all_systems}      # system -> clip -> metric -> per-frame tensor
     timing = {s.name: {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None} for s in all_systems}
     plots: dict[str, list[str]] = {}
-    for index, item in enumerate(_clips(hydra.utils.instantiate(cfg.data))):
+    for index, item in enumerate(_clips(_scored_data(cfg.data))):
         lr, hr, name = _unpack(item, index, scale)
         log.info("clip %s: %d frames, LR %dx%d", name, lr.shape[0], lr.shape[-1], lr.shape[-2])
         middle = lr.shape[0] // 2
@@ -124,6 +124,13 @@ def _device(name: str) -> torch.device:
     if str(name).startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
     return torch.device(name)
+
+
+def _scored_data(data_cfg):
+    """Build only the clips evaluate.py scores, a datamodule config's `val` set: building its
+    training set would refuse data for training-only limits (clips shorter than
+    data.train.num_frames, a data.max_frames below it) that scoring never meets."""
+    return hydra.utils.instantiate(data_cfg.val if "val" in data_cfg else data_cfg)
 
 
 def _clips(data):

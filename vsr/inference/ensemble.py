@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from vsr.errors import UserError
+from vsr.inference.progress import part
 
 SIZES = (1, 2, 4, 8)
 # (flip width, flip height, swap height and width): identity first, so size 1 is the plain model
@@ -52,9 +53,11 @@ class SelfEnsemble:
         # Summed in place, each output transformed back one frame at a time: at 8K a copy of a
         # 5-frame window is 2 GB.
         with torch.inference_mode():
-            total = self.run(clip, **options).float()  # identity first
+            with part(1 / self.size):  # each copy an equal share of the progress bar's frames
+                total = self.run(clip, **options).float()  # identity first
             for transform in TRANSFORMS[1: self.size]:
-                out = self.run(_apply(clip, *transform), **options)
+                with part(1 / self.size):
+                    out = self.run(_apply(clip, *transform), **options)
                 for index in itertools.product(*map(range, out.shape[:-3])):
                     total[index].add_(_undo(out[index], *transform))
                 del out

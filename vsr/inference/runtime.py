@@ -6,22 +6,23 @@ OpenVINO, ncnn.
 - on CUDA / MPS, or with bf16 / fp16 precision: eager PyTorch (autocast does the work);
 - on the CPU in fp32, on its first call it times each available candidate on a probe cut from
   that call's clip (a quarter of it: single-frame models a quarter of the frames at full size,
-  recurrent ones a quarter-area centre crop, frames repeated to the fixed clip length of an
-  ONNX graph), in two rounds over the candidates of a warm-up and a timed run each (this machine's
-  speed drifts over seconds), and from then on uses the fastest per pixel; clips
-  the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`, `channels_last`, and for
-  single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX file) and `ncnn`
-  (exported through pnnx); recurrent models get the ONNX ones when their export folder has
-  model.propagate.onnx + model.reconstruct.onnx (`formats=[onnx_split]`, preferred: context frames
-  of a window are not reconstructed) or model.onnx (its frame count is fixed: calls of another
-  length run on the fastest PyTorch runtime). Exports are cached under
+  recurrent ones a quarter-area centre crop), in two rounds over the candidates of a warm-up and a
+  timed run each (this machine's speed drifts over seconds), and from then on uses the fastest per
+  pixel; clips the chosen runtime cannot take go to the fastest PyTorch one. Candidates: `eager`,
+  `channels_last`, and for single-frame models `onnxruntime`, `openvino` (fp32, from the same ONNX
+  file) and `ncnn` (exported through pnnx); recurrent models get the ONNX ones when their export
+  folder has model.propagate.onnx + model.reconstruct.onnx (`formats=[onnx_split]`, preferred:
+  context frames of a window are not reconstructed) or model.onnx, and only for clips of the frame
+  count those graphs were exported with (a video shorter than the graph, or another `chunk=`, could
+  not run on them, so timing them would choose a runtime that never runs). `notify` says what
+  it does (upscale.py: lines above its progress bar). Exports are cached under
   `$VSR_CACHE` (default `~/.cache/vsrlab/runtimes/<hash of the weights>/`), so they are paid once
   per model: each export is written under a temporary name and renamed, then its files' sha256, size
   and mtime are recorded (`verified.json`); a cached file that no longer matches its record has its
   output compared with PyTorch's again on the first clip before it is used (also for a remembered
   choice or an explicit `runtime=`), and is removed and exported afresh if it differs. A model folder
   from `export.py formats=[ncnn,onnx]` is used as it is (model.json holds its hashes). The choice
-  itself is remembered there too (`auto/<threads, clip shape, candidates>.json`), so a second run
+  itself is remembered there too (`auto/<threads, clip shape, candidates for that shape>.json`), so a second run
   of the same model on the same kind of clip starts without timing; delete the file to re-time.
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
   exports would cost more than they save;
@@ -49,6 +50,7 @@ from torch import nn
 
 from vsr.errors import UserError
 from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
+from vsr.inference.progress import part
 from vsr.inference.tiling import fill_clip, run_tiled_recurrent
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,25 @@ PARITY_TOLERANCE = 1e-3
 
 def cache_root() -> Path:
     return Path(os.environ.get("VSR_CACHE") or Path.home() / ".cache" / "vsrlab") / "runtimes"
+
+
+def shown(path: Path) -> str:
+    """`path` as a message shows it: under the home folder as ~/..."""
+    home = str(Path.home())
+    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
+
+
+def onnx_clip_frames(folder: str | Path | None) -> int | None:
+    """The fixed frame count of the export folder's ONNX graphs (recurrent graphs are unrolled in
+    time: model.propagate.onnx, else model.onnx), from model.json; None when there is none or its
+    frame axis is dynamic."""
+    try:
+        meta = json.loads((Path(folder) / "model.json").read_text()) if folder is not None else {}
+    except (OSError, ValueError):
+        return None  # no export folder here: the model's loader reports a bad one
+    formats = meta.get("formats", {})
+    shape = (formats.get("onnx_split") or formats.get("onnx") or {}).get("input", {}).get("shape") or []
+    return shape[1] if len(shape) == 5 and isinstance(shape[1], int) else None
 
 
 def weights_key(model: nn.Module) -> str:
@@ -493,6 +514,8 @@ class AutoRuntime:
         self.fallback: Runner = self.eager  # for clips the chosen runner does not accept
         self.recalled = False  # the choice came from an earlier run's timings
         self.calls: Counter[str] = Counter()  # model calls each runner actually ran
+        self.notify = log.info  # says what preparing the runtime does (upscale.py: a line above its bar)
+        self.prepare_seconds = 0.0  # spent choosing: exports, compiling, timing probes
         if self.device.type != "cpu" or precision != "fp32":
             if runtime not in ("auto", "eager"):
                 self.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
@@ -500,12 +523,14 @@ class AutoRuntime:
         elif runtime == "eager":
             self.chosen = self.eager
 
-    def candidates(self) -> list[str]:
+    def candidates(self, frames: int | None = None) -> list[str]:
+        """The runtimes to time (for clips of `frames` frames: a recurrent model's ONNX graphs only
+        when their frame count, fixed at export, is the clip's: they could not run it otherwise)."""
         if self.runtime != "auto":
             return [self.runtime]
         names = ["eager", "channels_last"]
-        if not self.temporal or exported(self.folder, "onnx_split", PROPAGATE_FILE) or exported(
-                self.folder, "onnx", ONNX_FILE):
+        graphs = exported(self.folder, "onnx_split", PROPAGATE_FILE) or exported(self.folder, "onnx", ONNX_FILE)
+        if not self.temporal or graphs and (frames is None or onnx_clip_frames(self.folder) in (None, frames)):
             names += ["onnxruntime", "openvino"]
         if not self.temporal:
             names.append("ncnn")
@@ -554,13 +579,11 @@ class AutoRuntime:
         """The outputs of frames `keep` of `clip` (all by default)."""
         if self.chosen is None and clip.numel() // 3 < self.min_pixels and self.runtime == "auto":
             return self._counted(self.eager, clip, keep)  # too small to be worth exploring (or exporting) yet
-        if self.chosen is None and self.runtime != "auto":  # one runtime asked for: it, else eager
-            self.pending = [self.runtime]
-            runner = self._build(self.runtime)
-            self.chosen = runner if runner is not None and self._checked(runner, clip) else self.eager
-        if self.chosen is None and not self._recall(clip):
-            self._explore(clip)
-            self._remember(clip)
+        if self.chosen is None:
+            started = time.perf_counter()
+            with part(0):  # probes and exports are no frames of the video: the progress bar waits
+                self._prepare(clip)
+            self.prepare_seconds += time.perf_counter() - started
         if self.chosen is not self.eager and self.chosen.accepts(clip):
             out = self._run(self.chosen, clip, keep)
             if out is not None:
@@ -568,6 +591,19 @@ class AutoRuntime:
                 return out
             self.chosen = self.eager
         return self._counted(self.fallback, clip, keep)  # e.g. a clip length the ONNX graph was not exported for
+
+    def _prepare(self, clip: torch.Tensor) -> None:
+        """Choose the runner for clips like `clip`: the one asked for, else an earlier run's choice,
+        else time the candidates."""
+        if self.runtime != "auto":  # one runtime asked for: it, else eager
+            self.pending = [self.runtime]
+            runner = self._build(self.runtime)
+            self.chosen = runner if runner is not None and self._checked(runner, clip) else self.eager
+            if self.chosen.name != self.runtime:
+                self.notify(f"runtime={self.runtime} not used ({self.dropped.get(self.runtime)}): eager")
+        elif not self._recall(clip):
+            self._explore(clip)
+            self._remember(clip)
 
     def _counted(self, runner: Runner, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         self.calls[runner.name] += 1
@@ -581,7 +617,8 @@ class AutoRuntime:
 
     def _memo(self, clip: torch.Tensor) -> Path:
         """Where the choice for clips like `clip` on this many threads is remembered."""
-        key = f"{torch.get_num_threads()}t-{'x'.join(map(str, clip.shape))}-{'+'.join(self.candidates())}"
+        shape, candidates = "x".join(map(str, clip.shape)), "+".join(self.candidates(clip.shape[1]))
+        key = f"{torch.get_num_threads()}t-{shape}-{candidates}"  # the runtimes timed for this shape, no others
         return cache_root() / weights_key(self.model) / "auto" / f"{key}.json"
 
     def _recall(self, clip: torch.Tensor) -> bool:
@@ -594,12 +631,20 @@ class AutoRuntime:
         except (OSError, ValueError):
             return False
         chosen, fallback = self._build(memo.get("runtime", "")), self._build(memo.get("fallback", ""))
-        if chosen is None or fallback is None or not self._checked(chosen, clip):
+        # a choice that cannot run this clip (remembered before graphs were matched to clip lengths) is timed again
+        if chosen is None or fallback is None or not chosen.accepts(clip) or not self._checked(chosen, clip):
             return False
         self.chosen, self.fallback, self.recalled = chosen, fallback, True
         self.timings = {k: [v / 1e6] for k, v in memo.get("seconds_per_mpixel", {}).items()}
-        log.info("runtime: %s (timed earlier: %s)", chosen.name, path)
+        self.notify(f"runtime: {chosen.name}, {self.speeds(clip)} (timed by an earlier run: {shown(path)}; "
+                    "delete it to time again)")
         return True
+
+    def speeds(self, clip: torch.Tensor) -> str:
+        """The timings as frames per second of `clip`'s size, fastest first."""
+        h, w = clip.shape[-2:]
+        rates = sorted(((1 / (min(v) * h * w), k) for k, v in self.timings.items() if v), reverse=True)
+        return f"frames/s at {w}x{h} a model pass: " + ", ".join(f"{k} {r:.3g}" for r, k in rates)
 
     def _remember(self, clip: torch.Tensor) -> None:
         try:
@@ -671,8 +716,14 @@ class AutoRuntime:
         takes (one pass would favour whichever ran while it was fast); the warm-up next to each timed
         run, because a runtime that has sat idle while the others ran starts cold (its thread pool,
         its caches), which real use, one runtime call after another, does not."""
+        started, (h, w) = time.perf_counter(), clip.shape[-2:]
         if self.pending is None:
-            self.pending = self.candidates()
+            self.pending = self.candidates(clip.shape[1])
+            for name in [n for n in self.candidates() if n not in self.pending]:  # not even built: it cannot run the clip
+                self.dropped[name] = (f"its ONNX graph takes {onnx_clip_frames(self.folder)} frames a call, "
+                                      f"these calls have {clip.shape[1]}")
+        self.notify(f"timing runtimes for {w}x{h}, {clip.shape[1]} frames a call: {', '.join(self.pending)} "
+                    f"(once per model and size; remembered in {shown(cache_root())})")
         references: dict = {}  # eager's output per probe shape, for the parity check
         probes: dict[str, torch.Tensor] = {}
         for name in self.pending:
@@ -704,4 +755,8 @@ class AutoRuntime:
         for name in list(self.runners):  # free the others (an ncnn net holds its own weights)
             if name not in (best, fallback, "eager"):
                 self.runners.pop(name)
-        log.info("runtime: %s (%s)", best, self.report())
+        reasons: dict[str, list[str]] = {}
+        for name, why in self.dropped.items():
+            reasons.setdefault(why, []).append(name)
+        dropped = "".join(f"; {', '.join(names)} not used: {why}" for why, names in reasons.items())
+        self.notify(f"runtime: {best}, {self.speeds(clip)}{dropped} (timed in {time.perf_counter() - started:.0f} s)")

@@ -7,6 +7,7 @@
      `chunk + 2 * overlap` neighbouring frames (the temporal context one streamed chunk has).
 """
 
+import json
 import sys
 import time
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ import torch
 
 from vsr.errors import UserError
 from vsr.inference.memory import check_fits
+from vsr.inference.progress import Progress
 from vsr.io.claim import OutputClaim
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -115,7 +117,7 @@ def upscale_image(cfg, factor: int) -> dict:
         raise UserError(f"output={target}: an image input writes an image; use one of {', '.join(IMAGE_OUTPUTS)}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise UserError(f"output={target} is the input file; choose a different output path")
-    overwrite = flag(cfg, "overwrite", False)
+    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
     _check_new_file(dst, overwrite)
     with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
         rgb, alpha = read_image(src)
@@ -123,7 +125,13 @@ def upscale_image(cfg, factor: int) -> dict:
         check_fits(upscaler, rgb.shape[1], rgb.shape[0])
         start = time.perf_counter()
         clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
-        out = _to_uint8(upscaler.upscale_clip(clip))[0]
+        bar = Progress(1, "image", unit="image", enabled=progress)  # a large image times runtimes first: said there
+        upscaler.report_to(bar)
+        try:
+            with bar.piece(1):
+                out = _to_uint8(upscaler.upscale_clip(clip))[0]
+        finally:
+            bar.close()
         if alpha is not None:
             a = torch.from_numpy(alpha)[None, None].float() / 255
             alpha = _to_uint8(filters.resize(a.expand(-1, 3, -1, -1), out.shape[:2]))[0, ..., 0]
@@ -131,8 +139,11 @@ def upscale_image(cfg, factor: int) -> dict:
     seconds = time.perf_counter() - start
     print(f"upscaled image {rgb.shape[1]}x{rgb.shape[0]} -> {out.shape[1]}x{out.shape[0]} in {seconds:.1f} s, "
           f"{upscaler.device} {upscaler.precision}: {dst}")
-    return {"output": str(dst), "input_size": [rgb.shape[1], rgb.shape[0]], "output_size": [out.shape[1], out.shape[0]],
-            "seconds": round(seconds, 3)}
+    summary = {"output": str(dst), "input_size": [rgb.shape[1], rgb.shape[0]],
+               "output_size": [out.shape[1], out.shape[0]], "seconds": round(seconds, 3),
+               "runtime": upscaler.runtime.ran, "model_seconds": round(upscaler.model_seconds, 3)}
+    print(json.dumps(summary))
+    return summary
 
 
 def check_stills(value, num_frames: int, source) -> list[int]:
@@ -171,7 +182,7 @@ def upscale_stills(cfg, factor: int) -> dict:
     info = probe(src)
     wanted = check_stills(cfg.get("stills"), info.num_frames, source)
     files = {i: folder / f"{src.stem}_frame{i:06d}.png" for i in wanted}
-    overwrite = flag(cfg, "overwrite", False)
+    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
     for file in files.values():
         _check_new_file(file, overwrite)
     with ExitStack() as held:  # every still claimed before the model runs, until it is in place
@@ -180,6 +191,9 @@ def upscale_stills(cfg, factor: int) -> dict:
         check_fits(upscaler, info.width, info.height)
         half = upscaler.chunk // 2 + upscaler.overlap if upscaler.temporal else 0
         start = time.perf_counter()
+        bar = Progress(len(wanted), "stills", unit="still", enabled=progress)
+        held.callback(bar.close)
+        upscaler.report_to(bar)  # a still's window advances it frame by frame, like a video's
         reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
         buffer: dict[int, np.ndarray] = {}
@@ -192,7 +206,10 @@ def upscale_stills(cfg, factor: int) -> dict:
                 lo, hi = max(0, i - half), min(available_to, i + half)
                 window = np.stack([buffer[k] for k in range(lo, hi + 1)])
                 clip = torch.from_numpy(window).permute(0, 3, 1, 2).float() / 255
-                write_image(claims[i], _to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0])
+                with bar.piece(1):
+                    still = _to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0]
+                write_image(claims[i], still)
+                bar.note(f"still {len(wanted) - len(pending)}/{len(wanted)}: frame {i} -> {files[i]}")
 
         for index, frame in enumerate(frames):
             if index > last + half:
@@ -205,4 +222,8 @@ def upscale_stills(cfg, factor: int) -> dict:
     seconds = time.perf_counter() - start
     print(f"wrote {len(files)} stills of {src} ({', '.join(map(str, wanted))}) upscaled with up to {half} frames "
           f"of context each side in {seconds:.1f} s: {folder}", file=sys.stdout)
-    return {"output": str(folder), "stills": [str(f) for f in files.values()], "seconds": round(seconds, 3)}
+    summary = {"output": str(folder), "stills": [str(f) for f in files.values()], "seconds": round(seconds, 3),
+               "runtime": upscaler.runtime.ran, "model_seconds": round(upscaler.model_seconds, 3),
+               "computed_frames": upscaler.computed_frames}
+    print(json.dumps(summary))
+    return summary

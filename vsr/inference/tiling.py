@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from vsr.inference.progress import frame_done, part
+
 
 def _spans(size: int, tile: int, pad: int) -> list[tuple[int, int, int, int]]:
     """`(core_start, core_end, padded_start, padded_end)` along one axis."""
@@ -61,7 +63,8 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
             wx = _ramp(c, scale, blend, w)
             if r is rows[0]:
                 col_sum[c[2] * scale: c[3] * scale] += wx
-            piece = fn(clip[..., r[2]:r[3], c[2]:c[3]]).float().cpu()
+            with part(1 / (len(rows) * len(cols))):
+                piece = fn(clip[..., r[2]:r[3], c[2]:c[3]]).float().cpu()
             if out is None:
                 out = torch.zeros(*piece.shape[:-2], h * scale, w * scale)
             out[..., r[2] * scale: r[3] * scale, c[2] * scale: c[3] * scale] += piece * (wy[:, None] * wx[None, :])
@@ -95,11 +98,13 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
 def fill_clip(frames: Iterable[torch.Tensor], lr: torch.Tensor, scale: int) -> torch.Tensor:
     """Output frames `(B, 3, sH, sW)` of the LR frames `lr` `(B, T, 3, H, W)`, written into one
     contiguous `(B, T, 3, sH, sW)` tensor as they come: a list and a stack would hold every output
-    twice (and a channels_last stack would need a third copy to be read frame by frame)."""
+    twice (and a channels_last stack would need a third copy to be read frame by frame). Each frame
+    counts as done for the progress bar (`vsr.inference.progress`) as it comes."""
     b, t, _, h, w = lr.shape
     out = None
     for j, frame in enumerate(frames):
         if out is None:
             out = frame.new_empty((b, t, *frame.shape[1:]))  # contiguous, whatever the frame's layout
         out[:, j] = frame
+        frame_done(t)
     return lr.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out

@@ -1,6 +1,5 @@
 """`Upscaler`: stream a video's frames through a generator in temporal chunks and spatial tiles."""
 
-import json
 import math
 import re
 import time
@@ -17,7 +16,8 @@ from vsr.errors import UserError, check_choice, check_number, is_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
-from vsr.inference.runtime import AutoRuntime
+from vsr.inference.progress import part
+from vsr.inference.runtime import AutoRuntime, onnx_clip_frames
 from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
 
@@ -73,19 +73,6 @@ def parse_fit(fit: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def onnx_clip_frames(folder: str | Path | None) -> int | None:
-    """The fixed frame count of the export folder's ONNX graphs (recurrent graphs are unrolled in
-    time: model.propagate.onnx, else model.onnx), from model.json; None when there is none or its
-    frame axis is dynamic."""
-    try:
-        meta = json.loads((Path(folder) / "model.json").read_text()) if folder is not None else {}
-    except (OSError, ValueError):
-        return None  # no export folder here: the model's loader reports a bad one
-    formats = meta.get("formats", {})
-    shape = (formats.get("onnx_split") or formats.get("onnx") or {}).get("input", {}).get("shape") or []
-    return shape[1] if len(shape) == 5 and isinstance(shape[1], int) else None
-
-
 def auto_chunk(folder: str | Path | None, overlap: int) -> int:
     """chunk=auto: calls as long as the folder's ONNX graph takes (so every call can run on it),
     else `CLIP_FRAMES`, less the context frames."""
@@ -136,7 +123,8 @@ class Upscaler:
             `vsr.inference.runtime`) or eager / channels_last / onnxruntime / openvino / ncnn;
             `folder`: the export folder whose model.ncnn.* / ONNX files the runtimes may use.
         ensemble: 1 (off), 2, 4 or 8: average the model over flipped / transposed copies of each
-            clip (`vsr.inference.ensemble`; `ensemble` times the model work, a few tenths of a dB).
+            clip (`vsr.inference.ensemble`; `ensemble` times the model work, a few tenths of a dB);
+            `from_dir` also takes "auto" (its default): what upscale.py runs the folder's model with.
     """
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int | str = "auto",
@@ -169,13 +157,25 @@ class Upscaler:
         self.runtime = AutoRuntime(self.model, self.temporal, self.device, self.precision, runtime, folder)
         self.ensemble = SelfEnsemble(self.runtime, ensemble)
         self.model_seconds, self.computed_frames = 0.0, 0  # time in model passes, frames they computed
+        self.progress = None  # a `vsr.inference.progress.Progress` counting frames as they finish
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
-        """An Upscaler for an export directory (model.json + model.safetensors)."""
+        """An Upscaler for an export directory (model.json + model.safetensors); `ensemble="auto"`
+        (the default) as upscale.py runs the model (2 for the shipped default model, else 1)."""
+        from vsr.inference.shipped import auto_ensemble
+
         model, meta = load(path)
         options.setdefault("folder", read_model_json(path)[0])  # ncnn / ONNX files exported beside it
+        if options.get("ensemble", "auto") == "auto":
+            options["ensemble"] = auto_ensemble(path)
         return cls(model, meta["scale"], temporal=meta.get("temporal", True), **options)
+
+    def report_to(self, progress) -> None:
+        """Count frames on `progress` as the model finishes them (a window's frames one by one, not
+        when the window ends) and say there what preparing the runtime does."""
+        self.progress = progress
+        self.runtime.notify = progress.step
 
     # sizes ----------------------------------------------------------------------------------
     def output_size(self, width: int, height: int) -> tuple[int, int]:
@@ -237,12 +237,15 @@ class Upscaler:
         out_w, out_h = self.output_size(w, h)
         x = filters.denoise(clip, self.denoise)
         passes = self.passes(w, h)
-        for i in range(passes):
-            if i > 0:  # chained passes: shrink to what the remaining passes scale up to the target
-                left = self.scale ** (passes - i)
-                x = filters.resize(x.clamp(0, 1), (max(1, round(out_h / left)), max(1, round(out_w / left))))
+        # chained passes: each later one on the result shrunk to what the remaining passes scale up to the target
+        lefts = [self.scale ** (passes - i) for i in range(1, passes)]
+        sizes = [(h, w)] + [(max(1, round(out_h / left)), max(1, round(out_w / left))) for left in lefts]
+        for i, size in enumerate(sizes):
+            if i > 0:
+                x = filters.resize(x.clamp(0, 1), size)
             started = time.perf_counter()
-            x = self.model_pass(x, keep if i == passes - 1 else slice(None))
+            with part(size[0] * size[1] / sum(a * b for a, b in sizes)):  # a pass's share of the bar: its pixels
+                x = self.model_pass(x, keep if i == passes - 1 else slice(None))
             self.model_seconds += time.perf_counter() - started
             self.computed_frames += len(clip)
         x = filters.resize(x.clamp_(0, 1), (out_h, out_w))  # in place: x is this call's own output
@@ -293,7 +296,9 @@ class Upscaler:
                                          fixed=self.fixed_windows())) is not None:
                 lo, start, stop, hi = window
                 clip = to_tensor(buffer[lo - first: hi - first])
-                yield self.upscale_clip(clip, slice(start - lo, stop - lo))
+                with self.progress.piece(stop - start) if self.progress else nullcontext():
+                    out = self.upscale_clip(clip, slice(start - lo, stop - lo))
+                yield out
                 done = stop
                 drop = oldest_needed(done, first + len(buffer), self.chunk, self.overlap, self.fixed_windows()) - first
                 del buffer[:drop]

@@ -1,5 +1,6 @@
 """upscale.py's job: check paths, stream a video file through an `Upscaler`, write it atomically."""
 
+import json
 import signal
 import sys
 import time
@@ -11,31 +12,14 @@ import torch
 from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.memory import check_fits
+from vsr.inference.progress import Progress
+# the shipped presets: where they are and how they run (imported from here by tests and experiments too)
+from vsr.inference.shipped import (AUTO_ENSEMBLE, CORPUS_ROOT, DEFAULT_WEIGHTS, SHIPPED, SHIPPED_FACTORS,  # noqa: F401
+                                   SHIPPED_ROOT, auto_ensemble, shipped_factors)
 from vsr.inference.upscaler import Upscaler, parse_fit
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames
 from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
-
-# The shipped models, used when weights= is not given. default: trained on the offline corpus with
-# compressed LR (experiments/corpus/: best held out on H.264 input, what users upscale); fast:
-# single-frame, best held out on clean BI input (experiments/shipped_x4/).
-SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
-CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
-SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast"}
-# Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
-# requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
-SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
-DEFAULT_WEIGHTS = SHIPPED["default"]
-# ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
-# recurrent default flip-averaged, `fast` in one pass; other weights: off.
-AUTO_ENSEMBLE = {"default": 2, "fast": 1}
-
-
-def shipped_factors(preset: str) -> dict[int, Path]:
-    """The factors a shipped preset has weights for: its x4 folder, and the others that are present."""
-    found = {4: SHIPPED[preset]}
-    found.update({f: folder for f, folder in SHIPPED_FACTORS.get(preset, {}).items() if (folder / "model.json").is_file()})
-    return found
 
 
 def wanted_scale(cfg, size: tuple[int, int] | None) -> float | None:
@@ -76,12 +60,13 @@ def model_name(cfg) -> str:
     return str(cfg.get("weights")) if cfg.get("weights") else f"the shipped {cfg.get('shipped') or 'default'} model"
 
 
-def ensemble_size(cfg) -> int:
-    """`ensemble=`, where `auto` is the shipped preset's own setting (1 for weights= folders)."""
-    size = cfg.get("ensemble", "auto")
-    if size != "auto":
-        return check_size(size, auto="2 for the shipped default model, else 1")
-    return 1 if cfg.get("weights") else AUTO_ENSEMBLE.get(cfg.get("shipped") or "default", 1)
+def ensemble_size(cfg, size: tuple[int, int] | None = None) -> int:
+    """`ensemble=`, where `auto` is the setting of the model that runs (`auto_ensemble`: 2 for the
+    shipped default model, also when weights= names its folder; else 1)."""
+    ensemble = cfg.get("ensemble", "auto")
+    if ensemble != "auto":
+        return check_size(ensemble, auto="2 for the shipped default model, else 1")
+    return auto_ensemble(weights_dir(cfg, size))
 
 
 def flag(cfg, option: str, default: bool) -> bool:
@@ -146,7 +131,7 @@ def make_upscaler(cfg, size: tuple[int, int] | None = None) -> Upscaler:
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
         outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
-        ensemble=ensemble_size(cfg))
+        ensemble=ensemble_size(cfg, size))
 
 
 def frames_lost(info) -> int:
@@ -204,8 +189,6 @@ def upscale_video(cfg) -> dict:
 
 def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
     """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
-    from tqdm import tqdm
-
     from vsr.inference import stills
 
     weights_dir(cfg)  # a missing model is reported before any decoding
@@ -237,8 +220,9 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
     # `kill` and a closed terminal (SIGHUP) clean up like Ctrl-C
     previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     start = time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc="upscale", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+    # counts the frames the model upscales (with interpolate_first: the interpolated ones), as each finishes
+    bar = Progress(info.num_frames if order == "upscale_first" else total, "upscale", enabled=progress)
+    upscaler.report_to(bar)
     try:
         reader = cfg.get("reader", "auto")
         if info.rotation and reader == "auto":
@@ -263,7 +247,6 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                 print(f"warning: input={src}: {dropped}; it is not in the output", file=sys.stderr)
             for frame in out_frames:
                 writer.write(frame)
-                bar.update(1)
             if writer.frames != total:
                 raise UserError(f"input={src}: decoded {writer.frames // factor} frames but the container declares "
                                 f"{info.num_frames}; nothing written (corrupt or truncated video?)")
@@ -284,6 +267,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                "frames_damaged": len(damaged), "variable_frame_rate": times is not None,
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
+               "runtime_prepare_seconds": round(upscaler.runtime.prepare_seconds, 3),
                "interpolate": factor, "output_fps": float(info.rate * factor),
                "scene_cuts": list(interpolator.cuts) if interpolator is not None else [],
                "model": model_name(cfg), "model_scale": upscaler.scale,
@@ -298,4 +282,5 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}{f' ({len(damaged)} damaged input frames)' if damaged else ''}")
+    print(json.dumps(summary))  # the same, for scripts: model_seconds against seconds is the pipeline's overhead
     return summary

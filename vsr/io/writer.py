@@ -53,6 +53,18 @@ def yuv420p(frame: torch.Tensor) -> np.ndarray:
     return planes.numpy().reshape(h * 3 // 2, w)
 
 
+def _clear_block_align(stream) -> None:
+    """Set a copied compressed audio stream's block_align to 0 before an AVI muxer sees it.
+
+    An AVI source records one for every audio stream (AAC: 768 bytes a channel, AC3: 3840, the
+    largest frame), and the AVI muxer takes a nonzero one as a constant frame size: readers then
+    time the packets by their bytes (AAC: one tick per 4-5 packets, the audio "ending" at a fifth
+    of its length) instead of one frame a packet. PyAV cannot set the field, only pass it as an
+    option when it opens the (decoder) context, whose parameters the muxer then takes."""
+    stream.codec_context.options = {"block_align": "0"}
+    stream.codec_context.open()
+
+
 class StreamCopier:
     """Carries every audio and subtitle stream of `source` into `output`: packets copied when the
     output container accepts the codec; other audio is decoded and re-encoded as AAC; other
@@ -90,7 +102,11 @@ class StreamCopier:
         """Add the planned streams to the output (after its video stream)."""
         for stream, how in self.plan.items():
             if how == "copy":
-                self.routes[stream.index] = (self.output.add_stream_from_template(stream), True)
+                out = self.output.add_stream_from_template(stream)
+                # (PCM and ADPCM do come in blocks of block_align bytes, which the muxer must know)
+                if stream.type == "audio" and self.output.format.name == "avi" and "pcm" not in stream.codec_context.name:
+                    _clear_block_align(out)
+                self.routes[stream.index] = (out, True)
                 continue
             out = self.output.add_stream("aac", rate=stream.codec_context.sample_rate or 48000)
             # The default layout for the channel count: AAC rejects unordered ones ("1 channels" from AVI).

@@ -36,6 +36,9 @@ def validate(cfg: DictConfig) -> None:
         if weight > 0 and frames is not None and frames < minimum:
             raise UserError(f"loss.{term} needs data.train.num_frames >= {minimum} (got {frames}); "
                             f"raise data.train.num_frames or set loss.{term}.weight=0")
+    if str(cfg.trainer.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.accelerator={cfg.trainer.accelerator}: this machine has no CUDA GPU that PyTorch "
+                        "can use; train on the CPU with trainer=cpu (the default) or trainer=ddp")
     if cfg.ckpt_path and cfg.ckpt_path != "last" and not Path(cfg.ckpt_path).is_file():
         raise UserError(f"ckpt_path={cfg.ckpt_path}: file not found (training writes RUN/checkpoints/last.ckpt)")
 

@@ -1,0 +1,134 @@
+"""Progress of upscale.py on stderr: a tqdm bar on a terminal, a plain line now and then in a log.
+
+Work is counted in units (frames, stills) that finish in fractions: the Upscaler runs each window as
+one piece of work (`Progress.piece`) and the runners call `frame_done` as each output frame leaves
+the model (`vsr.inference.tiling.fill_clip`), within the `part`s that the self-ensemble, tiles and
+chained passes split a window into. So the bar moves frame by frame while a window is computed
+instead of jumping when its frames come out together (it pauses only while a recurrent model
+propagates a window, before its first frame). The rate counts only whole pieces finished after
+the last preparation `step` (timing runtimes, compiling graphs): no ETA before one was timed.
+"""
+
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+
+PLAIN_INTERVAL = 30.0  # seconds between progress lines when stderr is not a terminal (a log file)
+
+_current: ContextVar["_Piece | None"] = ContextVar("vsr_progress_piece", default=None)
+
+
+class _Piece:
+    """Work worth `worth` units of `advance`: `add` counts parts of it, never more than the whole."""
+
+    def __init__(self, advance, worth: float):
+        self.advance, self.worth, self.spent = advance, worth, 0.0
+
+    def add(self, amount: float) -> None:
+        amount = min(amount, self.worth - self.spent)
+        if amount > 0:
+            self.spent += amount
+            self.advance(amount)
+
+
+@contextmanager
+def _within(advance, worth: float):
+    piece = _Piece(advance, worth)
+    token = _current.set(piece)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+    piece.add(piece.worth)  # what the work inside did not count itself (a runner with one output for all frames)
+
+
+def part(fraction: float):
+    """The next part of the current piece of work, worth `fraction` of it (0: work that brings the
+    video no further, such as timing runtimes on probes)."""
+    parent = _current.get()
+    return nullcontext() if parent is None else _within(parent.add, parent.worth * fraction)
+
+
+def frame_done(frames: int) -> None:
+    """One of the `frames` output frames of the current piece of work is finished."""
+    parent = _current.get()
+    if parent is not None:
+        parent.add(parent.worth / frames)
+
+
+def clock(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
+
+
+class Progress:
+    """`total` units (`unit`: "frame", "still") done so far, with the rate and an ETA, on `file`
+    (stderr): a tqdm bar where it is a terminal, else a line every `PLAIN_INTERVAL` seconds and
+    one at the end. `enabled=False`: silent."""
+
+    def __init__(self, total: int, desc: str, unit: str = "frame", enabled: bool = True, file=None):
+        self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
+        self.file = file or sys.stderr
+        self.done, self.rate = 0.0, None  # rate: units/s over whole pieces since `since`
+        self.start = self.printed = time.perf_counter()
+        self.since = (self.start, 0.0)  # (time, done) the rate is measured from
+        self.bar = None
+        if enabled and self.file.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.status(), file=self.file, dynamic_ncols=True, miniters=0,
+                            bar_format="{desc} |{bar}|")
+
+    def status(self) -> str:
+        """`upscale:  50% 12/24 frames [0:31, 2.6 s/frame, ETA 0:31]`: the rate and ETA once a piece was timed."""
+        text = (f"{self.desc}: {100 * self.done / max(1, self.total):3.0f}% {int(self.done + 1e-6)}/{self.total} "
+                f"{self.unit}s [{clock(time.perf_counter() - self.start)}")
+        if self.rate:
+            text += f", {self.rate:.2f} {self.unit}s/s" if self.rate >= 1 else f", {1 / self.rate:.1f} s/{self.unit}"
+            if self.done < self.total:
+                text += f", ETA {clock((self.total - self.done) / self.rate)}"
+        return text + "]"
+
+    def show(self, force: bool = False) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str(self.status(), refresh=False)
+            self.bar.update(self.done - self.bar.n)  # tqdm redraws at most every 0.1 s
+        elif self.enabled and (force or time.perf_counter() - self.printed >= PLAIN_INTERVAL):
+            self.printed = time.perf_counter()
+            print(self.status(), file=self.file, flush=True)
+
+    def advance(self, amount: float) -> None:
+        self.done = min(self.total, self.done + amount)
+        self.show()
+
+    @contextmanager
+    def piece(self, worth: float):
+        """Work worth `worth` units (a window's kept frames, a still): frames finished inside advance
+        the count; what they left is added at its end, and the rate is measured over whole pieces."""
+        with _within(self.advance, worth):
+            yield
+        started, base = self.since
+        if self.done > base:
+            self.rate = (self.done - base) / max(1e-9, time.perf_counter() - started)
+        self.show()
+
+    def note(self, message: str) -> None:
+        """A line of its own (above the bar)."""
+        if self.bar is not None:
+            self.bar.write(message, file=self.file)
+        elif self.enabled:
+            print(message, file=self.file, flush=True)
+
+    def step(self, message: str) -> None:
+        """A preparation step (timing runtimes, compiling a graph): said on its own line; the rate
+        is measured afresh from here."""
+        self.note(message)
+        self.since, self.rate = (time.perf_counter(), self.done), None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            self.show(force=True)
+        self.bar, self.enabled = None, False

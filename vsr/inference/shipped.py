@@ -1,0 +1,36 @@
+"""The shipped models (used when upscale.py gets no weights=) and the settings they were measured with.
+
+default: trained on the offline corpus with compressed LR (experiments/corpus/: best held out on
+H.264 input, what users upscale); fast: single-frame, best held out on clean BI input
+(experiments/shipped_x4/).
+"""
+
+from pathlib import Path
+
+SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
+CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
+SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast"}
+# Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
+# requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
+SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
+DEFAULT_WEIGHTS = SHIPPED["default"]
+# ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
+# recurrent default flip-averaged, `fast` in one pass; other weights: off.
+AUTO_ENSEMBLE = {"default": 2, "fast": 1}
+
+
+def shipped_factors(preset: str) -> dict[int, Path]:
+    """The factors a shipped preset has weights for: its x4 folder, and the others that are present."""
+    found = {4: SHIPPED[preset]}
+    found.update({f: folder for f, folder in SHIPPED_FACTORS.get(preset, {}).items() if (folder / "model.json").is_file()})
+    return found
+
+
+def auto_ensemble(folder: str | Path) -> int:
+    """`ensemble=auto` for the model in `folder`, the one rule upscale.py and `Upscaler.from_dir`
+    share: the setting of the shipped preset the folder belongs to (any of its factors), else 1."""
+    folder = Path(folder).resolve()
+    for preset, size in AUTO_ENSEMBLE.items():
+        if folder in {f.resolve() for f in (SHIPPED[preset], *SHIPPED_FACTORS.get(preset, {}).values())}:
+            return size
+    return 1
