@@ -15,7 +15,7 @@ from vsr.evaluation.baselines import BASELINES, Interpolation
 from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
-from vsr.evaluation.reports import format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
+from vsr.evaluation.reports import describe_data, format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
 from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
 from vsr.inference.ensemble import SelfEnsemble
@@ -88,7 +88,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         if main_mean[key] is None and key not in scorer.skipped:
             scorer.skipped[key] = "no clip has two frames (flicker compares consecutive frames)"
     report = {
-        "model": main.name, "source": main.source, "scale": scale, "data": _describe_data(cfg.data),
+        "model": main.name, "source": main.source, "scale": scale, "data": describe_data(cfg.data),
         "mean": main_mean, "clips": summaries[main.name],
         "skipped": scorer.skipped, "notes": scorer.notes,
         "baselines": {s.name: {"mean": mean_over_clips(list(summaries[s.name].values())), "clips": summaries[s.name]}
@@ -188,13 +188,6 @@ def _timed_upscale(model, lr, chunk, overlap, device, timing: dict) -> torch.Ten
 
 def _rates(timing: dict) -> dict:
     return {**timing, "fps": timing["frames"] / timing["seconds"] if timing["seconds"] > 0 else 0.0}
-
-
-def _describe_data(data_cfg: DictConfig) -> str:
-    clips = data_cfg.get("val") or data_cfg  # a datamodule config: name the clips evaluate.py scores
-    target = str(clips.get("_target_", "?")).rsplit(".", 1)[-1]
-    path = data_cfg.get("path") or data_cfg.get("root")
-    return f"{target}({path})" if path else target
 
 
 def _plot_clip(out: Path, name: str, frames: dict, lr, hr, strip: dict, scale: int, size: int) -> list[str]:
