@@ -57,9 +57,10 @@ def test_other_scales_train(entry, tmp_path, scale, patch):
     (["data.train.num_frames=1"], "loss.temporal needs data.train.num_frames >= 2"),
     (["model=bicubic"], "model=bicubic is a fixed interpolation baseline"),
     (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: file not found"),
-    (["model=nosuchmodel"], "Could not find 'model/nosuchmodel'"),
-    (["data=nosuchdata"], "Could not find 'data/nosuchdata'"),
+    (["model=nosuchmodel"], "model=nosuchmodel: no model named nosuchmodel; choose one of"),
+    (["data=nosuchdata"], "data=nosuchdata: no data named nosuchdata; choose one of"),
     (["model.alignment=optical"], "model.alignment=optical is not supported; choose one of: flow, none"),
+    (["trainer=gpu"], "trainer.accelerator=gpu: this machine has no CUDA GPU that PyTorch can use"),
 ])
 def test_bad_options_give_one_clear_line(entry, tmp_path, overrides, message):
     base = [o for o in TINY if not o.startswith("model.")] if overrides[0].startswith("model=") else TINY
@@ -67,10 +68,7 @@ def test_bad_options_give_one_clear_line(entry, tmp_path, overrides, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    if "Could not find" in message:  # Hydra lists what there is to choose from
-        assert "Available options" in result.stderr
-    else:
-        assert result.stderr.strip().count("\n") == 0, result.stderr  # exactly one line
+    assert result.stderr.strip().count("\n") == 0, result.stderr  # exactly one line
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 

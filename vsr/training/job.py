@@ -36,11 +36,15 @@ def validate(cfg: DictConfig) -> None:
         if weight > 0 and frames is not None and frames < minimum:
             raise UserError(f"loss.{term} needs data.train.num_frames >= {minimum} (got {frames}); "
                             f"raise data.train.num_frames or set loss.{term}.weight=0")
+    if cfg.ckpt_path and cfg.ckpt_path != "last" and not Path(cfg.ckpt_path).is_file():
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: file not found (training writes RUN/checkpoints/last.ckpt)")
+
+
+def check_machine(cfg: DictConfig) -> None:
+    """Refuse a config this machine cannot run (kept apart from `validate`, which judges the config alone)."""
     if str(cfg.trainer.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(f"trainer.accelerator={cfg.trainer.accelerator}: this machine has no CUDA GPU that PyTorch "
                         "can use; train on the CPU with trainer=cpu (the default) or trainer=ddp")
-    if cfg.ckpt_path and cfg.ckpt_path != "last" and not Path(cfg.ckpt_path).is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path}: file not found (training writes RUN/checkpoints/last.ckpt)")
 
 
 def build_losses(cfg: DictConfig) -> dict:
@@ -78,6 +82,7 @@ def diverged(err: BaseException) -> bool:
 
 def run(cfg: DictConfig) -> float | None:
     validate(cfg)
+    check_machine(cfg)
     quiet_framework_console(resuming=bool(cfg.ckpt_path))
     keep_freed_memory()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
