@@ -167,6 +167,24 @@ def test_single_frame_clips_report_flicker_as_skipped_with_the_reason(video, tmp
     assert metrics["mean"]["tof"] is None and "two frames" in metrics["skipped"]["warp_error"]
 
 
+@pytest.mark.parametrize("shown", [True, False])
+def test_progress_counts_clips_on_stderr_unless_turned_off(video, tmp_path, capsys, monkeypatch, shown):
+    import vsr.inference.progress as progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)  # a line at every step, as a log file gets every 30 s
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(video.read_bytes())
+    evaluate_in_process(tmp_path / "run", ["model=bicubic", f"data.path={tmp_path}/*.mp4", "data.max_frames=3",
+                                           "report.plots=false", f"progress={str(shown).lower()}"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evaluate: ")]
+    if not shown:
+        assert lines == []
+        return
+    assert lines[-1].startswith("evaluate: 100% 2/2 clips")
+    counts = [line.split()[2] for line in lines]
+    assert "1/2" in counts and counts == sorted(counts)  # after the first clip, before the second
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["checkpoint={missing}"], r"checkpoint=.*missing.ckpt: not found"),
     (["checkpoint={glob}"], r"must match exactly one checkpoint; it matches 2 paths"),

@@ -105,3 +105,33 @@ def test_memory_check_names_the_option_to_change(setup, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="needs about"):
         run({"input": str(clip), "output": str(tmp_path / "out.mp4"), "weights": str(folder / "w"), "progress": False})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tile_auto_tiles_only_when_whole_frames_would_not_fit(setup, monkeypatch, capsys):
+    """tile=auto (upscale.py's default) runs whole frames when they fit, else the largest tile that
+    does, and says so; tile=0 given explicitly is kept, and refused when it cannot fit."""
+    import pytest
+
+    from vsr.errors import UserError
+    from vsr.inference import memory
+    from vsr.inference.video import make_upscaler
+
+    folder, _ = setup
+    options = {"weights": str(folder / "w"), "chunk": 8}
+    probe = make_upscaler(options)
+    whole = memory.needed_bytes(probe, 1920, 1080, tile=0)
+    by_tile = {t: memory.needed_bytes(probe, 1920, 1080, tile=t) for t in memory.AUTO_TILES}
+    assert whole > by_tile[512] > by_tile[256] > by_tile[64]
+    for free, tile in ((whole, 0), (by_tile[512], 512), (by_tile[256], 256), (by_tile[64] - 1, 0)):
+        monkeypatch.setattr(memory, "available_bytes", lambda: free)
+        upscaler = make_upscaler(options, (1920, 1080))
+        assert upscaler.tile == tile
+        said = capsys.readouterr().err
+        assert (f"so the model runs on {tile}-pixel tiles" in said) == (tile > 0), said
+    with pytest.raises(UserError, match="pass tile=64 chunk=1"):
+        memory.check_fits(upscaler, 1920, 1080)  # not even tile=64 fits at chunk=8: refused, as before
+    monkeypatch.setattr(memory, "available_bytes", lambda: by_tile[256])
+    explicit = make_upscaler({**options, "tile": 0}, (1920, 1080))
+    assert explicit.tile == 0
+    with pytest.raises(UserError, match="pass tile=256"):
+        memory.check_fits(explicit, 1920, 1080)

@@ -80,6 +80,20 @@ def test_slurm_launcher_is_sized_from_the_trainer():
     assert config.trainer.strategy.find_unused_parameters is True
 
 
+def test_slurm_launcher_without_slurm_is_one_line(tmp_path, monkeypatch):
+    """Where `sbatch` is missing the launcher is refused before submitit starts (it failed with a traceback)."""
+    from vsr.errors import UserError
+    from vsr.overrides import check_overrides
+
+    argv = ["train.py", "-m", "hydra/launcher=slurm", "trainer=ddp", f"hydra.sweep.dir={tmp_path}"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    with pytest.raises(UserError, match=r"hydra/launcher=slurm: this machine has no SLURM \(no `sbatch` on PATH\)"):
+        check_overrides("train", argv)
+    (tmp_path / "sbatch").write_text("#!/bin/sh\n")
+    (tmp_path / "sbatch").chmod(0o755)
+    check_overrides("train", argv)  # a login node: the sweep goes on to submitit
+
+
 @pytest.mark.slow
 def test_ddp_inside_a_sweep_forks_its_ranks_and_a_diverging_job_fails_alone(entry, tmp_path, monkeypatch):
     """trainer=ddp in a -m sweep: each job runs 2 ranks (forked, not a re-run of the sweep). Job 0

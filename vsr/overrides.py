@@ -10,6 +10,7 @@ import difflib
 import functools
 import inspect
 import itertools
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def check_overrides(config_name: str, argv: list[str], config_dir: Path = CONF) 
             for override in selections:
                 if override.key_or_group in groups:
                     check_option(override, loader.get_group_options(override.key_or_group), script)
+                check_launcher(override)
             keys, targets = config_keys([compose(name, overrides=variant) for variant in variants(selections)])
         except (HydraException, OmegaConfBaseException):
             return  # hydra.main fails the same way and says why
@@ -77,6 +79,13 @@ def check_option(override, options: list[str], script: str) -> None:
             near = nearest(value, options)
             hint = f"did you mean {' or '.join(near)}?" if near else f"choose one of: {', '.join(options)}"
             raise UserError(f"{override.input_line}: no {group} named {value}; {hint} ({script} --help lists them)")
+
+
+def check_launcher(override) -> None:
+    """Refuse `hydra/launcher=slurm` where SLURM cannot be reached (submitit fails with a traceback)."""
+    if override.key_or_group == "hydra/launcher" and override.value() == "slurm" and not shutil.which("sbatch"):
+        raise UserError(f"{override.input_line}: this machine has no SLURM (no `sbatch` on PATH); run the command on "
+                        "the cluster's login node, or drop hydra/launcher=slurm to run the jobs here")
 
 
 def variants(selections) -> list[list[str]]:

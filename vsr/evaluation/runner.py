@@ -19,6 +19,7 @@ from vsr.evaluation.reports import describe_data, format_value, write_frames_csv
 from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
 from vsr.inference.ensemble import SelfEnsemble
+from vsr.inference.progress import Progress, part
 from vsr.inference.runtime import AutoRuntime
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         from vsr.evaluation.interp import run_interpolation
 
         return run_interpolation(cfg, main, out, _clips(_scored_data(cfg.data)), device)
+    clips = _clip_set(_scored_data(cfg.data))
     main.model.to(device)
     runner = _runtime(main, device, str(cfg.get("runtime", "auto")))
     ensemble = SelfEnsemble(runner, cfg.get("ensemble", 1))
@@ -62,26 +64,32 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     frames = {s.name: {} for s in all_systems}      # system -> clip -> metric -> per-frame tensor
     timing = {s.name: {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None} for s in all_systems}
     plots: dict[str, list[str]] = {}
-    for index, item in enumerate(_clips(_scored_data(cfg.data))):
-        lr, hr, name = _unpack(item, index, scale)
+    progress = Progress(len(clips), "evaluate", unit="clip", enabled=bool(cfg.get("progress", True)))
+    if progress.enabled:
+        runner.notify = progress.step  # runtime timing on its own line above the bar (else logged)
+    for index in range(len(clips)):
+        lr, hr, name = _unpack(clips[index], index, scale)
         log.info("clip %s: %d frames, LR %dx%d", name, lr.shape[0], lr.shape[-1], lr.shape[-2])
         middle = lr.shape[0] // 2
         strip = {"name": main.name}
-        for system in all_systems:
-            model = ensemble if system is main else system.model
-            sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
-            if sr.shape != hr.shape:
-                raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
-                                f"but its GT frames are {hr.shape[-1]}x{hr.shape[-2]} (scale={scale})")
-            values = scorer.score(sr, hr)
-            frames[system.name][name] = values
-            summaries[system.name][name] = clip_summary(values)
-            if system is main:
-                strip["SR"] = sr[middle]
-                if report_cfg.get("save_frames", False):
-                    _save_frames(out / "frames" / safe_name(name), sr)
+        with progress.piece(1):  # the bar moves as each system finishes each frame of the clip
+            for system in all_systems:
+                model = ensemble if system is main else system.model
+                with part(1 / len(all_systems)):
+                    sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
+                if sr.shape != hr.shape:
+                    raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
+                                    f"but its GT frames are {hr.shape[-1]}x{hr.shape[-2]} (scale={scale})")
+                values = scorer.score(sr, hr)
+                frames[system.name][name] = values
+                summaries[system.name][name] = clip_summary(values)
+                if system is main:
+                    strip["SR"] = sr[middle]
+                    if report_cfg.get("save_frames", False):
+                        _save_frames(out / "frames" / safe_name(name), sr)
         if report_cfg.get("plots", True):
             plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, int(report_cfg.get("strip_size", 96)))
+    progress.close()
 
     main_mean = mean_over_clips(list(summaries[main.name].values()))
     for key in PAIR_METRICS:  # computed, but single-frame clips have no pair of frames to compare
@@ -134,7 +142,14 @@ def _scored_data(data_cfg):
 
 
 def _clips(data):
-    """Clip dicts from a Dataset, or from a datamodule's test/validation set."""
+    """Clip dicts from a Dataset, or from a datamodule's test/validation set, in order."""
+    dataset = _clip_set(data)
+    for i in range(len(dataset)):
+        yield dataset[i]
+
+
+def _clip_set(data):
+    """The Dataset of clip dicts: `data` itself, or a datamodule's test/validation set."""
     dataset = data
     for attr in ("test_set", "val_set"):
         if getattr(data, attr, None) is not None:
@@ -144,8 +159,7 @@ def _clips(data):
         raise UserError(f"data builds a {type(data).__name__}, which holds no evaluation clips")
     if len(dataset) == 0:
         raise UserError("data has no clips to evaluate")
-    for i in range(len(dataset)):
-        yield dataset[i]
+    return dataset
 
 
 def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Tensor, str]:

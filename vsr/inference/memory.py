@@ -4,9 +4,8 @@ the first frame: `outscale=1000` used to run for minutes until the kernel's OOM 
 The estimate counts the large buffers of one model call (fp32): the float output frames it yields
 (twice: the model's output and its resized, filtered copy) and the model's feature maps (trunk width
 x the largest pass's input, per tile, plus the upsampler's at the output resolution; recurrent
-models also keep hidden states of whole frames in both directions). It is meant as a floor, not a
-bound: a run it refuses cannot fit; one it lets through may still need somewhat more (1080p -> 4K
-with the shipped default and tile=256: estimated 9.3 GB, measured 10.6 GB).
+models reconstruct one frame at a time but keep a hidden state of each whole frame of the window).
+Estimates against measured peaks: docs/reliability.md.
 """
 
 import math
@@ -20,6 +19,7 @@ FLOAT = 4  # bytes per value: frames and features are fp32 on the CPU
 CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
 # Tried in order when a run does not fit: the first that does is named in the error.
+AUTO_TILES = (512, 256, 128, 64)  # tile=auto: the largest that fits, when whole frames do not
 SUGGESTIONS = (("tile=256", {"tile": 256}), ("tile=64", {"tile": 64}), ("tile=64 chunk=1", {"tile": 64, "chunk": 1}))
 
 
@@ -78,9 +78,11 @@ def peak_bytes(upscaler, width: int, height: int, tile: int | None = None,
     side = tile + 2 * upscaler.tile_pad
     area = min(side * side, lr) if tile > 0 else lr
     channel = feature_width(upscaler.model) * FLOAT
-    features = chunk * channel * area * (2 + s**2)  # trunk input and output, upsampler at s x s
-    if upscaler.temporal:  # hidden states propagate over whole frames, context frames included
-        features += (chunk + 2 * upscaler.overlap) * channel * lr * 2
+    reconstruction = channel * area * (2 + s**2)  # a frame's trunk input and output, upsampler at s x s
+    if upscaler.temporal:  # frames reconstruct one by one; the backward pass keeps every frame's hidden state
+        features = reconstruction + (chunk + 2 * upscaler.overlap + 1) * channel * lr
+    else:  # the chunk's frames run as one batch
+        features = chunk * reconstruction
     return int(outputs), int(features)
 
 
@@ -88,6 +90,22 @@ def needed_bytes(upscaler, width: int, height: int, **options) -> int:
     """Host memory needed: everything on the CPU; only the output frames beside a GPU."""
     outputs, features = peak_bytes(upscaler, width, height, **options)
     return outputs + (features if upscaler.device.type == "cpu" else 0)
+
+
+def choose_tile(upscaler, width: int, height: int) -> str | None:
+    """tile=auto: whole frames when they fit in the memory available now, else the largest of
+    `AUTO_TILES` that does, set on `upscaler`; returns a line saying which, or None (whole frames,
+    or nothing fits and `check_fits` refuses)."""
+    free = available_bytes()
+    whole = needed_bytes(upscaler, width, height, tile=0)
+    if free is None or whole <= free:
+        return None
+    for tile in AUTO_TILES:
+        if needed_bytes(upscaler, width, height, tile=tile) <= free:
+            upscaler.tile = tile
+            return (f"tile=auto: whole {width}x{height} frames would need about {gib(whole)} of memory and "
+                    f"{gib(free)} is available, so the model runs on {tile}-pixel tiles (same output, a little slower)")
+    return None
 
 
 def check_fits(upscaler, width: int, height: int) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
-from vsr.inference.memory import check_fits
+from vsr.inference.memory import check_fits, choose_tile
 from vsr.inference.progress import Progress
 # the shipped presets: where they are and how they run (imported from here by tests and experiments too)
 from vsr.inference.shipped import (AUTO_ENSEMBLE, CORPUS_ROOT, DEFAULT_WEIGHTS, SHIPPED, SHIPPED_FACTORS,  # noqa: F401
@@ -125,13 +125,20 @@ def target_scale(cfg) -> float | None:
 def make_upscaler(cfg, size: tuple[int, int] | None = None) -> Upscaler:
     """The `Upscaler` upscale.py's options describe for an input of `size` (width, height): weights=,
     or the shipped default model at the smallest factor that reaches the requested size."""
-    return Upscaler.from_dir(
-        weights_dir(cfg, size), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2), tile=cfg.get("tile", 0),
+    tile = cfg.get("tile", "auto")
+    upscaler = Upscaler.from_dir(
+        weights_dir(cfg, size), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2),
+        tile=0 if tile == "auto" else tile,
         tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
         precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
         sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
         outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
         ensemble=ensemble_size(cfg, size))
+    if tile == "auto" and size is not None:
+        chosen = choose_tile(upscaler, *size)
+        if chosen:
+            print(chosen, file=sys.stderr)
+    return upscaler
 
 
 def frames_lost(info) -> int:
@@ -265,7 +272,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                "dropped_streams": writer.audio.dropped if writer.audio else [],
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
                "frames_damaged": len(damaged), "variable_frame_rate": times is not None,
-               "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size,
+               "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size, "tile": upscaler.tile,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "runtime_prepare_seconds": round(upscaler.runtime.prepare_seconds, 3),
                "interpolate": factor, "output_fps": float(info.rate * factor),
