@@ -23,7 +23,11 @@ def documented_keys(text: str) -> list[str]:
     """The keys in the first column of the help's options section."""
     section = re.search(r"== (?:Main )?[Oo]ptions \(key=value\) ==\n(.*?)\n\n", text, re.S).group(1)
     keys = []
-    for line in section.splitlines():
+    lines = section.splitlines()
+    indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
+    for line in lines:
+        if len(line) - len(line.lstrip()) > indent:  # a description's continuation line
+            continue
         first = re.split(r"\s{2,}", line.strip())[0]
         keys += [k.strip() for k in first.split(",")]
     return keys
