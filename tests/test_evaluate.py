@@ -25,7 +25,7 @@ from vsr.evaluation.runner import _unpack
 from vsr.models import RecurrentRRDBNet, RRDBNet
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT_KEYS = {"psnr_y", "ssim_y", "psnr_rgb", "lpips", "tof", "tlp", "warp_error"}
+CONTRACT_KEYS = {"psnr_y", "ssim_y", "psnr_rgb", "lpips", "niqe", "tof", "tlp", "warp_error"}
 TINY = {"_target_": "vsr.models.RecurrentRRDBNet", "num_feat": 8, "num_block": 1, "num_block_prop": 1,
         "num_grow_ch": 4, "alignment": "flow", "flow_levels": 2, "flow_channels": [8, 4], "upsampler": "pixelshuffle"}
 
@@ -122,7 +122,8 @@ def test_checkpoint_run_writes_every_report_with_baselines_side_by_side(video, x
                                         "report.save_frames=true"])
     assert metrics["model"] == "RecurrentRRDBNet" and metrics["scale"] == 4
     assert set(metrics["mean"]) == CONTRACT_KEYS and set(metrics["clips"]["pan"]) == CONTRACT_KEYS
-    assert all(v is not None for v in metrics["mean"].values())
+    assert all(v is not None for k, v in metrics["mean"].items() if k != "niqe")
+    assert metrics["mean"]["niqe"] is None and "194x194" in metrics["skipped"]["niqe"]  # 248x184 after the crop
     assert "NOT LPIPS" in metrics["notes"]["lpips"]  # a random backbone is never silent
     baselines = metrics["baselines"]
     assert set(baselines) == {"bicubic", "nearest"}

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vsr.errors import UserError
-from vsr.losses import GANLoss, PerceptualLoss, PingPongLoss, PixelLoss, TemporalConsistencyLoss
+from vsr.losses import (FrequencyLoss, GANLoss, PerceptualLoss, PingPongLoss, PixelLoss, TemporalConsistencyLoss,
+                        TextureLoss)
 from vsr.losses.temporal import pingpong_clip
 from vsr.models.alignment import flow_warp
 
@@ -113,3 +114,34 @@ def test_pingpong_loss_zero_for_consistent_sequence():
     drifted = sr.clone()
     drifted[:, 4:] += 0.1  # the backward half drifts
     assert PingPongLoss()(drifted) > 0
+
+
+def blurred_and_sharp_clips():
+    """A GT clip with fine texture, the same clip blurred (what a PSNR model tends to produce) and the
+    GT plus fresh noise of the same energy the blur removed (texture of the right kind, wrong pixels)."""
+    gen = torch.Generator().manual_seed(0)
+    gt = (0.5 + 0.2 * torch.randn(1, 2, 3, 48, 48, generator=gen)).clamp(0, 1)
+    blurred = torch.nn.functional.avg_pool2d(gt.flatten(0, 1), 3, 1, 1, count_include_pad=False).view_as(gt)
+    other_texture = (0.5 + 0.2 * torch.randn(1, 2, 3, 48, 48, generator=gen)).clamp(0, 1)
+    return gt, blurred, other_texture
+
+
+def test_texture_loss_prefers_the_right_texture_to_a_blur_and_is_fixed_by_its_seed():
+    gt, blurred, other_texture = blurred_and_sharp_clips()
+    loss = TextureLoss(weight=1.0)
+    assert float(loss(gt, gt)) == 0
+    # same statistics, other pixels: close in texture although far in pixels; the blur is the opposite
+    assert float(loss(other_texture, gt)) < 0.2 * float(loss(blurred, gt))
+    assert float(PixelLoss()(other_texture, gt)) > float(PixelLoss()(blurred, gt))
+    assert float(TextureLoss(weight=1.0)(blurred, gt)) == float(loss(blurred, gt))  # same filters every run
+    assert float(TextureLoss(weight=1.0, seed=1)(blurred, gt)) != float(loss(blurred, gt))
+    sr = blurred.clone().requires_grad_(True)
+    loss(sr, gt).backward()
+    assert sr.grad.abs().sum() > 0
+
+
+def test_frequency_loss_is_zero_for_gt_and_penalises_a_blur():
+    gt, blurred, _ = blurred_and_sharp_clips()
+    loss = FrequencyLoss(weight=1.0)
+    assert float(loss(gt, gt)) == 0 and float(loss(blurred, gt)) > 0
+    assert float(FrequencyLoss(weight=2.0)(blurred, gt)) == pytest.approx(2 * float(loss(blurred, gt)))

@@ -13,8 +13,9 @@ from pathlib import Path
 from vsr.evaluation.scoring import METRICS, PAIR_METRICS
 
 LABELS = {"psnr_y": "PSNR-Y ↑", "ssim_y": "SSIM-Y ↑", "psnr_rgb": "PSNR-RGB ↑", "lpips": "LPIPS ↓",
-          "tof": "tOF ↓", "tlp": "tLP ↓", "warp_error": "warp error ↓"}
-UNITS = ("PSNR in dB; SSIM in [0, 1]; LPIPS (AlexNet) in [0, 1]; tOF in pixels of flow (TecoGAN, "
+          "niqe": "NIQE ↓", "tof": "tOF ↓", "tlp": "tLP ↓", "warp_error": "warp error ↓"}
+UNITS = ("PSNR in dB; SSIM in [0, 1]; LPIPS (AlexNet) in [0, 1]; NIQE as scikit-video computes it (no "
+         "reference; lower = closer to natural photographs); tOF in pixels of flow (TecoGAN, "
          "papers print x10); tLP in LPIPS units (papers print x100); warp error in 8-bit levels "
          "(masked mean absolute difference of the flow-warped previous frame).")
 

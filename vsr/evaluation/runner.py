@@ -16,11 +16,12 @@ from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
 from vsr.evaluation.reports import describe_data, format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
-from vsr.evaluation.scoring import PAIR_METRICS, Scorer, clip_summary, mean_over_clips
+from vsr.evaluation.scoring import METRICS, NO_REFERENCE, PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.progress import Progress, part
 from vsr.inference.runtime import AutoRuntime
+from vsr.metrics.niqe import MIN_SIDE as NIQE_MIN_SIDE
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                     lpips_backbone=metrics_cfg.get("lpips_backbone"), flicker=bool(metrics_cfg.get("flicker", True)),
                     flow=metrics_cfg.get("flow", "farneback"), flow_weights=metrics_cfg.get("flow_weights"),
                     lpips_batch=int(metrics_cfg.get("lpips_batch", 8)),
-                    device=device)
+                    device=device, niqe=bool(metrics_cfg.get("niqe", True)))
+    ground_truth = bool(cfg.get("ground_truth", True))
+    if not ground_truth:
+        for key in (k for k in METRICS if k not in NO_REFERENCE):
+            scorer.skipped.setdefault(key, "ground_truth=false: the clips are upscaled as they are, with no GT to compare")
     inference_cfg = cfg.get("inference", {})
     chunk, overlap = int(inference_cfg.get("chunk", 0)), int(inference_cfg.get("overlap", 0))
     report_cfg = cfg.get("report", {})
@@ -69,6 +74,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         runner.notify = progress.step  # runtime timing on its own line above the bar (else logged)
     for index in range(len(clips)):
         lr, hr, name = _unpack(clips[index], index, scale)
+        if not ground_truth:  # the decoded frames themselves are the input
+            lr, hr = hr.float(), None
         log.info("clip %s: %d frames, LR %dx%d", name, lr.shape[0], lr.shape[-1], lr.shape[-2])
         middle = lr.shape[0] // 2
         strip = {"name": main.name}
@@ -77,9 +84,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                 model = ensemble if system is main else system.model
                 with part(1 / len(all_systems)):
                     sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
-                if sr.shape != hr.shape:
+                expected = tuple(hr.shape[-2:]) if hr is not None else (lr.shape[-2] * scale, lr.shape[-1] * scale)
+                if tuple(sr.shape[-2:]) != expected:
                     raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
-                                    f"but its GT frames are {hr.shape[-1]}x{hr.shape[-2]} (scale={scale})")
+                                    f"expected {expected[1]}x{expected[0]} (scale={scale})")
                 values = scorer.score(sr, hr)
                 frames[system.name][name] = values
                 summaries[system.name][name] = clip_summary(values)
@@ -95,6 +103,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     for key in PAIR_METRICS:  # computed, but single-frame clips have no pair of frames to compare
         if main_mean[key] is None and key not in scorer.skipped:
             scorer.skipped[key] = "no clip has two frames (flicker compares consecutive frames)"
+    if main_mean["niqe"] is None and "niqe" not in scorer.skipped:
+        scorer.skipped["niqe"] = f"no SR frame is {NIQE_MIN_SIDE}x{NIQE_MIN_SIDE} pixels or more after the border crop"
     report = {
         "model": main.name, "source": main.source, "scale": scale, "data": describe_data(cfg.data),
         "mean": main_mean, "clips": summaries[main.name],
@@ -105,7 +115,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
-                     "ensemble": ensemble.size,
+                     "ensemble": ensemble.size, "ground_truth": ground_truth,
                      "use_ema": bool(cfg.get("use_ema", True))},
     }
     write_json(out / "metrics.json", report)
@@ -113,6 +123,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     write_frames_csv(out / "frames.csv", frames)
     write_markdown(out / "report.md", report, plots)
     mean = report["mean"]
+    if not ground_truth:
+        log.info("%s x%d, no GT: NIQE %s, warp error %s -> %s", main.name, scale, format_value(mean["niqe"], "niqe"),
+                 format_value(mean["warp_error"], "warp_error"), out / "report.md")
+        return None
     log.info("%s x%d: PSNR-Y %s dB, SSIM-Y %s -> %s", main.name, scale, format_value(mean["psnr_y"], "psnr_y"),
              format_value(mean["ssim_y"], "ssim_y"), out / "report.md")
     return mean["psnr_y"]
@@ -210,6 +224,9 @@ def _plot_clip(out: Path, name: str, frames: dict, lr, hr, strip: dict, scale: i
     fidelity = {"PSNR-Y (dB)": {s: f[name]["psnr_y"] for s, f in frames.items()}}
     if plot_curves(out / "plots" / f"{stem}_psnr.png", f"{name}: per-frame PSNR-Y", fidelity):
         made.append(f"plots/{stem}_psnr.png")
+    if plot_curves(out / "plots" / f"{stem}_niqe.png", f"{name}: per-frame NIQE (lower = more natural)",
+                   {"NIQE": {s: f[name]["niqe"] for s, f in frames.items()}}):
+        made.append(f"plots/{stem}_niqe.png")
     flicker = {"warp error (levels)": {s: f[name]["warp_error"] for s, f in frames.items()},
                "tOF (px)": {s: f[name]["tof"] for s, f in frames.items()},
                "tLP": {s: f[name]["tlp"] for s, f in frames.items()}}
@@ -218,7 +235,9 @@ def _plot_clip(out: Path, name: str, frames: dict, lr, hr, strip: dict, scale: i
     middle = lr.shape[0] // 2
     with torch.inference_mode():
         bicubic = Interpolation("bicubic", scale)(lr[None, middle:middle + 1])[0, 0]
-    panels = {"LR": lr[middle], "bicubic": bicubic, f"SR ({strip['name']})": strip["SR"], "GT": hr[middle]}
+    panels = {"LR": lr[middle], "bicubic": bicubic, f"SR ({strip['name']})": strip["SR"]}
+    if hr is not None:
+        panels["GT"] = hr[middle]
     plot_strip(out / "plots" / f"{stem}_strip.png", f"{name}, frame {middle}", panels, scale, size)
     made.append(f"plots/{stem}_strip.png")
     return made

@@ -1,4 +1,5 @@
-"""Score an SR clip against its GT clip with every metric of the contract, per frame and per clip."""
+"""Score an SR clip against its GT clip with every metric of the contract, per frame and per clip;
+without a GT clip, the metrics that need none (NIQE, warp error)."""
 
 import math
 
@@ -8,9 +9,11 @@ from vsr.errors import check_choice
 from vsr.metrics import LpipsUnavailable, load_lpips, lpips_distance, psnr, ssim, tlp, tof, warp_error
 from vsr.metrics.fidelity import check_pair, crop
 from vsr.metrics.flow import FLOW_METHODS, RaftFlow
+from vsr.metrics.niqe import MIN_SIDE, niqe
 
-METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips", "tof", "tlp", "warp_error")
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips", "niqe", "tof", "tlp", "warp_error")
 PAIR_METRICS = ("tof", "tlp", "warp_error")  # one value per pair of consecutive frames
+NO_REFERENCE = ("niqe", "warp_error")  # need no GT
 LPIPS_MODES = ("auto", "off", "random")
 
 
@@ -22,6 +25,7 @@ class Scorer:
         lpips: "auto" (AlexNet backbone from disk, else skipped), "off", or "random"
             (random backbone: plumbing tests only, flagged in `notes`).
         lpips_backbone: path of torchvision's alexnet-owt-7be5be79.pth (default: torch hub cache).
+        niqe: compute NIQE (no reference; frames of at least MIN_SIDE pixels a side after the crop).
         flicker: compute tof, tlp and warp_error.
         flow: flow for tof and warp_error: OpenCV "farneback" (TecoGAN) or "dis", or "raft"
             (torchvision RAFT-small, weights from `flow_weights` or the torch hub cache).
@@ -30,10 +34,11 @@ class Scorer:
 
     def __init__(self, crop_border: int = 0, lpips: str = "auto", lpips_backbone: str | None = None,
                  flicker: bool = True, flow: str = "farneback", flow_weights: str | None = None,
-                 lpips_batch: int = 8, device: str = "cpu"):
+                 lpips_batch: int = 8, device: str = "cpu", niqe: bool = True):
         check_choice("metrics.lpips", lpips, LPIPS_MODES)
         check_choice("metrics.flow", flow, FLOW_METHODS)
         self.crop_border, self.flicker, self.flow, self.lpips_batch = crop_border, flicker, flow, lpips_batch
+        self.niqe = niqe
         self.flow_method = RaftFlow(flow_weights, device=device) if flicker and flow == "raft" else flow
         self.skipped: dict[str, str] = {}
         self.notes: dict[str, str] = {}
@@ -51,12 +56,23 @@ class Scorer:
         if not flicker:
             for key in PAIR_METRICS:
                 self.skipped.setdefault(key, "metrics.flicker=false")
+        if not niqe:
+            self.skipped["niqe"] = "metrics.niqe=false"
 
-    def score(self, sr: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        """Per-frame values `(T,)` (flicker: per pair `(T-1,)`) for each metric; None when skipped."""
-        check_pair(sr, gt)
-        sr, gt = crop(sr, self.crop_border), crop(gt, self.crop_border)
+    def score(self, sr: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+        """Per-frame values `(T,)` (flicker: per pair `(T-1,)`) for each metric; None when skipped.
+        With `gt=None` only the NO_REFERENCE metrics are computed."""
+        if gt is not None:
+            check_pair(sr, gt)
+            gt = crop(gt, self.crop_border)
+        sr = crop(sr, self.crop_border)
         values: dict[str, torch.Tensor | None] = dict.fromkeys(METRICS)
+        if self.niqe and min(sr.shape[-2:]) >= MIN_SIDE:
+            values["niqe"] = niqe(sr)
+        if gt is None:
+            if self.flicker:
+                values["warp_error"] = warp_error(sr, self.flow_method)
+            return values
         values["psnr_y"] = psnr(sr, gt, y_channel=True)
         values["ssim_y"] = ssim(sr, gt, y_channel=True)
         values["psnr_rgb"] = psnr(sr, gt)

@@ -115,7 +115,7 @@ class VSRGANModule(L.LightningModule):
         terms["pixel"] = self.losses["pixel"](sr, hr)
         if not self.in_gan_stage():
             return terms, sr  # warm-up: PSNR-oriented, pixel loss only
-        for name in ("perceptual", "temporal"):
+        for name in ("perceptual", "texture", "frequency", "temporal"):
             if name in self.losses:
                 terms[name] = self.losses[name](sr, hr)
         if "adversarial" in self.losses:
