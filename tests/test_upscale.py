@@ -564,3 +564,53 @@ def test_from_dir_uses_the_ensemble_upscale_py_uses_for_the_model(exported):
     assert job.ensemble_size({"weights": str(default)}) == 2
     assert Upscaler.from_dir(default, device="cpu", ensemble=1).ensemble.size == 1
     assert Upscaler.from_dir(exported, device="cpu").ensemble.size == job.ensemble_size({"weights": str(exported)}) == 1
+
+
+def video_folder(root: Path, clip: Path) -> Path:
+    """input/: a video, a sub-folder with a WebM-named copy and an image, a broken video, a text file."""
+    (root / "trip" / "day 2").mkdir(parents=True)
+    (root / "trip" / "a.mp4").write_bytes(clip.read_bytes())
+    (root / "trip" / "day 2" / "b.mov").write_bytes(clip.read_bytes())
+    (root / "trip" / "day 2" / "still.png").write_bytes(
+        __import__("cv2").imencode(".png", np.full((20, 30, 3), 128, np.uint8))[1].tobytes())
+    (root / "trip" / "broken.mp4").write_bytes(b"not a video at all")
+    (root / "trip" / "notes.txt").write_text("not an input")
+    return root / "trip"
+
+
+def test_a_folder_is_upscaled_file_by_file_and_a_rerun_redoes_only_what_is_missing(clip, exported, tmp_path, capsys):
+    src, dst = video_folder(tmp_path, clip), tmp_path / "out"
+    with pytest.raises(UserError, match="1 of 4 files failed"):
+        upscale(input=str(src), output=str(dst), weights=str(exported))
+    shown = capsys.readouterr().out
+    summary = json.loads(shown.strip().splitlines()[-1])
+    results = {r["file"]: r["result"] for r in summary["files"]}
+    assert results["a.mp4"] == results["day 2/b.mov"] == results["day 2/still.png"] == "upscaled"
+    assert results["broken.mp4"].startswith("failed: ") and "broken.mp4: not a readable video" in results["broken.mp4"]
+    assert "| broken.mp4 |" in shown  # the table names it
+    assert probe(dst / "a.mp4").num_frames == 12 and probe(dst / "day 2" / "b.mov").width == 128
+    assert __import__("cv2").imread(str(dst / "day 2" / "still.png")).shape == (40, 60, 3)
+    assert sorted(str(p.relative_to(dst)) for p in dst.rglob("*")) == ["a.mp4", "day 2", "day 2/b.mov",
+                                                                       "day 2/still.png"]  # nothing else, no partials
+
+    (dst / "a.mp4").unlink()  # as if the run had been killed before a.mp4 was finished
+    (src / "broken.mp4").unlink()
+    stamp = (dst / "day 2" / "b.mov").stat().st_mtime_ns
+    summary = upscale(input=str(src), output=str(dst), weights=str(exported))
+    results = {r["file"]: r["result"] for r in summary["files"]}
+    assert results == {"a.mp4": "upscaled", "day 2/b.mov": "done earlier", "day 2/still.png": "done earlier"}
+    assert (dst / "day 2" / "b.mov").stat().st_mtime_ns == stamp and probe(dst / "a.mp4").num_frames == 12
+
+
+@pytest.mark.parametrize("output, message", [
+    ("same", "is the input folder"),
+    ("file.mp4", "looks like a file name"),
+    ("existing.txt", "is a file"),
+])
+def test_folder_jobs_refuse_outputs_that_are_not_another_folder(clip, tmp_path, output, message):
+    src = video_folder(tmp_path, clip)
+    (tmp_path / "existing.txt").write_text("x")
+    target = src if output == "same" else tmp_path / output
+    with pytest.raises(UserError, match=message):
+        upscale(input=str(src), output=str(target))
+    assert not (tmp_path / "file.mp4").exists()

