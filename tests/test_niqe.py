@@ -1,6 +1,7 @@
 """NIQE: equal to scikit-video's reference implementation, and higher for less natural frames;
 evaluate.py scores clips without ground truth on NIQE and warp error only."""
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -80,3 +81,18 @@ def test_evaluate_scores_a_video_as_it_is_without_ground_truth(tmp_path):
     for result in (metrics["mean"], metrics["baselines"]["nearest"]["mean"]):
         assert result["psnr_y"] is None and result["niqe"] is not None and result["warp_error"] is not None
     assert "ground_truth=false" in metrics["skipped"]["psnr_y"]
+
+
+def test_evaluate_reports_the_gt_frames_own_niqe_beside_the_systems(tmp_path):
+    from test_evaluate import evaluate_in_process, write_video
+
+    video = write_video(tmp_path / "pan.mp4", frames=3, width=256, height=256)
+    metrics = evaluate_in_process(tmp_path / "run", ["model=bicubic", f"data.path={video}", "scale=4",
+                                                     "compare=[]", "report.plots=false"])
+    truth = metrics["ground_truth_reference"]["mean"]
+    assert set(truth) == {"niqe", "warp_error"}
+    with av.open(str(video)) as container:  # the GT: the decoded frames, 4 border pixels cropped
+        gt = torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1) for f in container.decode(video=0)])
+    assert truth["niqe"] == pytest.approx(float(niqe(gt[..., 4:-4, 4:-4]).mean()), rel=1e-6)
+    assert truth["niqe"] != pytest.approx(metrics["mean"]["niqe"], rel=1e-3)
+    assert f"NIQE {truth['niqe']:.3f}" in (tmp_path / "run" / "report.md").read_text()

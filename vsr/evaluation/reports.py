@@ -111,6 +111,10 @@ def write_markdown(path: Path, report: dict, plots: dict[str, list[str]]) -> Non
              f"- border crop: {report['settings']['crop_border']} px, flow: {report['settings']['flow']}, "
              f"device: {report['performance']['device']}", f"- units: {UNITS}", "",
              "## Mean over clips", "", *_table({n: r["mean"] for n, r in results.items()}), ""]
+    truth = report.get("ground_truth_reference", {}).get("mean")
+    if truth:
+        lines += ["The GT frames themselves, for reference: " + ", ".join(
+            f"{LABELS[k].rstrip(' ↑↓')} {format_value(v, k)}" for k, v in truth.items()), ""]
     if report.get("skipped"):
         lines += ["## Skipped metrics", ""] + [f"- `{k}`: {v}" for k, v in report["skipped"].items()] + [""]
     if report.get("notes"):

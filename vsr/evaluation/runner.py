@@ -67,6 +67,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
 
     summaries = {s.name: {} for s in all_systems}   # system -> clip -> metric -> value
     frames = {s.name: {} for s in all_systems}      # system -> clip -> metric -> per-frame tensor
+    reference = {}                                  # clip -> NIQE and warp error of the GT frames themselves
     timing = {s.name: {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None} for s in all_systems}
     plots: dict[str, list[str]] = {}
     progress = Progress(len(clips), "evaluate", unit="clip", enabled=bool(cfg.get("progress", True)))
@@ -95,6 +96,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                     strip["SR"] = sr[middle]
                     if report_cfg.get("save_frames", False):
                         _save_frames(out / "frames" / safe_name(name), sr)
+        if hr is not None:
+            reference[name] = {k: v for k, v in clip_summary(scorer.score(hr, None)).items() if k in NO_REFERENCE}
         if report_cfg.get("plots", True):
             plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, int(report_cfg.get("strip_size", 96)))
     progress.close()
@@ -109,6 +112,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         "model": main.name, "source": main.source, "scale": scale, "data": describe_data(cfg.data),
         "mean": main_mean, "clips": summaries[main.name],
         "skipped": scorer.skipped, "notes": scorer.notes,
+        "ground_truth_reference": {"mean": _mean_of(reference), "clips": reference},
         "baselines": {s.name: {"mean": mean_over_clips(list(summaries[s.name].values())), "clips": summaries[s.name]}
                       for s in all_systems[1:]},
         "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
@@ -212,6 +216,13 @@ def _timed_upscale(model, lr, chunk, overlap, device, timing: dict) -> torch.Ten
     timing["seconds"] += time.perf_counter() - start
     timing["frames"] += lr.shape[0]
     return sr
+
+
+def _mean_of(clips: dict[str, dict]) -> dict:
+    """Mean over clips of each metric the clips have a value for."""
+    keys = {k for values in clips.values() for k, v in values.items() if v is not None}
+    return {k: sum(c[k] for c in clips.values() if c.get(k) is not None) /
+            sum(1 for c in clips.values() if c.get(k) is not None) for k in sorted(keys)}
 
 
 def _rates(timing: dict) -> dict:
