@@ -112,7 +112,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         "model": main.name, "source": main.source, "scale": scale, "data": describe_data(cfg.data),
         "mean": main_mean, "clips": summaries[main.name],
         "skipped": scorer.skipped, "notes": scorer.notes,
-        "ground_truth_reference": {"mean": _mean_of(reference), "clips": reference},
+        "ground_truth_reference": {"mean": {k: v for k, v in mean_over_clips(list(reference.values())).items()
+                                            if k in NO_REFERENCE and v is not None}, "clips": reference},
         "baselines": {s.name: {"mean": mean_over_clips(list(summaries[s.name].values())), "clips": summaries[s.name]}
                       for s in all_systems[1:]},
         "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
@@ -216,13 +217,6 @@ def _timed_upscale(model, lr, chunk, overlap, device, timing: dict) -> torch.Ten
     timing["seconds"] += time.perf_counter() - start
     timing["frames"] += lr.shape[0]
     return sr
-
-
-def _mean_of(clips: dict[str, dict]) -> dict:
-    """Mean over clips of each metric the clips have a value for."""
-    keys = {k for values in clips.values() for k, v in values.items() if v is not None}
-    return {k: sum(c[k] for c in clips.values() if c.get(k) is not None) /
-            sum(1 for c in clips.values() if c.get(k) is not None) for k in sorted(keys)}
 
 
 def _rates(timing: dict) -> dict:
