@@ -2,21 +2,23 @@
 
 default: trained on the offline corpus with compressed LR (experiments/corpus/: best held out on
 H.264 input, what users upscale); fast: single-frame, best held out on clean BI input
-(experiments/shipped_x4/).
+(experiments/shipped_x4/); sharp: the default fine-tuned as a GAN (texture and adversarial terms),
+more natural by NIQE at a PSNR cost and with more flicker (experiments/sharp/).
 """
 
 from pathlib import Path
 
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
 CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
-SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast"}
+SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast", "sharp": SHIPPED_ROOT.parent / "sharp" / "x4"}
 # Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
 SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
 # ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
-# recurrent default flip-averaged, `fast` in one pass; other weights: off.
-AUTO_ENSEMBLE = {"default": 2, "fast": 1}
+# recurrent default flip-averaged, `fast` and `sharp` in one pass (averaging flips would soften the
+# texture `sharp` is for); other weights: off.
+AUTO_ENSEMBLE = {"default": 2, "fast": 1, "sharp": 1}
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:
