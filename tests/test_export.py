@@ -100,6 +100,10 @@ def test_recurrent_onnx_and_torchscript_match_eager(tmp_path):
     script_err = (torch.jit.load(str(tmp_path / "model.pt"))(x) - expected).abs().max().item()
     print(f"recurrent max abs error: onnx {onnx_err:.2e}, torchscript {script_err:.2e}")
     assert onnx_err < 1e-4 and script_err < 1e-4
+    # another frame count: an error ending in a line that says what the file takes, not an index error deep in the graph
+    for clip in (torch.rand(1, 3, 3, 18, 30), torch.rand(1, 1, 3, 18, 30)):
+        with pytest.raises(torch.jit.Error, match=r"takes clips of exactly 2 frames, \(B, 2, 3, H, W\)"):
+            torch.jit.load(str(tmp_path / "model.pt"))(clip)
 
 
 def test_onnx_split_runs_kept_frames_like_eager_and_stale_files_are_not_used(tmp_path):

@@ -155,12 +155,35 @@ def onnx_runner(path: Path):
     return lambda x: session.run(None, {"lr": x.numpy()})[0]
 
 
+class FrameCountGuard(nn.Module):
+    """A recurrent model's traced graph with its frame count checked: the trace unrolled the recurrence
+    over exactly `frames` steps, and any other count would fail deep inside it (`select(): index out of
+    range`), so it is refused first: TorchScript's error then ends with a line that says what the file takes."""
+
+    frames: torch.jit.Final[int]
+    message: torch.jit.Final[str]
+
+    def __init__(self, traced: nn.Module, frames: int):
+        super().__init__()
+        self.traced, self.frames = traced, frames
+        self.message = (f"this model.pt takes clips of exactly {frames} frames, (B, {frames}, 3, H, W): the recurrence "
+                        f"was unrolled at export; split or pad the clip, or export again with frames=N")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[1] != self.frames:
+            raise RuntimeError(self.message)
+        return self.traced(x)
+
+
 def export_torchscript(model: nn.Module, folder: Path, temporal: bool, frames: int) -> dict:
-    """Write model.pt (torch.jit.trace). Returns its model.json entry."""
+    """Write model.pt (torch.jit.trace; a recurrent model's frame count checked by FrameCountGuard).
+    Returns its model.json entry."""
     path = folder / TORCHSCRIPT_FILE
     shape = check_shapes(temporal, frames)[0]
     with quiet():
         traced = torch.jit.trace(model, torch.rand(*shape), check_trace=False)
+        if temporal:
+            traced = torch.jit.script(FrameCountGuard(traced, frames))
         torch.jit.save(traced, str(path))
     # the axes the parity check exercised
     axes = [1, frames, 3, "height", "width"] if temporal else ["batch", "frames", 3, "height", "width"]
