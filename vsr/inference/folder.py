@@ -83,7 +83,8 @@ def upscale_folder(cfg, upscale_one, overwrite: bool) -> dict:
         except UserError as err:  # one clear line, as for a single file; the others go on
             row = {"result": f"failed: {err}", "frames": None}
         except Exception as err:  # an unexpected error in one file must not cost the rest of the folder
-            row = {"result": f"failed: {type(err).__name__}: {err}", "frames": None}
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            row = {"result": f"failed: {type(err).__name__}: {first_line}", "frames": None}
         rows.append({"file": name, "output": str(target), **row, "seconds": round(time.perf_counter() - start, 1)})
     print(table(rows))
     failed = [r for r in rows if r["result"].startswith("failed")]
