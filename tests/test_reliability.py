@@ -16,7 +16,7 @@ from test_train import TINY
 
 from vsr.data.sampler import ResumableShuffle
 from vsr.errors import UserError
-from vsr.io.video import stream_frames
+from vsr.io.video import scan_frames, stream_frames
 from vsr.training.checkpoint_io import atomic_torch_save, load_checkpoint_safely
 
 TESTS = Path(__file__).resolve().parent
@@ -446,7 +446,10 @@ def test_a_frame_the_decoder_conceals_is_reported_not_passed_silently(tmp_path, 
     source = damaged_last_packet(tmp_path, "conceal")
     summary = upscale(input=str(source), output=str(tmp_path / "x.mp4"), weights=str(weights))
     out, err = capsys.readouterr()
-    assert "1 damaged frame (the decoder could only conceal errors" in err and "frame 29; upscaled as decoded" in err
+    # seen once in ~25 runs on a loaded 2-core host: no warning at all (frames_damaged 0); the message
+    # keeps what the run said, so the next occurrence shows where the flag was lost
+    assert "1 damaged frame (the decoder could only conceal errors" in err and "frame 29; upscaled as decoded" in err, \
+        f"summary: {summary}\nstdout: {out[-1500:]}\nscan now: {scan_frames(source).damaged}"
     assert summary["frames_damaged"] == 1 and "(1 damaged input frames)" in out
 
 
