@@ -80,6 +80,19 @@ def test_slurm_launcher_is_sized_from_the_trainer():
     assert config.trainer.strategy.find_unused_parameters is True
 
 
+@pytest.mark.parametrize("entry", ["upscale", "evaluate", "export"])
+def test_slurm_launcher_resolves_for_entry_points_without_a_trainer(entry):
+    """upscale.py -m ... hydra/launcher=slurm failed on a cluster with InterpolationKeyError: trainer.devices."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        config = compose(entry, return_hydra_config=True, overrides=["hydra/launcher=slurm"])
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (1, 1, 1)
+
+
 def test_slurm_launcher_without_slurm_is_one_line(tmp_path, monkeypatch):
     """Where `sbatch` is missing the launcher is refused before submitit starts (it failed with a traceback)."""
     from vsr.errors import UserError
