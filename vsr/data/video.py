@@ -176,6 +176,7 @@ class VideoClips(Dataset):
         if self.num_frames is not None:
             hr = hr[: self.num_frames]
         lr = degrade(self.degradation, hr, index)
+        lr = (lr.clamp(0, 1) * 255).round() / 255  # on the 8-bit grid, as a stored LR video (and BasicSR's LR PNGs)
         return {"lr": lr.float(), "hr": hr, "name": self.names[index]}
 
     def _train_item(self) -> dict:

@@ -6,24 +6,26 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
 from vsr.evaluation.baselines import BASELINES, Interpolation
-from vsr.evaluation.inference import upscale_clip
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
 from vsr.evaluation.reports import describe_data, format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
 from vsr.evaluation.scoring import METRICS, NO_REFERENCE, PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
-from vsr.inference.ensemble import SelfEnsemble
+from vsr.inference.memory import choose_tile
 from vsr.inference.progress import Progress, part
-from vsr.inference.runtime import AutoRuntime
+from vsr.inference.shipped import auto_ensemble
+from vsr.inference.upscaler import Upscaler, pick_device
 from vsr.metrics.niqe import MIN_SIDE as NIQE_MIN_SIDE
 
 log = logging.getLogger(__name__)
+WHOLE_CLIP = 2**31 - 1  # inference.chunk=0: one window over the whole clip
 
 
 def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
@@ -35,21 +37,24 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     out = Path(output_dir) if output_dir is not None else _hydra_output_dir()
     scale = int(cfg.scale)
     check_choice("scale", scale, SUPPORTED_SCALES)
-    device = _device(cfg.get("device", "auto"))
+    device = pick_device(str(cfg.get("device", "auto")))
     main = load_system(cfg)
     if getattr(main.model, "task", None) == "interpolation":  # a frame interpolator (model=interp)
         from vsr.evaluation.interp import run_interpolation
 
         return run_interpolation(cfg, main, out, _clips(_scored_data(cfg.data)), device)
     clips = _clip_set(_scored_data(cfg.data))
-    main.model.to(device)
-    runner = _runtime(main, device, str(cfg.get("runtime", "auto")))
-    ensemble = SelfEnsemble(runner, cfg.get("ensemble", 1))
+    inference_cfg = cfg.get("inference", {})
+    upscalers = {main.name: _main_upscaler(main, scale, device, cfg)}
     compare = cfg.get("compare") or []
     compare = [compare] if isinstance(compare, str) else list(compare)
     for mode in compare:
         check_choice("compare", mode, BASELINES)
     all_systems = [main] + [baseline(m, scale) for m in dict.fromkeys(compare) if m != main.name]
+    for system in all_systems[1:]:
+        upscalers[system.name] = Upscaler(system.model, scale, temporal=False, device=str(device), precision="fp32",
+                                          runtime="eager")
+    runner = upscalers[main.name].runtime
 
     metrics_cfg = cfg.get("metrics", {})
     scorer = Scorer(crop_border=int(metrics_cfg.get("crop_border", scale)), lpips=metrics_cfg.get("lpips", "auto"),
@@ -61,8 +66,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     if not ground_truth:
         for key in (k for k in METRICS if k not in NO_REFERENCE):
             scorer.skipped.setdefault(key, "ground_truth=false: the clips are upscaled as they are, with no GT to compare")
-    inference_cfg = cfg.get("inference", {})
-    chunk, overlap = int(inference_cfg.get("chunk", 0)), int(inference_cfg.get("overlap", 0))
+    tile_auto = str(inference_cfg.get("tile", "auto")) == "auto"
     report_cfg = cfg.get("report", {})
 
     summaries = {s.name: {} for s in all_systems}   # system -> clip -> metric -> value
@@ -82,9 +86,14 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
         strip = {"name": main.name}
         with progress.piece(1):  # the bar moves as each system finishes each frame of the clip
             for system in all_systems:
-                model = ensemble if system is main else system.model
+                upscaler = upscalers[system.name]
+                if system is main and tile_auto:
+                    upscaler.tile = 0
+                    chosen = choose_tile(upscaler, lr.shape[-1], lr.shape[-2])
+                    if chosen:
+                        log.info(chosen)
                 with part(1 / len(all_systems)):
-                    sr = _timed_upscale(model, lr, chunk, overlap, device, timing[system.name])
+                    sr = _timed_upscale(upscaler, lr, device, timing[system.name])
                 expected = tuple(hr.shape[-2:]) if hr is not None else (lr.shape[-2] * scale, lr.shape[-1] * scale)
                 if tuple(sr.shape[-2:]) != expected:
                     raise UserError(f"{system.name} made SR frames of {sr.shape[-1]}x{sr.shape[-2]} for clip {name}, "
@@ -118,9 +127,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                       for s in all_systems[1:]},
         "performance": {"device": str(device), "systems": {n: _rates(t) for n, t in timing.items()},
                         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
-        "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": chunk, "overlap": overlap,
+        "settings": {"crop_border": scorer.crop_border, "flow": scorer.flow, "chunk": upscalers[main.name].chunk,
+                     "overlap": upscalers[main.name].overlap, "tile": upscalers[main.name].tile,
+                     "precision": upscalers[main.name].precision,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
-                     "ensemble": ensemble.size, "ground_truth": ground_truth,
+                     "ensemble": upscalers[main.name].ensemble.size, "ground_truth": ground_truth,
                      "use_ema": bool(cfg.get("use_ema", True))},
     }
     write_json(out / "metrics.json", report)
@@ -143,14 +154,6 @@ def _hydra_output_dir() -> Path:
     if not HydraConfig.initialized():
         raise UserError("no output directory: call run(cfg, output_dir=...) outside `python evaluate.py`")
     return Path(HydraConfig.get().runtime.output_dir)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
 
 
 def _scored_data(data_cfg):
@@ -194,22 +197,34 @@ def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Ten
     return lr.float(), hr, name
 
 
-def _runtime(system: System, device: torch.device, runtime: str) -> AutoRuntime:
-    """The main model behind the runtime upscale.py would pick on this device (CPU fp32: the
-    fastest one measured; an export folder's ONNX graphs (onnx_split, onnx) are used for the clip length they were made for)."""
+def _main_upscaler(system: System, scale: int, device: torch.device, cfg: DictConfig) -> Upscaler:
+    """The `Upscaler` upscale.py would run the main model with (windows, padding, tiles, self-ensemble,
+    runtime, precision), so the scores are those of the pipeline users run. An export folder's ONNX
+    graphs and ensemble=auto setting come with it; `inference.*` sets the windows and tiles."""
     architecture = system.meta.get("architecture") or system.meta.get("generator_config") or {}
     temporal = is_temporal(architecture) if architecture.get("_target_") else True
     folder = system.source if Path(system.source).is_dir() else None
-    return AutoRuntime(system.model, temporal, device, "fp32", runtime, folder)
+    ensemble = cfg.get("ensemble", "auto")
+    if ensemble == "auto":
+        ensemble = auto_ensemble(folder) if folder else 1
+    inference_cfg = cfg.get("inference", {})
+    tile, chunk = inference_cfg.get("tile", "auto"), inference_cfg.get("chunk", "auto")
+    return Upscaler(system.model, scale, temporal=temporal, chunk=WHOLE_CLIP if chunk == 0 else chunk,
+                    overlap=inference_cfg.get("overlap", 2), tile=0 if str(tile) == "auto" else tile,
+                    tile_pad=inference_cfg.get("tile_pad", 32), device=str(device),
+                    precision=str(cfg.get("precision", "auto")), runtime=str(cfg.get("runtime", "auto")),
+                    folder=folder, ensemble=ensemble)
 
 
-def _timed_upscale(model, lr, chunk, overlap, device, timing: dict) -> torch.Tensor:
+def _timed_upscale(upscaler: Upscaler, lr: torch.Tensor, device: torch.device, timing: dict) -> torch.Tensor:
+    """LR clip `(T, 3, h, w)` -> SR `(T, 3, H, W)` uint8, streamed through `upscaler` as upscale.py
+    streams a video (the same windows) and rounded as its frames are."""
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    sr = upscale_clip(model, lr, chunk, overlap, device)
+    sr = torch.from_numpy(np.stack(list(upscaler.stream(list(lr))))).permute(0, 3, 1, 2)
     if cuda:
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) / 2**20
