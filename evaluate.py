@@ -3,21 +3,7 @@
 python evaluate.py checkpoint=CKPT_OR_EXPORT_DIR data=video data.path=FILE scale=4 hydra.run.dir=RUN
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from vsr.errors import one_line_errors
-from vsr.overrides import refuse_unknown_keys
-
-
-@refuse_unknown_keys("evaluate")
-@hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
-@one_line_errors
-def main(cfg: DictConfig) -> float | None:
-    from vsr.evaluation import run
-
-    return run(cfg)
-
+from vsr.apps.evaluate import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

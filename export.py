@@ -1,19 +1,7 @@
-"""Export a checkpoint for inference: python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]"""
+"""Export a checkpoint for inference: python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]
+"""
 
-import hydra
-
-from vsr.errors import one_line_errors
-from vsr.overrides import refuse_unknown_keys
-
-
-@refuse_unknown_keys("export")
-@hydra.main(config_path="conf", config_name="export", version_base="1.3")
-@one_line_errors
-def main(cfg) -> None:
-    from vsr.export import run
-
-    run(cfg)
-
+from vsr.apps.export import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -25,7 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vsr.errors import UserError, one_line_errors
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parent / "conf"
 # Sections whose every entry train.py instantiates (`+callbacks.probe._target_=...` adds a callback):
 # any `+` addition under them is used, so it is allowed.
 OPEN_SECTIONS = ("callbacks", "logger")
@@ -39,7 +39,7 @@ def check_overrides(config_name: str, argv: list[str], config_dir: Path = CONF) 
     args, unparsed = get_args_parser().parse_known_args(argv[1:])
     if not args.overrides or unparsed or args.config_path or args.config_dir or args.shell_completion:
         return  # hydra.main reports these, or composes from a config tree this check does not know
-    name, script = args.config_name or config_name, f"python {Path(argv[0]).name}"
+    name, script = args.config_name or config_name, command_name(argv[0])
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         try:
@@ -67,6 +67,12 @@ def check_overrides(config_name: str, argv: list[str], config_dir: Path = CONF) 
         near = nearest(key, keys | (takes or set()) | {g for g in groups if not g.startswith("hydra")})
         hint = f"; did you mean {' or '.join(near)}?" if near else ", nor one with a similar name"
         raise UserError(f"{override.input_line}: no such option{hint} ({script} --help lists the options)")
+
+
+def command_name(argv0: str) -> str:
+    """How the user ran the entry point: `python upscale.py`, or the console command `vsrlab-upscale`."""
+    name = Path(argv0).name
+    return f"python {name}" if name.endswith(".py") else name
 
 
 def check_option(override, options: list[str], script: str) -> None:

@@ -8,12 +8,12 @@ more natural by NIQE at a PSNR cost and with more flicker (experiments/sharp/).
 
 from pathlib import Path
 
-SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "experiments" / "shipped_x4"
-CORPUS_ROOT = SHIPPED_ROOT.parent / "corpus"
-SHIPPED = {"default": CORPUS_ROOT / "x4", "fast": SHIPPED_ROOT / "fast", "sharp": SHIPPED_ROOT.parent / "sharp" / "x4"}
+from vsr.weights import ROOT as WEIGHTS_ROOT
+
+SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "fast", "sharp")}
 # Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
-SHIPPED_FACTORS = {"default": {2: CORPUS_ROOT / "x2", 3: CORPUS_ROOT / "x3"}}
+SHIPPED_FACTORS = {"default": {2: WEIGHTS_ROOT / "default" / "x2", 3: WEIGHTS_ROOT / "default" / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
 # ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
 # recurrent default flip-averaged, `fast` and `sharp` in one pass (averaging flips would soften the

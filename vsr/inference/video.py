@@ -14,8 +14,8 @@ from vsr.inference.ensemble import check_size
 from vsr.inference.memory import check_fits, choose_tile
 from vsr.inference.progress import Progress
 # the shipped presets: where they are and how they run (imported from here by tests and experiments too)
-from vsr.inference.shipped import (AUTO_ENSEMBLE, CORPUS_ROOT, DEFAULT_WEIGHTS, SHIPPED, SHIPPED_FACTORS,  # noqa: F401
-                                   SHIPPED_ROOT, auto_ensemble, shipped_factors)
+from vsr.inference.shipped import (AUTO_ENSEMBLE, DEFAULT_WEIGHTS, SHIPPED, SHIPPED_FACTORS,  # noqa: F401
+                                   auto_ensemble, shipped_factors)
 from vsr.inference.upscaler import Upscaler, parse_fit
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames

@@ -20,8 +20,9 @@ from torch.nn import functional as F
 
 from vsr.errors import UserError
 from vsr.interpolation.baselines import BASELINES, build_baseline
+from vsr.weights import ROOT as WEIGHTS_ROOT
 
-SHIPPED = Path(__file__).resolve().parents[2] / "experiments" / "interp" / "model"
+SHIPPED = WEIGHTS_ROOT / "interp"
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
