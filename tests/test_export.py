@@ -71,15 +71,17 @@ def test_single_frame_onnx_and_torchscript_match_eager(tmp_path):
     model = tiny(TINY_RRDB)
     meta = export(model, TINY_RRDB, tmp_path, formats=["onnx", "torchscript"])
     assert meta["formats"]["onnx"]["input"]["shape"] == ["batch", "frames", 3, "height", "width"]
-    # A clip of a shape the export never saw: batch, frames, height and width are all dynamic.
-    x = torch.rand(2, 5, 3, 20, 28)
-    with torch.no_grad():
-        expected = model(x)
+    # Clips of shapes the export never saw, at three frame counts: batch, frames, height and width are all dynamic.
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    onnx_err = (torch.from_numpy(session.run(None, {"lr": x.numpy()})[0]) - expected).abs().max().item()
-    script_err = (torch.jit.load(str(tmp_path / "model.pt"))(x) - expected).abs().max().item()
-    print(f"single-frame max abs error: onnx {onnx_err:.2e}, torchscript {script_err:.2e}")
-    assert onnx_err < 1e-4 and script_err < 1e-4
+    script = torch.jit.load(str(tmp_path / "model.pt"))
+    for frames in (1, 2, 5):
+        x = torch.rand(2, frames, 3, 20, 28)
+        with torch.no_grad():
+            expected = model(x)
+        onnx_err = (torch.from_numpy(session.run(None, {"lr": x.numpy()})[0]) - expected).abs().max().item()
+        script_err = (script(x) - expected).abs().max().item()
+        print(f"single-frame max abs error, {frames} frames: onnx {onnx_err:.2e}, torchscript {script_err:.2e}")
+        assert onnx_err < 1e-4 and script_err < 1e-4
     for entry in meta["formats"].values():
         assert entry["parity"]["max_abs_error"] < 1e-4
 
@@ -100,10 +102,14 @@ def test_recurrent_onnx_and_torchscript_match_eager(tmp_path):
     script_err = (torch.jit.load(str(tmp_path / "model.pt"))(x) - expected).abs().max().item()
     print(f"recurrent max abs error: onnx {onnx_err:.2e}, torchscript {script_err:.2e}")
     assert onnx_err < 1e-4 and script_err < 1e-4
-    # another frame count: an error ending in a line that says what the file takes, not an index error deep in the graph
+    # model.json records the frame count both files take; other counts (1 and 3 frames) are refused with an
+    # error that says which count the file takes, not an index error deep in the graph
+    assert meta["formats"]["torchscript"]["input"]["shape"] == [1, 2, 3, "height", "width"]
     for clip in (torch.rand(1, 3, 3, 18, 30), torch.rand(1, 1, 3, 18, 30)):
         with pytest.raises(torch.jit.Error, match=r"takes clips of exactly 2 frames, \(B, 2, 3, H, W\)"):
             torch.jit.load(str(tmp_path / "model.pt"))(clip)
+        with pytest.raises(Exception, match=rf"(?s)invalid dimensions for input: lr.*index: 1 Got: {clip.shape[1]} Expected: 2"):
+            session.run(None, {"lr": clip.numpy()})
 
 
 def test_onnx_split_runs_kept_frames_like_eager_and_stale_files_are_not_used(tmp_path):
