@@ -1,4 +1,5 @@
-"""export.py's job: a training checkpoint (or ESRGAN / Real-ESRGAN weights) -> an inference folder.
+"""export.py's job: a training checkpoint (or ESRGAN / Real-ESRGAN, BasicVSR / BasicVSR++ weights) -> an
+inference folder.
 
 DIR/model.safetensors + DIR/model.json, and per `formats` DIR/model.onnx, DIR/model.propagate.onnx +
 DIR/model.reconstruct.onnx (onnx_split), DIR/model.pt and DIR/model.ncnn.param/.bin, each
@@ -23,10 +24,12 @@ from vsr.inference.model import MODEL_JSON
 
 
 def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
-    """`(model, architecture, extra)` from a vsrlab Lightning checkpoint or ESRGAN weights
-    (`.pth` with params_ema/params, or `.safetensors`). `extra` has source/training_config."""
+    """`(model, architecture, extra)` from a vsrlab Lightning checkpoint, ESRGAN weights (`.pth` with
+    params_ema/params, or `.safetensors`) or BasicSR / MMagic BasicVSR(++) weights. `extra` has
+    source/training_config."""
     from vsr.models.build import build_generator
     from vsr.models.convert import is_esrgan_state, load_esrgan, unwrap_state
+    from vsr.models.convert_basicvsr import generator_state as reference_state, is_basicvsr_state, load_basicvsr
     from vsr.training.checkpoint import generator_state, read_checkpoint
 
     file = Path(path)
@@ -39,9 +42,15 @@ def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict
             raise UserError(f"checkpoint={path}: cannot be read as safetensors ({err})") from None
     else:
         content = read_checkpoint(file)
+    hparams = (content.get("hyper_parameters") or {}) if isinstance(content, dict) else {}
+    config = hparams.get("generator_config")
+    reference = reference_state(content) if config is None else None
+    if reference is not None and is_basicvsr_state(reference):  # BasicSR / MMagic BasicVSR, BasicVSR++
+        model, config = load_basicvsr(content)
+        kind = next((k for k in ("params_ema", "params", "state_dict") if k in content), "state_dict")
+        return model, config, {"source": {"kind": "basicvsr-import", "file": str(path), "weights": kind},
+                               "training_config": None}
     if isinstance(content, dict) and "state_dict" in content:
-        hparams = content.get("hyper_parameters") or {}
-        config = hparams.get("generator_config")
         if config is None:
             raise UserError(f"checkpoint={path} was not written by vsrlab training (no generator_config)")
         model = build_generator(dict(config))
@@ -58,7 +67,8 @@ def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict
     except UserError as err:
         raise UserError(f"checkpoint={path}: neither a vsrlab checkpoint nor ESRGAN weights ({err})") from None
     if not is_esrgan_state(state):
-        raise UserError(f"checkpoint={path}: neither a vsrlab checkpoint nor ESRGAN / Real-ESRGAN RRDBNet weights")
+        raise UserError(f"checkpoint={path}: neither a vsrlab checkpoint, ESRGAN / Real-ESRGAN RRDBNet weights "
+                        "nor BasicVSR / BasicVSR++ weights (BasicSR or MMagic)")
     kind = "params_ema" if "params_ema" in content else "params" if "params" in content else "state_dict"
     model, config = load_esrgan(content)
     return model, config, {"source": {"kind": "esrgan-import", "file": str(path), "weights": kind},
@@ -90,6 +100,10 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
             raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
     if int(frames) < 1:
         raise UserError(f"frames={frames} must be >= 1")
+    no_graphs = getattr(model, "no_graph_export", None)  # why this model has no ONNX / TorchScript files yet
+    if formats and no_graphs:
+        raise UserError(f"formats={formats}: {no_graphs}; export with formats=[] (model.safetensors only): "
+                        "upscale.py and evaluate.py run it in PyTorch")
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output_dir={output_dir} is a file; give a directory")

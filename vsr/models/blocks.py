@@ -64,9 +64,9 @@ class ResidualBlock(nn.Module):
     """conv-LeakyReLU-conv with an identity skip, no normalisation (BasicVSR's propagation block):
     ~1/10 the cost of an RRDB at the same width, for fast presets."""
 
-    def __init__(self, num_feat: int = 64, num_grow_ch: int = 0):  # num_grow_ch: same signature as RRDB
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 0, negative_slope: float = 0.2):
+        super().__init__()  # num_grow_ch: the same signature as RRDB; negative_slope=0: ReLU, as BasicVSR's blocks
+        self.body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.LeakyReLU(negative_slope, inplace=True),
                                   nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         default_init(self)
 
