@@ -86,3 +86,34 @@ def test_other_weights_are_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match="x4 model"):
         from vsr.models.basicvsr import BasicVSR
         BasicVSR(scale=2)
+
+
+TRAIN_TINY = ["data.train.patch_size=64", "data.train.num_frames=3", "data.batch_size=1", "data.num_workers=0",
+              "trainer.max_steps=2", "trainer.enable_progress_bar=false", "data.val.num_clips=1",
+              "data.val.num_frames=3", "data.val.patch_size=64", "loss.pixel.kind=l1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("freeze", [2, 0])
+def test_train_py_trains_basicvsr_with_spynet_frozen_for_its_first_steps(tmp_path, freeze):
+    """`optim.flow_freeze_steps` (BasicVSR's schedule): SPyNet is not updated while frozen, the rest is."""
+    import subprocess
+    import sys
+
+    from vsr.export import export
+
+    start = reference("basicvsr")  # BasicSR's model, imported: the run starts from these weights
+    model, config = load_basicvsr({"params": start.state_dict()})
+    export(model, config, tmp_path / "init")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "train.py"), "model=basicvsr", "model.num_feat=16",
+                           "model.num_block=2", f"init_from={tmp_path / 'init'}", f"optim.flow_freeze_steps={freeze}",
+                           "optim.flow_lr_mult=1", *TRAIN_TINY, f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    state = {k[len("generator."):]: v for k, v in trained["state_dict"].items() if k.startswith("generator.")}
+    initial = model.state_dict()
+    spynet_moved = any(not torch.equal(state[k], initial[k]) for k in initial if k.startswith("spynet."))
+    assert spynet_moved == (freeze == 0)
+    assert not torch.equal(state["fusion.weight"], initial["fusion.weight"])  # the rest trains either way

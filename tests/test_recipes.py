@@ -17,6 +17,8 @@ ALL = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 # recipe -> (scale, dataset, GAN stage): the dataset recipes of experiments/README.md
 DATASET_RECIPES = {
     "reds_x4_psnr": (4, "reds", False),
+    "basicvsr_reds_x4": (4, "reds", False),
+    "basicvsr_pp_reds_x4": (4, "reds", False),
     "reds_x4_gan": (4, "reds", True),
     "reds_x2": (2, "reds", False),
     "reds_x8": (8, "reds", False),
@@ -45,7 +47,7 @@ def compose_train(overrides: list[str]):
 def trees(tmp_path_factory):
     """Miniature REDS (REDS4 clips included; 15 frames, as the recipes train on) and Vimeo-90K trees of 64-pixel frames."""
     base = tmp_path_factory.mktemp("data")
-    return {"reds": make_reds(base / "REDS", frames=15), "vimeo90k": make_vimeo(base / "vimeo", size=64)}
+    return {"reds": make_reds(base / "REDS", frames=30), "vimeo90k": make_vimeo(base / "vimeo", size=64)}
 
 
 @pytest.mark.parametrize("name", sorted(DATASET_RECIPES))

@@ -126,6 +126,14 @@ class VSRGANModule(L.LightningModule):
             self.discriminator.requires_grad_(True)
         return terms, sr
 
+    def freeze_flow_early(self) -> None:
+        """`optim.flow_freeze_steps`: the flow network (`spynet.*`) gets no gradient, so no update, for
+        the first steps, while the rest learns to use its (pretrained) flow, as BasicVSR(++) trains."""
+        frozen = self.global_step < int(self.optim_cfg.get("flow_freeze_steps", 0) or 0)
+        for name, param in self.generator.named_parameters():
+            if name.startswith("spynet."):
+                param.requires_grad_(not frozen)
+
     def training_step(self, batch, batch_idx):
         lr, hr = batch["lr"], batch["hr"]
         optimizers = self.optimizers()
@@ -135,6 +143,7 @@ class VSRGANModule(L.LightningModule):
         accumulate = max(int(self.accumulate_grad_batches), 1)
         first, update = self._micro == 0, self._micro == accumulate - 1
 
+        self.freeze_flow_early()
         terms, sr = self.generator_losses(lr, hr)
         loss_g = sum(terms.values())
         if not self._finite_on_all_ranks(loss_g):
