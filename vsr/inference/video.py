@@ -160,8 +160,12 @@ def scan_input(src: Path, info, rate: Fraction, factor: int) -> tuple[list[int] 
     rate (`None` when they are), their time base, and the frames the decoder had to conceal
     errors in."""
     scan = scan_frames(src)
+    reason = f" ({scan.error})" if scan.error else ""
     if scan.count < info.num_frames:
-        raise UserError(f"input={src}: corrupt or truncated video: decoded {scan.count} of {info.num_frames} frames; "
+        raise UserError(f"input={src}: corrupt or truncated video: decoded {scan.count} of {info.num_frames} "
+                        f"frames{reason}; nothing written")
+    if scan.error:
+        raise UserError(f"input={src}: corrupt video: decoding stopped after frame {scan.count}{reason}; "
                         "nothing written")
     if scan.times is None or scan.constant_rate(rate):
         return None, scan.time_base, scan.damaged
