@@ -14,7 +14,7 @@ from vsr.io.synthetic import write_test_video
 from vsr.io.video import probe
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("vsrlab-train", "vsrlab-evaluate", "vsrlab-export", "vsrlab-upscale")
+COMMANDS = ("vsrlab-train", "vsrlab-evaluate", "vsrlab-export", "vsrlab-upscale")  # the Hydra apps; and vsrlab-web
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def run_installed(installed: Path, command: str, *args: str, cwd: Path) -> subpr
 
 @pytest.mark.slow
 def test_installed_upscale_command_uses_the_packaged_default_model(installed, tmp_path):
-    assert all((installed / "bin" / c).is_file() for c in COMMANDS)
+    assert all((installed / "bin" / c).is_file() for c in (*COMMANDS, "vsrlab-web"))
     clip = write_test_video(tmp_path / "clip.mp4", num_frames=4, width=32, height=24)
     done = run_installed(installed, "vsrlab-upscale", "input=clip.mp4", "output=out.mp4", "progress=false",
                          cwd=tmp_path)
@@ -58,3 +58,8 @@ def test_installed_commands_read_their_packaged_configs(installed, tmp_path):
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("error: compre=[]: no such option; did you mean compare? "
                                       "(vsrlab-evaluate --help lists the options)")
+    page = run_installed(installed, "vsrlab-web", "--help", cwd=tmp_path)
+    assert page.returncode == 0 and "--jobs JOBS" in page.stdout, page.stdout[:300]
+    refused = run_installed(installed, "vsrlab-web", "denoize=1", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        "error: denoize=1: no such option; did you mean denoise? (vsrlab-upscale --help lists the options)")

@@ -11,12 +11,26 @@ the last preparation `step` (timing runtimes, compiling graphs): no ETA before o
 
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 PLAIN_INTERVAL = 30.0  # seconds between progress lines when stderr is not a terminal (a log file)
 
 _current: ContextVar["_Piece | None"] = ContextVar("vsr_progress_piece", default=None)
+_listener: ContextVar["Callable[[Progress], None] | None"] = ContextVar("vsr_progress_listener", default=None)
+
+
+@contextmanager
+def observed(listener: "Callable[[Progress], None]"):
+    """Every `Progress` made inside (in this thread) also calls `listener(progress)` as it moves and
+    on each preparation step: how the web page shows a job's progress. An exception the listener
+    raises stops the job where it is; KeyboardInterrupt cancels it as Ctrl-C does (no output left)."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 class _Piece:
@@ -71,6 +85,7 @@ class Progress:
         self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
         self.file = file or sys.stderr
         self.done, self.rate = 0.0, None  # rate: units/s over whole pieces since `since`
+        self.listener, self.last_step = _listener.get(), ""
         self.start = self.printed = time.perf_counter()
         self.since = (self.start, 0.0)  # (time, done) the rate is measured from
         self.bar = None
@@ -91,6 +106,8 @@ class Progress:
         return text + "]"
 
     def show(self, force: bool = False) -> None:
+        if self.listener is not None:
+            self.listener(self)
         if self.bar is not None:
             self.bar.set_description_str(self.status(), refresh=False)
             self.bar.update(self.done - self.bar.n)  # tqdm redraws at most every 0.1 s
@@ -124,9 +141,12 @@ class Progress:
         """A preparation step (timing runtimes, compiling a graph): said on its own line; the rate
         is measured afresh from here."""
         self.note(message)
-        self.since, self.rate = (time.perf_counter(), self.done), None
+        self.since, self.rate, self.last_step = (time.perf_counter(), self.done), None, message
+        if self.listener is not None:
+            self.listener(self)
 
     def close(self) -> None:
+        self.listener = None  # closing is cleanup: a cancel raised now would leave it half done
         if self.bar is not None:
             self.bar.close()
         elif self.enabled:

@@ -3,6 +3,7 @@
 import json
 import signal
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -231,8 +232,11 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor
 
-    # `kill` and a closed terminal (SIGHUP) clean up like Ctrl-C
-    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    # `kill` and a closed terminal (SIGHUP) clean up like Ctrl-C (signals reach the main thread only:
+    # a job in another thread, such as the web page's, is cancelled through its progress listener)
+    main_thread = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGTERM, signal.SIGHUP) if main_thread else ()
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in signals}
     start = time.perf_counter()
     # counts the frames the model upscales (with interpolate_first: the interpolated ones), as each finishes
     bar = Progress(info.num_frames if order == "upscale_first" else total, "upscale", enabled=progress)
