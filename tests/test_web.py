@@ -116,20 +116,22 @@ def wait_for(condition, seconds: float, what: str):
 @pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
                     reason="needs Debian's chromium and chromium-driver (make test installs them when run as root)")
-def test_the_page_upscales_an_upload_in_a_real_browser(tmp_path, weights):
-    """Upload a clip with sound, run, wait, download: the file has every frame, twice the size and the audio;
-    a file that is not a video gets upscale.py's one-line error; nothing is written outside --jobs."""
+def test_the_page_upscales_an_upload_in_a_real_browser(tmp_path):
+    """With the shipped presets: upload a clip with sound, run, wait, download: the file has every frame,
+    the size asked for and the audio; a file that is not a video gets upscale.py's one-line error; a
+    long job cancelled while it runs leaves nothing; nothing is written outside --jobs."""
     from selenium.webdriver.common.by import By
 
     from vsr.io.synthetic import write_test_video
     from vsr.io.video import probe
 
     clip = write_test_video(tmp_path / "clip.mp4", num_frames=12, width=64, height=48)
+    long_clip = write_test_video(tmp_path / "long.mp4", num_frames=400, width=64, height=48)
     (tmp_path / "notes.mp4").write_text("not a video")
     cwd, jobs, port = tmp_path / "cwd", tmp_path / "jobs", free_port()
     cwd.mkdir()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), f"--port={port}", f"--jobs={jobs}",
-                               f"weights={weights}", "device=cpu", "runtime=eager"],
+                               "device=cpu", "runtime=eager"],
                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     browser = None
     try:
@@ -138,28 +140,35 @@ def test_the_page_upscales_an_upload_in_a_real_browser(tmp_path, weights):
         assert server.poll() is None, server.stdout.read()
         browser = chrome()
         browser.get(url)
-        upload = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 60, "the page")
-        upload[0].send_keys(str(clip))
-        wait_for(lambda: uploaded(browser, "clip.mp4"), 30, "the upload")
-        browser.find_element(By.XPATH, "//label[contains(., 'x2')]").click()
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 60, "the page")
+
+        upload(browser, clip)
+        choose(browser, "fast")
+        choose(browser, "x2")
         browser.find_element(By.ID, "start").click()
         link = wait_for(lambda: [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#result a")
                                  if a.get_attribute("href")], 180, "the download link")[0]
-        status = browser.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
-        assert status.startswith("Done: 12 frames 64x48 -> 128x96"), status
+        assert status(browser).startswith("Done: 12 frames 64x48 -> 128x96"), status(browser)
         downloaded = tmp_path / "downloaded.mp4"
         downloaded.write_bytes(urllib.request.urlopen(link, timeout=30).read())
         info = probe(downloaded)
         assert (info.num_frames, info.width, info.height, info.has_audio) == (12, 128, 96, True)
 
-        browser.find_element(By.CSS_SELECTOR, "#upload button[aria-label='Clear']").click()
-        browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(tmp_path / "notes.mp4"))
-        wait_for(lambda: uploaded(browser, "notes.mp4"), 30, "the second upload")
+        upload(browser, tmp_path / "notes.mp4")
         browser.find_element(By.ID, "start").click()
         wait_for(lambda: "notes.mp4: not a readable video" in browser.find_element(By.TAG_NAME, "body").text, 60,
                  "the error")
+
+        upload(browser, long_clip)
+        choose(browser, "default")
+        browser.find_element(By.ID, "start").click()
+        wait_for(lambda: "frames" in status(browser) and "upscale:" in status(browser), 120, "the job to start")
+        browser.find_element(By.ID, "cancel").click()
+        wait_for(lambda: status(browser) == "Cancelled: nothing was written.", 90, "the cancel")
         assert list(cwd.iterdir()) == []
-        assert len([d for d in jobs.iterdir() if d.name != "uploads"]) == 1  # the failed job's folder is gone
+        # the first job's folder (its upload and result); the failed and the cancelled ones are gone
+        kept = [d for d in jobs.iterdir() if d.name != "uploads"]
+        assert len(kept) == 1 and sorted(f.name for f in kept[0].iterdir()) == ["clip.mp4", "clip_x2.mp4"]
     finally:
         if browser is not None:
             browser.quit()
@@ -167,10 +176,26 @@ def test_the_page_upscales_an_upload_in_a_real_browser(tmp_path, weights):
         server.wait(30)
 
 
-def uploaded(browser, name: str) -> bool:
+def upload(browser, file: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    return bool(browser.find_elements(By.CSS_SELECTOR, f"#upload td.filename[aria-label='{name}']"))
+    for clear in browser.find_elements(By.CSS_SELECTOR, "#upload button[aria-label='Clear']"):
+        clear.click()
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(file))
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f"#upload td.filename[aria-label='{file.name}']"), 30,
+             f"the upload of {file.name}")
+
+
+def choose(browser, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.XPATH, f"//label[normalize-space(.)='{label}']").click()
+
+
+def status(browser) -> str:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
 
 
 def _answers(url: str) -> bool:

@@ -30,11 +30,12 @@ POLL_SECONDS = 0.5
 
 @dataclass
 class JobState:
-    """What the page shows of a running job; `cancel` stops it at the next frame."""
+    """What the page shows of a running job; `cancel` stops it at the next frame, then `stopped` is set."""
 
     status: str = "starting"
     fraction: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
+    stopped: threading.Event = field(default_factory=threading.Event)
 
 
 def parse_args(argv: list[str]):
@@ -158,6 +159,8 @@ def build_page(base, jobs: Path):
                 result["cancelled"] = True
             except Exception as err:  # shown on the page instead of a silent stop; the server goes on
                 result["error"] = f"{type(err).__name__}: {err}"
+            finally:
+                state.stopped.set()
 
         worker = threading.Thread(target=work, name=f"job {folder.name}", daemon=True)
         worker.start()
@@ -186,7 +189,8 @@ def build_page(base, jobs: Path):
         if state is None:
             return "Nothing is running."
         state.cancel.set()
-        return "Cancelling..."
+        state.stopped.wait(60)  # the next frame: a window's propagation at most
+        return "Cancelled: nothing was written." if state.stopped.is_set() else "Cancelling..."
 
     # Gradio's copies of uploads and results older than a day are deleted (checked hourly); jobs/ is the user's
     with gr.Blocks(title="vsrlab: video super-resolution", delete_cache=(3600, 86400)) as page:
