@@ -271,24 +271,33 @@ class Upscaler:
         fixed-length graph; otherwise the last window of a video is only as long as it needs."""
         return self.temporal and self.runtime.fixed_frames()
 
-    def stream_chunks(self, frames: Iterable[np.ndarray | torch.Tensor]) -> Iterator[torch.Tensor]:
+    def resume_start(self, done: int, num_frames: int, width: int, height: int) -> int:
+        """The first input frame `stream_chunks(frames, done=done)` needs to continue a run over
+        `num_frames` frames of `width` x `height` after its window that ended at frame `done`
+        (the same windows, so the same output, as a run from frame 0)."""
+        chunk = self.fit_chunk(width, height)
+        return max(0, min(done - self.overlap, num_frames - chunk - 2 * self.overlap))
+
+    def stream_chunks(self, frames: Iterable[np.ndarray | torch.Tensor], done: int = 0,
+                      first: int = 0) -> Iterator[torch.Tensor]:
         """Upscale frames (uint8 `(H, W, 3)` arrays or float `(3, H, W)` tensors) as they arrive,
         yielding float chunks `(T, 3, H', W')` that together hold one output per input frame.
+        Each chunk is one window's kept frames.
 
         Temporal models run on windows of `chunk + 2 * overlap` frames (`vsr.inference.windows`:
         every kept frame has `overlap` frames of context on each side, every call the same length),
-        so at most `2 * chunk + 2 * overlap + 1` input frames are held at once.
+        so at most `2 * chunk + 2 * overlap + 1` input frames are held at once. To continue a run
+        whose windows ended at frame `done`, give `done` and the frames from `first` =
+        `resume_start(...)` on: the output starts at frame `done`.
         """
-        buffer: list = []
-        first = 0  # index of buffer[0] in the video
-        done = 0  # frames already yielded
+        buffer: list = []  # buffer[0] is frame `first` of the video; `done` frames were yielded
         finished = False
         iterator = iter(frames)
         while not finished:
             frame = next(iterator, None)
             finished = frame is None
             if not finished:
-                if not buffer and not done:  # the first frame: its size sets chunk=auto's length
+                if not buffer:  # the first frame: its size sets chunk=auto's length
                     height, width = frame.shape[-2:] if isinstance(frame, torch.Tensor) else frame.shape[:2]
                     self.chunk = self.fit_chunk(width, height)
                 buffer.append(frame)

@@ -204,7 +204,7 @@ def upscale_video(cfg) -> dict:
 
 def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
     """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
-    from vsr.inference import stills
+    from vsr.inference import resume, stills
 
     weights_dir(cfg)  # a missing model is reported before any decoding
     info = probe(src)
@@ -229,6 +229,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
               f"{', '.join(map(str, damaged[:10]))}{' ...' if len(damaged) > 10 else ''}; upscaled as decoded",
               file=sys.stderr)
     out_w, out_h = upscaler.output_size(info.width, info.height)
+    segments = resume.segments_for(cfg, src, dst, weights, factor)
     interpolator = stills.make_interpolator(cfg, factor, upscaler.device)
     total = info.num_frames * factor
 
@@ -246,7 +247,13 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
         if info.rotation and reader == "auto":
             reader = "pyav"  # decord turns rotated frames into garbage or errors; PyAV keeps them as stored
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
-        if interpolator is None:  # float frames: the writer turns them into YUV in one rounding
+        if segments is not None:  # resume=true: frames go to segment files, joined into `dst` below
+            done, chunks = resume.resumed_frames(frames, upscaler, segments, info.num_frames, info.width,
+                                                 info.height, bar)
+            segments.write(chunks, done, resume.segment_writer_options(
+                cfg, info.rate, encoder_threads(cfg, upscaler.device), times, time_base))
+            out_frames = ()
+        elif interpolator is None:  # float frames: the writer turns them into YUV in one rounding
             out_frames = upscaler.stream_float(frames)
         else:  # scene cuts are found on the input frames, whichever runs first
             from vsr.interpolation.stream import SceneCuts
@@ -263,14 +270,20 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                          rotation=info.rotation, claim=claim, times=times, time_base=time_base) as writer:
             for dropped in writer.audio.dropped if writer.audio else ():
                 print(f"warning: input={src}: {dropped}; it is not in the output", file=sys.stderr)
+            if segments is not None:
+                segments.join(writer)
             for frame in out_frames:
                 writer.write(frame)
             if writer.frames != total:
                 raise UserError(f"input={src}: decoded {writer.frames // factor} frames but the container declares "
                                 f"{info.num_frames}; nothing written (corrupt or truncated video?)")
+        if segments is not None:
+            segments.remove()
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted: {dst} not written (no partial file left)", file=sys.stderr)
+        kept = (f"; resume=true continues after frame {segments.done()} ({segments.folder})"
+                if segments is not None else "")
+        print(f"interrupted: {dst} not written (no partial file left){kept}", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()

@@ -232,6 +232,7 @@ class VideoWriter:
         self.time_base = Fraction(time_base) if times is not None else 1 / self.rate
         self.rotation = int(rotation)
         self.size: tuple[int, int] | None = None  # (width, height) written
+        self.copying = False  # packets copied from segments (`copy_segment`), nothing encoded here
 
     @property
     def audio_mode(self) -> str:
@@ -312,6 +313,43 @@ class VideoWriter:
             raise UserError(f"output={self.path}: writing failed at frame {self.frames} "
                             f"({err.strerror or type(err).__name__})") from None
 
+    def copy_segment(self, segment: Path, first: int) -> None:
+        """Append the H.264 packets of `segment`, a file this class wrote (its times starting at 0,
+        the same size, rate and encoder settings) holding frames `first`, `first + 1`, ... of this
+        output, without re-encoding: how `resume=true` joins its segments. Its times are moved to
+        where those frames belong, and the audio is interleaved as `write` does."""
+        import av
+
+        try:
+            with av.open(str(segment)) as source:
+                video = source.streams.video[0]
+                if self.stream is None:
+                    self.stream = self.container.add_stream_from_template(video)
+                    self.size, self.copying = (video.width, video.height), True
+                    if self.rotation:
+                        self.stream.set_display_rotation(self.rotation)
+                    if self.audio:
+                        self.audio.start()
+                base = video.time_base
+                shift = None
+                for packet in source.demux(video):
+                    if packet.size == 0 or packet.pts is None:
+                        continue
+                    if shift is None:  # the segment's first packet is its first frame (an IDR frame)
+                        shift = round(self._pts(first) * self.time_base / base) - packet.pts
+                    packet.pts += shift
+                    packet.dts = packet.dts + shift if packet.dts is not None else None
+                    packet.stream = self.stream
+                    self.container.mux(packet)
+                    self.frames += 1
+                    if self.audio:
+                        self.audio.mux_until(float(self._pts(self.frames, last=True) * self.time_base))
+        except OSError as err:
+            raise self._failed(err) from None
+        except av.error.FFmpegError as err:
+            raise UserError(f"{segment}: cannot be joined ({err.strerror or type(err).__name__}); delete it to "
+                            "redo its frames") from None
+
     def _pts(self, n: int, last: bool = False) -> int:
         """Frame `n`'s time in `time_base` ticks (`last`: the last frame's, once all are written)."""
         if self.times is None:
@@ -334,7 +372,8 @@ class VideoWriter:
         try:
             if self.stream is None:
                 raise UserError(f"output={self.path}: no frames to write")
-            self.container.mux(self.stream.encode(None))
+            if not self.copying:
+                self.container.mux(self.stream.encode(None))
             if self.audio:
                 self.audio.mux_until(None)
             self._close()  # writes the buffered tail and the index: a full disk often shows only here
