@@ -42,6 +42,8 @@ RULES = [
     (r"prepare\.py check reds", "refuse:datasets/REDS", []),
     (r"data=reds|data=vid4", "refuse:datasets/README.md", []),
     (r"precision=fp16", "refuse:precision=fp16", []),
+    (r"app\.py .*device=cuda", "refuse:CUDA is not available", []),
+    (r"app\.py", "serve", []),
     (r"^make demo", "demo", []),
     (r"--help|--cfg", "run", []),
     (r"train\.py .*(loss=gan|experiment=demo)", "run", [*TRAIN, *GAN]),
@@ -102,7 +104,7 @@ def make_inputs(work: Path) -> None:
 
     from vsr.io.synthetic import write_test_video
 
-    for name in ("in.mp4", "clip.mp4", "1080p.mp4", "día 1, toma 2.mp4", "clips/día 1, toma 2.mp4"):
+    for name in ("in.mp4", "clip.mp4", "1080p.mp4", "film.mkv", "día 1, toma 2.mp4", "clips/día 1, toma 2.mp4"):
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         write_test_video(work / name, num_frames=4, width=48, height=32)
     (work / "out").mkdir()
@@ -135,6 +137,28 @@ def documented() -> list[tuple[str, list[str]]]:
     return readme + helps
 
 
+def serves(argv: list[str], cwd: Path, seconds: float = 120) -> str | None:
+    """Start a server command; None once it answers HTTP on its --port (default 7860), else why not."""
+    import time
+    import urllib.request
+
+    port = argv[argv.index("--port") + 1] if "--port" in argv else "7860"
+    server = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answered, deadline = False, time.monotonic() + seconds
+    try:
+        while not answered and time.monotonic() < deadline and server.poll() is None:
+            try:
+                answered = urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=5).status == 200
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    if not answered:
+        return f"no answer on port {port}; rc={server.returncode}: {output[-1500:]}"
+    return None
+
+
 @pytest.mark.slow
 def test_every_documented_command_runs_as_written(tmp_path):
     make_inputs(tmp_path)
@@ -144,6 +168,12 @@ def test_every_documented_command_runs_as_written(tmp_path):
         text = " ".join(command)
         if kind == "suite":
             continue  # the suite itself (CI runs `make test`)
+        if kind == "serve":  # the web page: it must answer on its port; then it is stopped
+            ran += 1
+            problem = serves(as_run_here(command), tmp_path)
+            if problem:
+                failures.append(f"{source}: {text}\n  {problem}")
+            continue
         if kind == "demo":  # make demo, with the demo's own steps shortened
             argv = ["make", "-C", str(ROOT), "demo", f"RUN={tmp_path / 'demo'}", f"PY={sys.executable}",
                     "STAMP=", f"DEMO_ARGS={' '.join([*TRAIN, *GAN])}"]

@@ -60,7 +60,11 @@ def base_config(overrides: list[str]):
     console = Path(sys.argv[0]).name == "vsrlab-web"  # the refusal names the help that lists the options
     check_overrides("upscale", ["vsrlab-upscale" if console else "upscale.py", *overrides])
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("upscale", overrides=overrides)
+        cfg = compose("upscale", overrides=overrides)
+    from vsr.inference.upscaler import pick_device, pick_precision
+
+    pick_precision(cfg.precision, pick_device(cfg.device))  # a missing GPU is said now, not at the first job
+    return cfg
 
 
 def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float, sharpen: float,

@@ -190,6 +190,12 @@ def upscale_video(cfg) -> dict:
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
     overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
     flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
+    engine = cfg.get("engine", "local")
+    check_choice("engine", engine, ("local", "ray"))
+    if engine == "ray":
+        from vsr.inference.ray_engine import upscale_with_ray
+
+        return upscale_with_ray(cfg, upscale_video)
     if folder.is_folder_job(cfg):
         return folder.upscale_folder(cfg, upscale_video, overwrite)
     if stills.is_image(cfg.get("input")):
