@@ -11,6 +11,7 @@ see the input and output folders at the same paths (a shared file system) and ha
 
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -90,15 +91,15 @@ def upscale_part(cfg, part: Part) -> dict:
 
 def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> dict:
     """The output of `src` from its finished parts, without re-encoding; the segments are removed."""
-    from vsr.inference.resume import Segments
-    from vsr.inference.video import scan_input
+    from vsr.inference.resume import segments_folder
+    from vsr.inference.video import flag, scan_input
     from vsr.io.claim import OutputClaim
     from vsr.io.video import probe
     from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, VideoWriter
 
     info = probe(src)
     times, time_base, _ = scan_input(src, info, info.rate, 1)
-    with OutputClaim(dst, folders_overwrite(cfg)) as claim, \
+    with OutputClaim(dst, flag(cfg, "overwrite", False)) as claim, \
             VideoWriter(dst, info.rate, audio_from=src, crf=cfg.get("crf", DEFAULT_CRF),
                         preset=cfg.get("preset", DEFAULT_PRESET), start=info.start, rotation=info.rotation,
                         claim=claim, times=times, time_base=time_base) as writer:
@@ -106,14 +107,8 @@ def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> dict:
             writer.copy_segment(Path(part.path), part.start)
         if writer.frames != info.num_frames:
             raise UserError(f"{src}: the parts hold {writer.frames} of {info.num_frames} frames; nothing written")
-    Segments(dst, {}, 1).remove()
+    shutil.rmtree(segments_folder(dst), ignore_errors=True)
     return writer.frames
-
-
-def folders_overwrite(cfg) -> bool:
-    from vsr.inference.video import flag
-
-    return flag(cfg, "overwrite", False)
 
 
 def connect(cfg):
@@ -138,9 +133,10 @@ def connect(cfg):
 
 def upscale_with_ray(cfg, upscale_one) -> dict:
     """Every file (a folder's, or one video) as Ray tasks; prints a table and a JSON line like a folder run."""
+    from vsr.inference.video import flag
     from vsr.io.video import VIDEO_EXTENSIONS, probe
 
-    overwrite = folders_overwrite(cfg)
+    overwrite = flag(cfg, "overwrite", False)
     job_cfg = {**_plain(cfg), "progress": False, "engine": "local"}
     if folders.is_folder_job(cfg):
         src, dst = folders.check_folders(cfg)

@@ -12,6 +12,7 @@ import re
 import torch
 
 from vsr.errors import UserError
+from vsr.models.convert import unwrap_state
 
 BASICVSR = "vsr.models.basicvsr.BasicVSR"
 BASICVSR_PP = "vsr.models.basicvsr.BasicVSRPlusPlus"
@@ -32,9 +33,8 @@ def generator_state(content) -> dict[str, torch.Tensor] | None:
     """The generator's tensors of a BasicSR or MMagic file, prefixes removed; None if it is neither."""
     if not isinstance(content, dict):
         return None
-    for key in ("params_ema", "params"):
-        if isinstance(content.get(key), dict):
-            return content[key]
+    if any(isinstance(content.get(key), dict) for key in ("params_ema", "params")):
+        return unwrap_state(content)  # BasicSR's layout
     state = content.get("state_dict", content)
     if not isinstance(state, dict):
         return None
