@@ -1,7 +1,6 @@
 """The best checkpoint is scored with the validation that has just run, not the one before it."""
 
 import csv
-import re
 
 import torch
 

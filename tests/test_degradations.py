@@ -6,8 +6,15 @@ import torch
 from scipy import ndimage
 from skimage import data as skdata
 
-from vsr.data.degradations import (BicubicDegradation, BlurDegradation, RealisticDegradation, codec_frames, degrade,
-                                   imresize, matlab_contributions)
+from vsr.data.degradations import (
+    BicubicDegradation,
+    BlurDegradation,
+    RealisticDegradation,
+    codec_frames,
+    degrade,
+    imresize,
+    matlab_contributions,
+)
 from vsr.errors import UserError
 
 # MATLAB imresize(X, 0.5) on a 4-pixel axis, worked by hand from imresize.m's contributions():

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from tests.tiny_models import tiny
 from vsr.errors import UserError
 from vsr.inference.ensemble import TRANSFORMS, SelfEnsemble, _apply, _undo
 from vsr.inference.upscaler import Upscaler
-from tests.tiny_models import tiny
 
 
 def nearest_x2(clip: torch.Tensor) -> torch.Tensor:

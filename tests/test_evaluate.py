@@ -20,9 +20,8 @@ from vsr.errors import UserError
 from vsr.evaluation import run
 from vsr.evaluation.baselines import Interpolation
 from vsr.evaluation.collect import main as collect_main
-from vsr.evaluation.runner import _main_upscaler, _timed_upscale, _unpack
 from vsr.evaluation.loading import System
-from vsr.metrics.fidelity import psnr
+from vsr.evaluation.runner import _main_upscaler, _timed_upscale, _unpack
 from vsr.models import RecurrentRRDBNet, RRDBNet
 
 ROOT = Path(__file__).resolve().parents[1]

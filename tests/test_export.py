@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny
 
 from vsr.errors import UserError
 from vsr.export import export, run
 from vsr.inference import load
 from vsr.inference.model import sha256_file
 from vsr.models.convert import convert_esrgan, load_esrgan
-
-from tiny_models import tiny
 
 # torch.jit.load is deprecated (FutureWarning) but TorchScript is still what many C++ runtimes load.
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:FutureWarning")

@@ -24,7 +24,7 @@ def documented_keys(text: str) -> list[str]:
     section = re.search(r"== (?:Main )?[Oo]ptions \(key=value\) ==\n(.*?)\n\n", text, re.S).group(1)
     keys = []
     lines = section.splitlines()
-    indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
     for line in lines:
         if len(line) - len(line.lstrip()) > indent:  # a description's continuation line
             continue

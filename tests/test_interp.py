@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny
 
 from vsr.evaluation.interp import run_interpolation
 from vsr.evaluation.loading import System
@@ -25,8 +26,6 @@ from vsr.io.video import probe, read_frames
 from vsr.io.writer import VideoWriter
 from vsr.metrics import psnr
 from vsr.models.interp import IFNetLite
-
-from tiny_models import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,

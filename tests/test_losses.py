@@ -4,10 +4,16 @@ import pytest
 import torch
 
 from vsr.errors import UserError
-from vsr.losses import (FrequencyLoss, GANLoss, PerceptualLoss, PingPongLoss, PixelLoss, TemporalConsistencyLoss,
-                        TextureLoss)
+from vsr.losses import (
+    FrequencyLoss,
+    GANLoss,
+    PerceptualLoss,
+    PingPongLoss,
+    PixelLoss,
+    TemporalConsistencyLoss,
+    TextureLoss,
+)
 from vsr.losses.temporal import pingpong_clip
-from vsr.models.alignment import flow_warp
 
 
 def clip(t=4, h=32, w=32, seed=0):

@@ -9,15 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
 
 from vsr.errors import UserError
 from vsr.inference import run
 from vsr.io.synthetic import write_test_video
 
-from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
-
 ROOT = Path(__file__).resolve().parents[1]
-BOOLEANS = ("overwrite", "color_match", "progress")  # every true/false option of conf/upscale.yaml
+BOOLEANS = ("overwrite", "resume", "color_match", "progress")  # every true/false option of conf/upscale.yaml
 SPELLINGS = {True: [True, "true", "True", "yes", "on", "ON", 1, "1"],
              False: [False, "false", "no", "off", "Off", 0, "0"]}
 

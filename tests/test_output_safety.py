@@ -49,10 +49,10 @@ import subprocess
 import sys
 import time
 
+from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
+
 from vsr.errors import UserError
 from vsr.inference import run
-
-from test_upscale import exported  # noqa: F401  (the tiny x2 export, a fixture)
 
 GONE_PID = 4_194_000  # above Linux's default pid_max: a process id of another namespace, unknown here
 
@@ -117,7 +117,7 @@ def test_two_runs_on_one_output_never_both_succeed(exported, clip, tmp_path, ove
         go.touch()
         stdout, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
-    assert f"upscaled 4 frames 16x12 -> 32x24" in stdout
+    assert "upscaled 4 frames 16x12 -> 32x24" in stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "out.mp4", "ready"]
     with pytest.raises(UserError, match="already exists"):  # and after it, without overwrite=true
         upscale(input=str(clip), output=str(out), weights=str(exported))

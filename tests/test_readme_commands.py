@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from test_export import TINY_RRDB
 from tiny_models import tiny
 

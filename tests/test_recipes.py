@@ -8,8 +8,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-
 from test_datasets import make_reds, make_vimeo
+
 from vsr.training.job import build_losses, validate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -98,7 +98,7 @@ def test_kill_9_while_saving_keeps_previous_checkpoint(train, tmp_path):
 def test_atomic_save_failure_leaves_previous_file(tmp_path):
     target = tmp_path / "last.ckpt"
     atomic_torch_save({"step": 1}, target)
-    with pytest.raises(Exception):
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # torch.save's pickler raises the latter
         atomic_torch_save({"step": 2, "bad": lambda: None}, target)  # cannot be pickled: fails mid-save
     assert load(target) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

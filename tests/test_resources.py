@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_upscale import TINY_RRDB
+from tiny_models import tiny
 
 from vsr.export import export
 from vsr.io.synthetic import write_test_video
-
-from test_upscale import TINY_RRDB
-from tiny_models import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESS_LIMIT = 8 * 2**30  # a run that tried to allocate without bound fails here instead of taking the machine
@@ -82,8 +81,7 @@ def test_memory_check_names_the_option_to_change(setup, tmp_path, monkeypatch):
     it comes before the first frame is read (no file)."""
     import vsr.inference.video as job
     from vsr.errors import UserError
-    from vsr.inference import Upscaler, run
-    from vsr.inference import memory
+    from vsr.inference import Upscaler, memory, run
 
     model = tiny(TINY_RRDB)
     untiled = Upscaler(model, 2, temporal=False, chunk=8, device="cpu")

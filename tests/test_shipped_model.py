@@ -5,13 +5,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 import pytest
-
 import torch
 
-from vsr.inference import load
-from vsr.inference import run
+from vsr.inference import load, run
 from vsr.inference.upscaler import Upscaler
 from vsr.inference.video import DEFAULT_WEIGHTS, SHIPPED
 from vsr.io.synthetic import write_test_video

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny
 
 from vsr.errors import UserError
 from vsr.export import export
 from vsr.inference import Upscaler, run
 from vsr.io.synthetic import write_test_video
 from vsr.io.video import read_frames
-
-from tiny_models import tiny
 
 TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8, "num_block": 1,
                   "num_block_prop": 1, "num_grow_ch": 4, "flow_levels": 2, "flow_channels": [8, 8]}

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_models import tiny
 from torch import nn
 
 from vsr.errors import UserError
@@ -23,8 +24,6 @@ from vsr.inference.upscaler import to_frames, to_tensor
 from vsr.inference.windows import plan_windows
 from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import probe
-
-from tiny_models import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECURRENT = {"_target_": "vsr.models.RecurrentRRDBNet", "scale": 4, "num_feat": 8, "num_block": 1,

@@ -18,9 +18,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import speed
 import torch
 
-import speed
 from vsr.inference.model import read_model_json
 
 

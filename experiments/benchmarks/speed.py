@@ -450,6 +450,19 @@ def bench_upscale(table: Table, args, model_rows: dict, work: Path) -> None:
                   rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"], unit="ratio", notes="target <= 1.2")
 
 
+def gpu_matmul_rate(n: int) -> float:
+    """bf16 `torch.mm` GFLOP/s of two n x n matrices on the GPU (freed on return)."""
+    a = torch.rand(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.rand(n, n, device="cuda", dtype=torch.bfloat16)
+
+    def mm():
+        torch.mm(a, b)
+        torch.cuda.synchronize()
+
+    best, _, _ = timed(mm, 0.5, 5)
+    return 2 * n**3 / best / 1e9
+
+
 def bench_gpu(table: Table, args) -> None:
     """x4 on CUDA per preset: fp16 and bf16 autocast (eager, channels_last, cuDNN autotuned) and
     torch.compile at 1920x1080 input, and eager fp16 at 960x540 (-> 3840x2160, a 4K output)."""
@@ -459,16 +472,8 @@ def bench_gpu(table: Table, args) -> None:
     torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name()
     n = 512 if args.quick else 8192
-    a, b = (torch.rand(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-
-    def mm():
-        torch.mm(a, b)
-        torch.cuda.synchronize()
-
-    best, _, _ = timed(mm, 0.5, 5)
-    mm_rate = 2 * n**3 / best / 1e9
+    mm_rate = gpu_matmul_rate(n)
     table.add("gpu", f"torch.mm {n}x{n}", "bf16", mm_rate, unit="GFLOP/s", notes=name)
-    del a, b
     sizes = [(96, 64), (48, 32)] if args.quick else [(1920, 1080), (960, 540)]
     variants = [("fp16 eager", torch.float16, False, 0), ("bf16 eager", torch.bfloat16, False, 0),
                 ("fp16 eager", torch.float16, False, 1), ("fp16 compile", torch.float16, True, 0)]

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 
-
 def rss_mib() -> float:
     """Current resident set size of this process (Linux /proc)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -10,13 +10,13 @@ steps/s x seconds.
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from vsr.data.corpus import CorpusClips
-from pathlib import Path
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ from vsr.io.video import read_frames
 from vsr.metrics import psnr
 
 
-
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser()

@@ -142,7 +142,7 @@ def build_page(base, jobs: Path):
     running: dict[str, JobState] = {}  # by browser session: what its Cancel button stops
 
     def upscale(upload, preset, target, denoise, sharpen, color_match, interpolate, request: gr.Request,
-                progress=gr.Progress()):
+                progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
         if not upload:
             raise gr.Error("Choose a video or a photo to upload first.")
         folder, source = new_job_folder(jobs, upload)

@@ -15,7 +15,14 @@ from vsr.errors import UserError, check_choice
 from vsr.evaluation.baselines import BASELINES, Interpolation
 from vsr.evaluation.loading import System, baseline, load_system
 from vsr.evaluation.plots import plot_curves, plot_strip, safe_name
-from vsr.evaluation.reports import describe_data, format_value, write_frames_csv, write_json, write_markdown, write_metrics_csv
+from vsr.evaluation.reports import (
+    describe_data,
+    format_value,
+    write_frames_csv,
+    write_json,
+    write_markdown,
+    write_metrics_csv,
+)
 from vsr.evaluation.scoring import METRICS, NO_REFERENCE, PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.export.package import is_temporal
 from vsr.inference.memory import choose_tile

@@ -17,8 +17,16 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.export.formats import (FORMATS, NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE,
-                                TORCHSCRIPT_FILE, export_format)
+from vsr.export.formats import (
+    FORMATS,
+    NCNN_BIN,
+    NCNN_PARAM,
+    ONNX_FILE,
+    PROPAGATE_FILE,
+    RECONSTRUCT_FILE,
+    TORCHSCRIPT_FILE,
+    export_format,
+)
 from vsr.export.package import is_temporal, model_json, write_json, write_weights
 from vsr.inference.model import MODEL_JSON
 
@@ -29,7 +37,8 @@ def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict
     source/training_config."""
     from vsr.models.build import build_generator
     from vsr.models.convert import is_esrgan_state, load_esrgan, unwrap_state
-    from vsr.models.convert_basicvsr import generator_state as reference_state, is_basicvsr_state, load_basicvsr
+    from vsr.models.convert_basicvsr import generator_state as reference_state
+    from vsr.models.convert_basicvsr import is_basicvsr_state, load_basicvsr
     from vsr.training.checkpoint import generator_state, read_checkpoint
 
     file = Path(path)

@@ -20,8 +20,15 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.inference.model import (NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE,
-                                 TORCHSCRIPT_FILE, sha256_file)
+from vsr.inference.model import (
+    NCNN_BIN,
+    NCNN_PARAM,
+    ONNX_FILE,
+    PROPAGATE_FILE,
+    RECONSTRUCT_FILE,
+    TORCHSCRIPT_FILE,
+    sha256_file,
+)
 
 FORMATS = ("onnx", "onnx_split", "torchscript", "ncnn")
 

@@ -14,9 +14,16 @@ from vsr.errors import UserError, check_choice, check_flag, check_number
 from vsr.inference.ensemble import check_size
 from vsr.inference.memory import check_fits, choose_tile
 from vsr.inference.progress import Progress
+
 # the shipped presets: where they are and how they run (imported from here by tests and experiments too)
-from vsr.inference.shipped import (AUTO_ENSEMBLE, DEFAULT_WEIGHTS, SHIPPED, SHIPPED_FACTORS,  # noqa: F401
-                                   auto_ensemble, shipped_factors)
+from vsr.inference.shipped import (  # noqa: F401
+    AUTO_ENSEMBLE,
+    DEFAULT_WEIGHTS,
+    SHIPPED,
+    SHIPPED_FACTORS,
+    auto_ensemble,
+    shipped_factors,
+)
 from vsr.inference.upscaler import Upscaler, parse_fit
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames
@@ -190,6 +197,7 @@ def upscale_video(cfg) -> dict:
     factor = stills.check_interpolate(cfg.get("interpolate", 1))
     overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
     flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
+    flag(cfg, "resume", False)
     engine = cfg.get("engine", "local")
     check_choice("engine", engine, ("local", "ray"))
     if engine == "ray":

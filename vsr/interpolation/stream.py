@@ -111,7 +111,7 @@ class FrameInterpolator:
     def stream(self, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None) -> Iterator[np.ndarray]:
         """uint8 `(H, W, 3)` frames in, `factor` uint8 frames out per frame in (see the module doc).
         `cuts`: a `SceneCuts` watching the source frames (default: cuts are scored on these frames)."""
-        previous = None
+        previous = previous_frame = None
         for index, frame in enumerate(frames):
             current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 255
             if previous is not None:

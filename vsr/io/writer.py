@@ -264,7 +264,6 @@ class VideoWriter:
         return self
 
     def _open_stream(self, height: int, width: int) -> None:
-        import av
 
         self.size = (width - width % 2, height - height % 2)
         if min(self.size) < 2:

@@ -15,7 +15,6 @@ from vsr.errors import UserError
 from vsr.models.alignment import SpyNet, flow_warp
 from vsr.models.blocks import ResidualBlock
 
-
 # export.py refuses graph formats for these models, in one line with this reason
 NO_GRAPH_EXPORT = ("BasicVSR / BasicVSR++ graphs do not export yet (ONNX Runtime fails on the SPyNet pyramid's "
                    "dynamic sizes, DeformConv needs opset 19, a TorchScript trace misses the parity check)")

@@ -136,7 +136,7 @@ class IFNetLite(nn.Module):
             flow, mask = torch.cat((ft0, ft1), 1), torch.logit(weight0.clamp(0.01, 0.99))
             warped0, warped1 = flow_warp(frame0, ft0), flow_warp(frame1, ft1)
         outputs = []
-        for i, block in enumerate(self.blocks):
+        for block in self.blocks:
             if flow is None:
                 x = torch.cat((frame0, frame1, tmap), 1)
             else:

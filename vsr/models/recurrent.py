@@ -4,13 +4,12 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vsr.errors import check_choice
 from vsr.models.alignment import SpyNet, flow_warp
-from torch.nn import functional as F
-
-from vsr.models.blocks import BLOCKS, RRDBTrunk, default_init
 from vsr.models.bicubic import BicubicUpsample
+from vsr.models.blocks import BLOCKS, RRDBTrunk, default_init
 from vsr.models.rrdb import UPSAMPLERS
 
 
