@@ -62,24 +62,26 @@ def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto") -> dict:
+def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto", precision: str = "auto") -> dict:
     """upscale.py's own code path with its defaults, in a fresh process; its summary."""
     code = ("import json, sys; from vsr.inference import run; "
             f"print(json.dumps(run({{'input': {str(clip)!r}, 'output': {str(out)!r}, 'overwrite': True, "
-            f"'progress': False, 'shipped': {shipped!r}, 'runtime': {runtime!r}}})))")
+            f"'progress': False, 'shipped': {shipped!r}, 'runtime': {runtime!r}, 'precision': {precision!r}}})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: int = 3) -> dict:
+def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: int = 3, precision: str = "auto") -> dict:
     """Seconds per frame of the shipped model alone (median of `runs`), with the runtime and
     self-ensemble upscale.py picked, on windows as long as it runs, every frame kept (no context)."""
-    from vsr.inference.upscaler import Upscaler, to_tensor
+    from contextlib import nullcontext
+
+    from vsr.inference.upscaler import DTYPES, Upscaler, to_tensor
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
 
     upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
-                                 runtime=runtime)
+                                 runtime=runtime, precision=precision)
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
     span = windows[0][3] - windows[0][0]
     clip = to_tensor(list(frames[:span]))[None]
@@ -87,10 +89,12 @@ def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: in
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        with torch.inference_mode():
+        dtype = DTYPES.get(upscaler.precision)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype) if dtype else nullcontext():
             upscaler.ensemble(clip)
         times.append((time.perf_counter() - start) / span)
-    return {"seconds_per_frame": float(np.median(times)), "runtime": upscaler.runtime.name, "span": span,
+    return {"seconds_per_frame": float(np.median(times)), "runtime": f"{upscaler.runtime.name} {upscaler.precision}",
+            "span": span,
             "overlap": upscaler.overlap, "ensemble": upscaler.ensemble.size}
 
 
@@ -104,6 +108,7 @@ def main() -> None:
     parser.add_argument("--shipped", default="default", help="the shipped model: default | fast")
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto, its default)")
+    parser.add_argument("--precision", default="auto", help="upscale.py's precision= (default auto, its default)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -113,11 +118,11 @@ def main() -> None:
         frames = make_clip(work / "in.mp4", args.frames, size)
         make_clip(work / "long.mp4", 2 * args.frames, size)
         n = len(frames)
-        run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped, args.runtime)  # start-up: exports, timing
+        run_upscale(work / "in.mp4", work / "warm.mp4", args.shipped, args.runtime, args.precision)  # start-up: exports, timing
         for _ in range(args.rounds):  # the machine drifts over minutes: each round's ratios are its own
-            alone = model_only(frames, args.shipped, args.runtime)
-            short = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped, args.runtime)
-            long = run_upscale(work / "long.mp4", work / "out.mp4", args.shipped, args.runtime)
+            alone = model_only(frames, args.shipped, args.runtime, precision=args.precision)
+            short = run_upscale(work / "in.mp4", work / "out.mp4", args.shipped, args.runtime, args.precision)
+            long = run_upscale(work / "long.mp4", work / "out.mp4", args.shipped, args.runtime, args.precision)
             rounds.append((alone, short, long))
         peer = run_peer(args.peer_python, frames, work, args.threads) if args.peer_python else None
     print(f"{n} and {2 * n} frames of bigbuckbunny at {size[0]}x{size[1]} -> x4, {args.threads} threads, "
@@ -131,7 +136,7 @@ def main() -> None:
     overheads, within = [], []
     for r, (alone, short, long) in enumerate(rounds, 1):
         extra_s = long["seconds"] - short["seconds"]
-        what = f"upscale.py shipped={args.shipped} ({long['runtime']}, ensemble x{long['ensemble']})"
+        what = f"upscale.py shipped={args.shipped} ({long['runtime']} {long['precision']}, ensemble x{long['ensemble']})"
         print(f"| {r} | ours: {what}, end to end, start-up excluded ({n} extra frames in {extra_s:.1f} s) | "
               f"{n / extra_s:.2f} | {ratio(n / extra_s)} |")
         print(f"| {r} | ours: the same, whole {2 * n}-frame run with start-up | {long['fps']:.2f} | {ratio(long['fps'])} |")

@@ -16,6 +16,7 @@ from vsr.errors import UserError, check_choice, check_number, is_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.model import load, read_model_json
+from vsr.inference.precision import check_passed, native_bf16
 from vsr.inference.progress import part
 from vsr.inference.runtime import AutoRuntime, onnx_clip_frames
 from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
@@ -44,11 +45,14 @@ def pick_device(device: str) -> torch.device:
     return dev
 
 
-def pick_precision(precision: str, device: torch.device) -> str:
-    """`auto`: fp16 on CUDA, fp32 elsewhere."""
+def pick_precision(precision: str, device: torch.device, folder: str | Path | None = None) -> str:
+    """`auto`: fp16 on CUDA; on the CPU bf16 where the model in `folder` passed its bf16 check and
+    the CPU has native bf16 (vsr.inference.precision), else fp32."""
     check_choice("precision", precision, PRECISIONS)
     if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if device.type == "cpu" and native_bf16() and check_passed(folder) else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise UserError("precision=fp16 on the CPU is emulated (about 100x slower); use precision=fp32 or bf16")
     return precision
@@ -143,7 +147,7 @@ class Upscaler:
         if outscale is not None and not (is_number(outscale) and outscale > 0):
             raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
         self.device = pick_device(device)
-        self.precision = pick_precision(precision, self.device)
+        self.precision = pick_precision(precision, self.device, folder)
         self.model = model.eval().to(self.device)
         self.multiple = int(getattr(model, "unshuffle", 1))  # input size the model needs
         self.scale = int(scale)

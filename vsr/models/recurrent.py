@@ -74,6 +74,10 @@ class RecurrentRRDBNet(nn.Module):
         """Flows between neighbours, `(B, T-1, 2, H, W)`: frame i -> i+1 (backward pass) and i+1 -> i."""
         if self.spynet is None or lr.shape[1] < 2:
             return None, None
+        with torch.autocast(lr.device.type, enabled=False):  # fp32 under bf16/fp16: flow errors move whole edges
+            return self._flows(lr.float())
+
+    def _flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, _, h, w = lr.shape
         frames = lr.flatten(0, 1)
         if self.flow_downscale > 1:
@@ -113,7 +117,9 @@ class RecurrentRRDBNet(nn.Module):
     def reconstruct(self, hidden: torch.Tensor, lr_frame: torch.Tensor) -> torch.Tensor:
         """One frame's output from its hidden state: RRDB trunk, upsampler, bicubic skip. Local (a
         receptive radius of about 15 LR pixels per trunk block), so it can run tile by tile."""
-        return self.upsampler(self.trunk(hidden)) + self.skip(lr_frame)
+        residual = self.upsampler(self.trunk(hidden))
+        with torch.autocast(lr_frame.device.type, enabled=False):  # bf16 rounding of the image itself costs 0.2 dB
+            return residual.float() + self.skip(lr_frame.float())
 
     def kept_states(self, lr: torch.Tensor, keep: slice = slice(None)) -> Iterator[tuple[int, torch.Tensor]]:
         """`(index, forward hidden state)` of the frames `keep` (a window's kept frames; the others are

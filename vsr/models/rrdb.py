@@ -66,5 +66,6 @@ class RRDBNet(nn.Module):
         feat = self.conv_first(feat)
         out = self.upsampler(self.trunk(feat))
         if self.global_skip:
-            out = out + self.skip(x)
+            with torch.autocast(x.device.type, enabled=False):  # the image itself is not rounded to bf16
+                out = out.float() + self.skip(x.float())
         return rearrange(out, "(b t) c h w -> b t c h w", b=b)
