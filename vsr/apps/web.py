@@ -150,7 +150,7 @@ def build_page(base, jobs: Path):
             cfg = job_config(base, source, folder, preset, target, denoise, sharpen, color_match, interpolate)
         except UserError as err:
             shutil.rmtree(folder, ignore_errors=True)
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), duration=None) from None
         state, result = JobState(), {}
         running[request.session_hash] = state
 
@@ -180,7 +180,7 @@ def build_page(base, jobs: Path):
         if "error" in result or result.get("cancelled"):
             shutil.rmtree(folder, ignore_errors=True)  # nothing to keep: the page names the upload, not the folder
         if "error" in result:
-            raise gr.Error(result["error"].replace(str(source), source.name))
+            raise gr.Error(result["error"].replace(str(source), source.name), duration=None)  # stays until closed
         if result.get("cancelled"):
             yield "Cancelled: nothing was written.", None, None
             return
@@ -203,8 +203,8 @@ def build_page(base, jobs: Path):
         with gr.Row():
             with gr.Column():
                 upload = gr.File(label="Video or photo", file_count="single", type="filepath", elem_id="upload")
-                preset = gr.Radio(list(PRESETS), value="default", label="Model",
-                                  info=" ".join(f"{name}: {text}" for name, text in PRESETS.items()))
+                preset = gr.Radio(list(PRESETS), value="default", label="Model")
+                gr.Markdown("\n".join(f"- **{name}**: {text}" for name, text in PRESETS.items()))
                 target = gr.Radio(list(TARGETS), value="x4", label="Target (scale, or a resolution to fit)")
                 denoise = gr.Slider(0, 1, value=0, step=0.05, label="Noise reduction (before upscaling)")
                 sharpen = gr.Slider(0, 1, value=0, step=0.05, label="Sharpen (after upscaling)")

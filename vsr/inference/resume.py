@@ -43,8 +43,8 @@ class Segments:
         check_number("segment", size, 1, integer=True, hint=" (output frames per segment file)")
         self.folder, self.job, self.size = segments_folder(dst), job, int(size)
 
-    def open(self) -> int:
-        """Create the folder, or check the one a stopped run left: returns the frames already done."""
+    def check(self) -> None:
+        """Refuse the segments a stopped run left when it had another input or other options."""
         record = self.folder / "job.json"
         if record.is_file():
             before = json.loads(record.read_text())
@@ -53,7 +53,12 @@ class Segments:
                 raise UserError(f"resume=true: {self.folder} was made with another {', '.join(changed)} "
                                 f"({', '.join(f'{k}={before.get(k)}' for k in changed)}); run with the same, "
                                 f"or delete that folder to start again")
-        else:
+
+    def open(self) -> int:
+        """Create the folder, or check the one a stopped run left: returns the frames already done."""
+        record = self.folder / "job.json"
+        self.check()
+        if not record.is_file():
             self.folder.mkdir(exist_ok=True)
             partial = record.with_suffix(".partial")
             partial.write_text(json.dumps(self.job, indent=1))
@@ -106,7 +111,8 @@ def resumed_frames(frames, upscaler, segments: Segments, num_frames: int, width:
                         "delete that folder to start again")
     if done:
         bar.advance(done)
-        said = f"resuming after frame {done} of {num_frames} ({len(segments.starts())} segments done)"
+        count = len(segments.starts())
+        said = f"resuming after frame {done} of {num_frames} ({count} segment{'s' * (count != 1)} done)"
         bar.step(said) if bar.enabled else print(said, file=sys.stderr)  # said with progress=false too
     first = upscaler.resume_start(done, num_frames, width, height)
     return done, upscaler.stream_chunks(islice(frames, first, None), done=done, first=first)
@@ -123,7 +129,9 @@ def segments_for(cfg, src: Path, dst: Path, weights: str, factor: int) -> Segmen
         return None
     if factor > 1:
         raise UserError(f"resume=true does not combine with interpolate={factor} yet; drop one of them")
-    return Segments(dst, fingerprint(cfg, src, weights), cfg.get("segment", 240))
+    segments = Segments(dst, fingerprint(cfg, src, weights), cfg.get("segment", 240))
+    segments.check()  # another input or other options are refused now, before any progress is shown
+    return segments
 
 
 def segment_writer_options(cfg, rate, threads: int, times: list[int] | None, time_base):
