@@ -148,9 +148,7 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
 
         source, target = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
         src, files = source.parent, [(source, target)]
-    ray = connect(cfg)
-    remote_one, remote_part = ray.remote(num_cpus=1)(_run_one), ray.remote(num_cpus=1)(upscale_part)
-    rows, pending, split = {}, {}, {}  # split: name -> (file, target, parts, seconds, error)
+    rows, tasks, split = {}, [], {}  # tasks: (name, part or None for a whole file, its config)
     for file, target in files:
         name = str(file.relative_to(src))
         row = {"file": name, "output": str(target), "frames": None, "seconds": None}
@@ -166,17 +164,25 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
             rows[name] = {**row, "result": f"failed: {err}"}
             continue
         if not parts:
-            pending[remote_one.remote(file_cfg, upscale_one)] = (name, None)
+            tasks.append((name, None, file_cfg))
             rows[name] = row
             continue
         split[name] = {"file": file, "target": target, "parts": parts, "seconds": 0.0, "error": None}
         rows[name] = row
         for part in parts:
             if not Path(part.path).is_file():  # else finished by an earlier run
-                pending[remote_part.remote(file_cfg, part)] = (name, part)
+                tasks.append((name, part, file_cfg))
+    pending = {}
+    if tasks:  # Ray is started only when there is work (a re-run of a finished job needs none)
+        ray = connect(cfg)
+        remote_one, remote_part = ray.remote(num_cpus=1)(_run_one), ray.remote(num_cpus=1)(upscale_part)
+        pending = {(remote_one.remote(file_cfg, upscale_one) if part is None else remote_part.remote(file_cfg, part)):
+                   (name, part) for name, part, file_cfg in tasks}
+        where = f"on {ray.cluster_resources().get('CPU', 0):g} CPUs"
+    else:
+        where = "(nothing left to do; Ray not started)"
     total = len(pending)
-    print(f"ray: {total} tasks for {len(files)} files on {ray.cluster_resources().get('CPU', 0):g} CPUs",
-          file=sys.stderr, flush=True)
+    print(f"ray: {total} tasks for {len(files)} files {where}", file=sys.stderr, flush=True)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         name, part = pending.pop(ready[0])

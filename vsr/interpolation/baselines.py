@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from vsr.errors import check_choice
-from vsr.models.alignment import flow_warp
+from vsr.ops import flow_warp
 
 FLOW_METHODS = ("dis", "farneback")
 BASELINES = ("repeat", "blend", "flow")

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.models.alignment import flow_warp
+from vsr.ops import flow_warp
 
 
 def require_frames(clip: torch.Tensor, minimum: int, option: str) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 from vsr.metrics.fidelity import check_pair, to_levels
 from vsr.metrics.flow import estimate_flow
 from vsr.metrics.perceptual import lpips_distance
-from vsr.models.alignment import flow_warp
+from vsr.ops import flow_warp
 
 # Occlusion test of Sundaram et al.: |f + b(p + f)|^2 > ALPHA (|f|^2 + |b(p + f)|^2) + BETA
 OCCLUSION_ALPHA = 0.01
