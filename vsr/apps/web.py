@@ -100,6 +100,8 @@ def new_job_folder(jobs: Path, upload: str) -> tuple[Path, Path]:
 
 def before_after(source: Path, output: Path):
     """The middle frame of the input (bicubic to the output's size) and of the output, as RGB arrays."""
+    from itertools import islice
+
     import numpy as np
     from PIL import Image
 
@@ -108,14 +110,11 @@ def before_after(source: Path, output: Path):
 
     if is_image(str(source)):
         before, after = np.asarray(Image.open(source).convert("RGB")), np.asarray(Image.open(output).convert("RGB"))
-    else:
-        middle = probe(source).num_frames // 2
-        before = list(iter_frames(source, middle + 1))[-1]
-        after = list(iter_frames(output, middle + 1))[-1] if probe(output).num_frames else None
-        if after is None:
-            return None
-        if probe(output).num_frames > probe(source).num_frames:  # interpolated: frame 2k is input frame k
-            after = list(iter_frames(output, 2 * middle + 1))[-1]
+    else:  # decoded one frame at a time up to the middle: constant memory for a long video
+        inputs = probe(source).num_frames
+        factor = max(1, probe(output).num_frames // inputs)  # interpolate=N: output frame N*k is input frame k
+        before = next(islice(iter_frames(source), inputs // 2, None))
+        after = next(islice(iter_frames(output), factor * (inputs // 2), None))
     size = (after.shape[1], after.shape[0])
     return np.asarray(Image.fromarray(before).resize(size, Image.BICUBIC)), after
 

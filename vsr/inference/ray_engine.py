@@ -89,8 +89,9 @@ def upscale_part(cfg, part: Part) -> dict:
     return {"frames": writer.frames, "seconds": time.perf_counter() - started}
 
 
-def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> dict:
-    """The output of `src` from its finished parts, without re-encoding; the segments are removed."""
+def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> int:
+    """The output of `src` from its finished parts, without re-encoding (its frame count); the segments
+    are removed."""
     from vsr.inference.resume import segments_folder
     from vsr.inference.video import flag, scan_input
     from vsr.io.claim import OutputClaim
@@ -111,6 +112,12 @@ def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> dict:
     return writer.frames
 
 
+def check_workers(cfg) -> None:
+    workers = cfg.get("workers", "auto")
+    if workers != "auto":
+        check_number("workers", workers, 1, integer=True, hint=" or auto")
+
+
 def connect(cfg):
     """ray.init on RAY_ADDRESS's cluster, else a local one with `workers` CPUs (auto: all)."""
     try:
@@ -119,8 +126,6 @@ def connect(cfg):
         raise UserError("engine=ray needs Ray: pip install 'vsrlab[cluster]' (or pip install 'ray>=2.40')") from None
 
     workers = cfg.get("workers", "auto")
-    if workers != "auto":
-        check_number("workers", workers, 1, integer=True, hint=" or auto")
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
             ray.init(log_to_driver=False)
@@ -137,6 +142,7 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
     from vsr.io.video import VIDEO_EXTENSIONS, probe
 
     overwrite = flag(cfg, "overwrite", False)
+    check_workers(cfg)  # before any work, also when nothing is left to do and Ray is not started
     job_cfg = {**_plain(cfg), "progress": False, "engine": "local"}
     if folders.is_folder_job(cfg):
         src, dst = folders.check_folders(cfg)
