@@ -12,8 +12,8 @@ from tiny_models import tiny
 from vsr.errors import UserError
 from vsr.export import export, run
 from vsr.inference import load
-from vsr.inference.model import sha256_file
 from vsr.models.convert import convert_esrgan, load_esrgan
+from vsr.runtimes.model_files import sha256_file
 
 # torch.jit.load is deprecated (FutureWarning) but TorchScript is still what many C++ runtimes load.
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:FutureWarning")
@@ -116,7 +116,8 @@ def test_onnx_split_runs_kept_frames_like_eager_and_stale_files_are_not_used(tmp
     frames are never reconstructed; both runtimes match eager on the kept frames, at a size off the
     flow pyramid's multiple. A graph file replaced after export is not used; single-frame models
     are refused with a one-line error."""
-    from vsr.inference.runtime import SplitGraphRunner, make_runner
+    from vsr.inference.runtime import make_runner
+    from vsr.runtimes.runners import SplitGraphRunner
 
     model = tiny(TINY_RECURRENT)
     meta = export(model, TINY_RECURRENT, tmp_path, formats=["onnx_split"], frames=3)

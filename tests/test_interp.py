@@ -14,6 +14,7 @@ import pytest
 import torch
 from tiny_models import tiny
 
+from vsr.errors import UserError
 from vsr.evaluation.interp import run_interpolation
 from vsr.evaluation.loading import System
 from vsr.export import export
@@ -234,3 +235,42 @@ def test_classical_start_makes_the_untrained_model_the_classical_interpolation()
     with torch.no_grad():
         out = model(clip[0:1], clip[2:3], 0.5)
     assert (out - ClassicalFlow("dis")(clip[0:1], clip[2:3], 0.5)).abs().max() < 1e-4
+
+
+def interpolator_checkpoint(path: Path) -> Path:
+    """A training checkpoint of a small interpolator, as train.py writes one (EMA and raw weights)."""
+    config = {"_target_": "vsr.models.interp.IFNetLite", "num_feat": [8, 8], "scales": [2, 1], "num_conv": 1,
+              "refine_feat": 0}
+    model = IFNetLite(num_feat=(8, 8), scales=(2, 1), num_conv=1, refine_feat=0)
+    state = {**{f"generator_ema.module.{k}": v for k, v in model.state_dict().items()},
+             **{f"generator.{k}": torch.zeros_like(v) for k, v in model.state_dict().items()}}
+    torch.save({"state_dict": state, "global_step": 7, "hyper_parameters": {"generator_config": config}}, path)
+    return path
+
+
+def test_export_py_writes_a_frame_interpolator_that_upscale_py_loads(tmp_path):
+    from vsr.export import run as export_run
+    from vsr.interpolation.stream import load_interpolator
+
+    ckpt = interpolator_checkpoint(tmp_path / "last.ckpt")
+    meta = export_run({"checkpoint": str(ckpt), "output_dir": str(tmp_path / "interp"), "ensemble": True})
+    assert meta["task"] == "interpolation" and meta["scale"] is None and meta["architecture"]["ensemble"] is True
+    model, name = load_interpolator(str(tmp_path / "interp"))
+    assert model.ensemble and name == str(tmp_path / "interp")
+    ema = {k[len("generator_ema.module."):]: v for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items()
+           if k.startswith("generator_ema.module.")}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())  # the EMA weights, not the raw ones
+    with pytest.raises(UserError, match="formats=\\[onnx\\]: frame interpolators"):
+        export_run({"checkpoint": str(ckpt), "output_dir": str(tmp_path / "graphs"), "formats": ["onnx"]})
+    assert not (tmp_path / "graphs").exists()
+    with pytest.raises(UserError, match="ensemble=maybe"):
+        export_run({"checkpoint": str(ckpt), "output_dir": str(tmp_path / "x"), "ensemble": "maybe"})
+
+
+def test_the_older_package_command_still_exports_an_interpolator(tmp_path):
+    ckpt = interpolator_checkpoint(tmp_path / "last.ckpt")
+    result = subprocess.run([sys.executable, "-m", "vsr.interpolation.package", str(ckpt), str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "frame interpolator" in result.stdout
+    assert json.loads((tmp_path / "out" / "model.json").read_text())["task"] == "interpolation"

@@ -187,7 +187,7 @@ def evil_checkpoint(folder: Path) -> tuple[Path, Path]:
 def test_checkpoint_with_code_is_refused_in_process(tmp_path):
     from vsr.evaluation.loading import load_system
     from vsr.export import read_source
-    from vsr.training.checkpoint import read_checkpoint
+    from vsr.runtimes.checkpoints import read_checkpoint
 
     path, marker = evil_checkpoint(tmp_path)
     for file in (path, tmp_path / "evil.pth"):

@@ -12,7 +12,10 @@ from tests.tiny_models import tiny
 from vsr.errors import UserError
 from vsr.export import export
 from vsr.inference import Upscaler, runtime
-from vsr.inference.runtime import AutoRuntime, rename_blobs
+from vsr.inference.runtime import AutoRuntime
+from vsr.runtimes import cache as runtime_cache
+from vsr.runtimes import graphs, runners
+from vsr.runtimes.graphs import rename_blobs
 
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
              "upsampler": "pixelshuffle", "global_skip": True}
@@ -66,7 +69,7 @@ def test_missing_or_failing_runtimes_fall_back_to_eager(monkeypatch):
     asked = AutoRuntime(model, False, torch.device("cpu"), runtime="ncnn")  # asked for, missing: eager
     assert torch.equal(asked(clip), expected) and asked.name == "eager" and "ncnn" in asked.report()["dropped"]
 
-    class Broken(runtime.Runner):
+    class Broken(runners.Runner):
         name = "channels_last"
 
         def __call__(self, clip, keep=slice(None)):
@@ -121,11 +124,11 @@ def test_ncnn_export_has_app_blob_names_and_matches_eager(tmp_path):
         assert (out - model(clip[None])[0].clamp(0, 1)).abs().max() < 1e-4
 
     # files of an earlier export (not in model.json with this sha256) are never used
-    assert runtime.exported(tmp_path / "exp", "ncnn", "model.ncnn.param")
+    assert runtime_cache.exported(tmp_path / "exp", "ncnn", "model.ncnn.param")
     with open(tmp_path / "exp" / "model.ncnn.param", "a") as f:
         f.write("\n")
-    assert not runtime.exported(tmp_path / "exp", "ncnn", "model.ncnn.param")
-    assert not runtime.exported(tmp_path / "exp", "onnx", "model.onnx")
+    assert not runtime_cache.exported(tmp_path / "exp", "ncnn", "model.ncnn.param")
+    assert not runtime_cache.exported(tmp_path / "exp", "onnx", "model.onnx")
 
     with pytest.raises(UserError, match="single-frame"):
         export(tiny(TINY_RECURRENT), TINY_RECURRENT, tmp_path / "rec", formats=["ncnn"])
@@ -138,12 +141,12 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
 
     model = tiny(TINY_RECURRENT)
 
-    class SlowEager(runtime.TorchRunner):
+    class SlowEager(runners.TorchRunner):
         def __call__(self, clip, keep=slice(None)):
             time.sleep(0.05)
             return super().__call__(clip, keep)
 
-    class FixedFrames(runtime.Runner):  # like OnnxRunner on a recurrent graph exported for 3 frames
+    class FixedFrames(runners.Runner):  # like OnnxRunner on a recurrent graph exported for 3 frames
         name = "fixed"
         shape = [1, 3, 3, "height", "width"]  # as OnnxRunner reads it from the graph
 
@@ -175,14 +178,14 @@ def test_a_fast_runtime_with_wrong_outputs_is_never_chosen():
 
     model = tiny(TINY_RRDB)
 
-    class FastButWrong(runtime.Runner):
+    class FastButWrong(runners.Runner):
         name = "wrong"
 
         def __call__(self, clip, keep=slice(None)):
             with torch.no_grad():
                 return model(clip)[:, keep] + 0.01
 
-    class SlowEager(runtime.TorchRunner):
+    class SlowEager(runners.TorchRunner):
         def __call__(self, clip, keep=slice(None)):
             time.sleep(0.05)
             return super().__call__(clip, keep)
@@ -228,7 +231,7 @@ def test_fixed_length_calls_only_for_fixed_length_graphs():
     auto = AutoRuntime(model, True, torch.device("cpu"))
     assert auto.fixed_frames()  # nothing chosen yet: the first window decides, keep the length
 
-    class Graph(runtime.Runner):
+    class Graph(runners.Runner):
         shape = [1, 20, 3, "height", "width"]
 
     auto.chosen = Graph()
@@ -254,7 +257,7 @@ def test_ncnn_runner_reads_non_contiguous_frames(tmp_path):
     pytest.importorskip("pnnx")
     model = tiny(TINY_RRDB | {"scale": 4})
     export(model, TINY_RRDB | {"scale": 4}, tmp_path / "exp", formats=["ncnn"])
-    runner = runtime.NcnnRunner(tmp_path / "exp" / "model.ncnn.param", tmp_path / "exp" / "model.ncnn.bin")
+    runner = runners.NcnnRunner(tmp_path / "exp" / "model.ncnn.param", tmp_path / "exp" / "model.ncnn.bin")
     clip = torch.rand(1, 2, 3, 12, 20).transpose(-1, -2)  # a view: not contiguous
     with torch.no_grad():
         expected = model(clip.contiguous())
@@ -280,16 +283,16 @@ def test_single_frame_runners_take_a_few_frames_a_call():
     model = tiny(TINY_RRDB)
     sizes = []
 
-    class Recording(runtime.Runner):
+    class Recording(runners.Runner):
         name = "recording"
 
-        def __call__(self, clip, keep=runtime.ALL):
+        def __call__(self, clip, keep=runners.ALL):
             sizes.append(clip.shape[1])
             with torch.no_grad():
                 return model(clip[:, keep])
 
     clip = torch.rand(1, 7, 3, 16, 16)
-    grouped = runtime.FrameGroups(Recording(), scale=2, pixels=2 * 16 * 16)
+    grouped = runners.FrameGroups(Recording(), scale=2, pixels=2 * 16 * 16)
     with torch.no_grad():
         expected = model(clip)
     assert (grouped(clip) - expected).abs().max() < 1e-5  # batch size may change the summation order
@@ -297,10 +300,10 @@ def test_single_frame_runners_take_a_few_frames_a_call():
     sizes.clear()
     assert (grouped(clip, slice(2, 5)) - expected[:, 2:5]).abs().max() < 1e-5  # only the kept frames run
     assert sizes == [2, 1]
-    assert runtime.FrameGroups(Recording(), scale=2, pixels=1).group(clip) == 1  # frames larger than the budget: one a call
+    assert runners.FrameGroups(Recording(), scale=2, pixels=1).group(clip) == 1  # frames larger than the budget: one a call
     assert grouped(clip, slice(0, 0)).shape == (1, 0, 3, 32, 32)  # no frame kept: an empty clip at the output size
-    assert isinstance(runtime.make_runner("eager", model, temporal=False), runtime.FrameGroups)
-    assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runtime.FrameGroups)
+    assert isinstance(runtime.make_runner("eager", model, temporal=False), runners.FrameGroups)
+    assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runners.FrameGroups)
 
 
 def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
@@ -315,11 +318,11 @@ def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
         expected = model(clip)
     first = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
     assert torch.allclose(first(clip), expected, atol=1e-5) and first.name == "onnxruntime"
-    cached = runtime.cache_root() / runtime.weights_key(model) / "model.onnx"
+    cached = runtime_cache.cache_root() / runtime_cache.weights_key(model) / "model.onnx"
 
     other = tiny(TINY_RRDB)
     torch.nn.init.zeros_(next(other.parameters()))
-    wrong = runtime.export_onnx_file(other, tmp_path / "other")
+    wrong = graphs.export_onnx_file(other, tmp_path / "other")
 
     def swapped_run(**options) -> AutoRuntime:
         shutil.copyfile(wrong, cached)
@@ -339,7 +342,7 @@ def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
     assert not remembered.recalled  # timed afresh, without the swapped file
     fresh = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
     fresh(clip)
-    assert json.loads((cached.parent / runtime.MANIFEST).read_text())["model.onnx"]["size"] == cached.stat().st_size
+    assert json.loads((cached.parent / runtime_cache.MANIFEST).read_text())["model.onnx"]["size"] == cached.stat().st_size
     assert [p.name for p in cached.parent.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
@@ -351,7 +354,7 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
     one that runs it, it says why, and the remembered choice is keyed by the runtimes timed."""
     import time
 
-    from vsr.inference.model import sha256_file
+    from vsr.runtimes.model_files import sha256_file
 
     model = tiny(TINY_RECURRENT)
     folder = tmp_path / "export"  # model.json lists 8-frame graphs (the runners are stand-ins below)
@@ -363,7 +366,7 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
         "reconstruct_file": "model.reconstruct.onnx", "reconstruct_sha256": sha256_file(folder / "model.reconstruct.onnx"),
         "input": {"shape": [1, 8, 3, "height", "width"]}}}}))
 
-    class Slow(runtime.Runner):  # PyTorch, slower than the graphs
+    class Slow(runners.Runner):  # PyTorch, slower than the graphs
         def __init__(self, runner):
             self.runner, self.name = runner, runner.name
 
@@ -371,7 +374,7 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
             time.sleep(0.02)
             return self.runner(clip, keep)
 
-    class Graph(runtime.Runner):  # like an ONNX graph exported for 8 frames: fast, exact, 8-frame clips only
+    class Graph(runners.Runner):  # like an ONNX graph exported for 8 frames: fast, exact, 8-frame clips only
         shape = [1, 8, 3, None, None]
 
         def __init__(self, name):

@@ -1,5 +1,6 @@
 """Tensor operations shared by models, losses and metrics (so metrics and losses need no model code)."""
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -14,3 +15,28 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "border")
     # grid_sample wants coordinates in [-1, 1] (align_corners=True: -1 and 1 are pixel centres).
     grid = torch.stack((2 * px / max(w - 1, 1) - 1, 2 * py / max(h - 1, 1) - 1), dim=-1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+
+
+# TecoGAN metrics.py: calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+
+
+def to_grey(frames: torch.Tensor) -> np.ndarray:
+    """`(N, 3, H, W)` RGB, float in [0, 1] or uint8 -> `(N, H, W)` uint8 grey (BT.601 luma, OpenCV)."""
+    import cv2
+
+    if frames.dtype != torch.uint8:
+        frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    rgb = frames.permute(0, 2, 3, 1).cpu().numpy()
+    return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
+
+
+def opencv_flow(a: np.ndarray, b: np.ndarray, method: str = "dis", levels: int = 3) -> np.ndarray:
+    """Dense flow `(H, W, 2)` float32 from grey uint8 `a` to `b` (a pixel of a + its flow = its position
+    in b): OpenCV's DIS (medium preset), or Farneback with TecoGAN's parameters and `levels` pyramid levels
+    (3 as TecoGAN's tOF; more follow larger motion)."""
+    import cv2
+
+    if method == "dis":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    return cv2.calcOpticalFlowFarneback(a, b, None, **{**FARNEBACK_PARAMS, "levels": levels})

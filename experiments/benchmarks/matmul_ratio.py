@@ -21,7 +21,7 @@ from pathlib import Path
 import speed
 import torch
 
-from vsr.inference.model import read_model_json
+from vsr.runtimes.model_files import read_model_json
 
 
 def model_config(spec: str) -> tuple[str, dict]:

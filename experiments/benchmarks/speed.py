@@ -106,9 +106,11 @@ def build(config: dict):
 
 
 def is_temporal(config: dict) -> bool:
-    from vsr.export.package import is_temporal as temporal
+    from vsr.models.build import build_generator
+    from vsr.models.descriptor import describe
 
-    return temporal(config)
+    with torch.device("meta"):  # the descriptor only: no weights allocated
+        return describe(build_generator(dict(config))).temporal
 
 
 def flops_per_frame(model, clip: torch.Tensor) -> float:
@@ -215,6 +217,7 @@ def matrix_units() -> str:
 def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path):
     """A callable clip -> clip for runtime variant `name`, and a note (export/compile time)."""
     from vsr.inference import runtime as rt
+    from vsr.runtimes import graphs, model_files, runners
 
     temporal = is_temporal(config)
     if name in ("eager", "channels_last", "ncnn"):
@@ -239,21 +242,21 @@ def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path)
         start = time.perf_counter()
         if not any(onnx_dir.glob("*.onnx")):
             if temporal:
-                from vsr.export.formats import export_onnx_split
+                from vsr.runtimes.graphs import export_onnx_split
 
                 onnx_dir.mkdir(parents=True, exist_ok=True)
                 export_onnx_split(model, onnx_dir, True, clip.shape[1])
             else:
-                rt.export_onnx_file(model, onnx_dir)
+                graphs.export_onnx_file(model, onnx_dir)
         note = f"export {time.perf_counter() - start:.0f} s" + (f", onnx_split, T fixed at {clip.shape[1]}" if temporal else "")
 
-        def graph(file: str) -> rt.GraphRunner:
+        def graph(file: str) -> runners.GraphRunner:
             if name == "onnxruntime":
-                return rt.OnnxRunner(onnx_dir / file)
-            return rt.OpenvinoRunner(onnx_dir / file, precision="bf16" if name.endswith("bf16") else "f32")
+                return runners.OnnxRunner(onnx_dir / file)
+            return runners.OpenvinoRunner(onnx_dir / file, precision="bf16" if name.endswith("bf16") else "f32")
         if temporal:
-            return rt.SplitGraphRunner(graph(rt.PROPAGATE_FILE), graph(rt.RECONSTRUCT_FILE), model.scale), note
-        return graph(rt.ONNX_FILE), note
+            return runners.SplitGraphRunner(graph(model_files.PROPAGATE_FILE), graph(model_files.RECONSTRUCT_FILE), model.scale), note
+        return graph(model_files.ONNX_FILE), note
     if name == "auto":
         auto = rt.AutoRuntime(model, temporal, torch.device("cpu"), "fp32", "auto", min_pixels=0)
         start = time.perf_counter()

@@ -13,6 +13,7 @@ from torch import nn
 
 from vsr import SUPPORTED_SCALES
 from vsr.errors import check_choice
+from vsr.models.descriptor import ModelDescriptor
 from vsr.models.rrdb import upsample_frames
 
 BASELINES = ("bicubic", "lanczos", "nearest")
@@ -31,6 +32,9 @@ class Interpolation(nn.Module):
         check_choice("model.mode", mode, BASELINES)
         check_choice("scale", scale, SUPPORTED_SCALES)
         self.mode, self.scale = mode, scale
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=False)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         b = lr.shape[0]

@@ -10,6 +10,7 @@ from torch import nn
 
 from vsr.errors import UserError
 from vsr.evaluation.baselines import BASELINES, Interpolation
+from vsr.models.descriptor import describe
 
 BASELINE_TARGET = "vsr.evaluation.baselines.Interpolation"
 
@@ -73,7 +74,7 @@ def _from_checkpoint(path: str, scale: int, model_cfg: dict | None, use_ema: boo
         model, meta = load(file)
         config = meta.get("architecture") or meta.get("generator_config") or {}
     else:
-        from vsr.training.checkpoint import load_generator
+        from vsr.runtimes.checkpoints import load_generator
 
         try:
             model, meta = load_generator(file, use_ema=use_ema)
@@ -81,7 +82,7 @@ def _from_checkpoint(path: str, scale: int, model_cfg: dict | None, use_ema: boo
             first = str(err).strip().splitlines()[0]
             raise UserError(f"checkpoint={path}: its weights do not fit its own architecture ({first})") from None
         config = meta.get("generator_config") or {}
-    found_scale = meta.get("scale") or getattr(model, "scale", None)
+    found_scale = describe(model).scale
     if found_scale is not None and int(found_scale) != scale:
         raise UserError(f"checkpoint={path} is a x{found_scale} model but scale={scale} was asked; "
                         f"pass scale={found_scale} or a x{scale} checkpoint")

@@ -24,12 +24,13 @@ from vsr.evaluation.reports import (
     write_metrics_csv,
 )
 from vsr.evaluation.scoring import METRICS, NO_REFERENCE, PAIR_METRICS, Scorer, clip_summary, mean_over_clips
-from vsr.export.package import is_temporal
 from vsr.inference.memory import choose_tile
-from vsr.inference.progress import Progress, part
+from vsr.inference.progress import Progress
 from vsr.inference.shipped import auto_ensemble
 from vsr.inference.upscaler import Upscaler, pick_device
 from vsr.metrics.niqe import MIN_SIDE as NIQE_MIN_SIDE
+from vsr.models.descriptor import describe
+from vsr.work import part
 
 log = logging.getLogger(__name__)
 WHOLE_CLIP = 2**31 - 1  # inference.chunk=0: one window over the whole clip
@@ -46,7 +47,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
     check_choice("scale", scale, SUPPORTED_SCALES)
     device = pick_device(str(cfg.get("device", "auto")))
     main = load_system(cfg)
-    if getattr(main.model, "task", None) == "interpolation":  # a frame interpolator (model=interp)
+    if describe(main.model).task == "interpolation":  # a frame interpolator (model=interp)
         from vsr.evaluation.interp import run_interpolation
 
         return run_interpolation(cfg, main, out, _clips(_scored_data(cfg.data)), device)
@@ -208,8 +209,7 @@ def _main_upscaler(system: System, scale: int, device: torch.device, cfg: DictCo
     """The `Upscaler` upscale.py would run the main model with (windows, padding, tiles, self-ensemble,
     runtime, precision), so the scores are those of the pipeline users run. An export folder's ONNX
     graphs and ensemble=auto setting come with it; `inference.*` sets the windows and tiles."""
-    architecture = system.meta.get("architecture") or system.meta.get("generator_config") or {}
-    temporal = is_temporal(architecture) if architecture.get("_target_") else True
+    temporal = describe(system.model).temporal
     folder = system.source if Path(system.source).is_dir() else None
     ensemble = cfg.get("ensemble", "auto")
     if ensemble == "auto":

@@ -16,8 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr.errors import UserError
-from vsr.export.formats import (
+from vsr.errors import UserError, check_flag
+from vsr.export.package import model_json, write_json, write_weights
+from vsr.models.descriptor import describe
+from vsr.runtimes.graphs import (
     FORMATS,
     NCNN_BIN,
     NCNN_PARAM,
@@ -27,8 +29,7 @@ from vsr.export.formats import (
     TORCHSCRIPT_FILE,
     export_format,
 )
-from vsr.export.package import is_temporal, model_json, write_json, write_weights
-from vsr.inference.model import MODEL_JSON
+from vsr.runtimes.model_files import MODEL_JSON
 
 
 def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
@@ -39,7 +40,7 @@ def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict
     from vsr.models.convert import is_esrgan_state, load_esrgan, unwrap_state
     from vsr.models.convert_basicvsr import generator_state as reference_state
     from vsr.models.convert_basicvsr import is_basicvsr_state, load_basicvsr
-    from vsr.training.checkpoint import generator_state, read_checkpoint
+    from vsr.runtimes.checkpoints import generator_state, read_checkpoint
 
     file = Path(path)
     if file.suffix == ".safetensors" and file.is_file():
@@ -102,8 +103,12 @@ def find_metrics(checkpoint: Path, metrics: str | None) -> dict | None:
 def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats=(), source: dict | None = None,
            training_config: dict | None = None, metrics: dict | None = None, frames: int = 8,
            parity_tol: float = 1e-4, opset: int = 18, overwrite: bool = False) -> dict:
-    """Write the inference folder for `model`; returns the model.json dict."""
+    """Write the inference folder for `model` (an upscaler or a frame interpolator); returns the model.json dict."""
     formats = list(formats or [])
+    descriptor = describe(model)
+    if formats and descriptor.task == "interpolation":
+        raise UserError(f"formats=[{','.join(formats)}]: frame interpolators are exported as model.safetensors only "
+                        "(formats=[]); upscale.py runs them in PyTorch")
     for name in formats:
         if name not in FORMATS:
             raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
@@ -121,13 +126,13 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
-    temporal = is_temporal(architecture)
+    temporal = descriptor.temporal
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
         weights = write_weights(model, tmp)
         entries = {name: export_format(name, model, tmp, temporal, int(frames), parity_tol, opset)
                    for name in formats}
-        meta = model_json(architecture, weights, source or {}, training_config, metrics, entries)
+        meta = model_json(descriptor, architecture, weights, source or {}, training_config, metrics, entries)
         write_json(meta, tmp)
         (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
         for stale in (ONNX_FILE, TORCHSCRIPT_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE, NCNN_PARAM, NCNN_BIN):
@@ -157,13 +162,19 @@ def run(cfg) -> dict:
     formats = list(cfg.get("formats") or [])
     with torch.no_grad():  # scoped: run() is also called in-process (tests, notebooks)
         model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
+        if check_flag("ensemble", cfg.get("ensemble", False)):
+            if describe(model).task != "interpolation":
+                raise UserError("ensemble=true is for frame interpolators (it averages the prediction with the "
+                                "frames swapped); upscale.py's ensemble= is the upscalers' self-ensemble")
+            model.ensemble, architecture = True, {**architecture, "ensemble": True}
         meta = export(model, architecture, cfg["output_dir"], formats, source=extra["source"],
                       training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
                       frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
                       opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
                        for name, entry in meta["formats"].items())
-    print(f"exported {architecture['_target_']} x{meta['scale']} ({meta['weights']['num_params']:,} parameters) "
+    what = "frame interpolator" if meta["scale"] is None else f"x{meta['scale']}"
+    print(f"exported {architecture['_target_']} {what} ({meta['weights']['num_params']:,} parameters) "
           f"to {cfg['output_dir']}: {', '.join(['model.safetensors', 'model.json'] + [f for e in meta['formats'].values() for k, f in e.items() if k.endswith('file')])}"
           + (f"; parity vs eager: {checks}" if checks else ""))
     return meta

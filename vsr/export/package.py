@@ -2,20 +2,15 @@
 
 import datetime
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 import vsr
-from vsr.inference.model import FORMAT_NAME, FORMAT_VERSION, MODEL_JSON, WEIGHTS, sha256_file
-
-SINGLE_FRAME_TARGETS = ("vsr.models.RRDBNet", "vsr.models.rrdb.RRDBNet")
-
-
-def is_temporal(architecture: dict) -> bool:
-    """Whether the generator looks at neighbouring frames (so clips need temporal context)."""
-    return architecture["_target_"] not in SINGLE_FRAME_TARGETS
+from vsr.models.descriptor import ModelDescriptor
+from vsr.runtimes.model_files import FORMAT_NAME, FORMAT_VERSION, MODEL_JSON, WEIGHTS, sha256_file
 
 
 def write_weights(model: nn.Module, folder: Path) -> dict:
@@ -30,15 +25,22 @@ def write_weights(model: nn.Module, folder: Path) -> dict:
             "dtype": str(next(iter(state.values())).dtype).replace("torch.", "")}
 
 
-def model_json(architecture: dict, weights: dict, source: dict, training_config: dict | None,
-               metrics: dict | None, formats: dict) -> dict:
+INTERPOLATOR_INPUT = {"call": "model(frame0, frame1, t)", "layout": "(B, 3, H, W) each, t float or (B,)",
+                      "range": [0, 1], "color": "RGB", "dtype": "float32"}
+
+
+def model_json(descriptor: ModelDescriptor, architecture: dict, weights: dict, source: dict,
+               training_config: dict | None, metrics: dict | None, formats: dict) -> dict:
+    """The model.json of an export: the model's descriptor (task, scale, temporal, size multiple, partial
+    reconstruction), how to rebuild it, its weights and where they came from."""
+    interpolation = descriptor.task == "interpolation"
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        **asdict(descriptor),
         "architecture": architecture,
-        "scale": architecture["scale"],
-        "temporal": is_temporal(architecture),
-        "input": {"layout": "(B, T, 3, H, W)", "range": [0, 1], "color": "RGB", "dtype": "float32"},
+        "input": INTERPOLATOR_INPUT if interpolation else {"layout": "(B, T, 3, H, W)", "range": [0, 1], "color": "RGB",
+                                                           "dtype": "float32"},
         "weights": weights,
         "source": source,
         "training_config": training_config,

@@ -3,8 +3,8 @@
 Imports neither Lightning nor Hydra, so an exported model runs with torch, safetensors and PyAV.
 """
 
-from vsr.inference.model import load
 from vsr.inference.upscaler import Upscaler
+from vsr.runtimes.model_files import load
 
 
 def run(cfg) -> dict:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from vsr.errors import UserError
-from vsr.inference.progress import part
+from vsr.work import part
 
 SIZES = (1, 2, 4, 8)
 # (flip width, flip height, swap height and width): identity first, so size 1 is the plain model

@@ -1,8 +1,8 @@
 """Progress of upscale.py on stderr: a tqdm bar on a terminal, a plain line now and then in a log.
 
 Work is counted in units (frames, stills) that finish in fractions: the Upscaler runs each window as
-one piece of work (`Progress.piece`) and the runners call `frame_done` as each output frame leaves
-the model (`vsr.inference.tiling.fill_clip`), within the `part`s that the self-ensemble, tiles and
+one piece of work (`Progress.piece`) and the runners call `vsr.work.frame_done` as each output frame
+leaves the model (`vsr.runtimes.runners.fill_clip`), within the `part`s that the self-ensemble, tiles and
 chained passes split a window into. So the bar moves frame by frame while a window is computed
 instead of jumping when its frames come out together (it pauses only while a recurrent model
 propagates a window, before its first frame). The rate counts only whole pieces finished after
@@ -12,12 +12,13 @@ the last preparation `step` (timing runtimes, compiling graphs): no ETA before o
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
+
+from vsr.work import within
 
 PLAIN_INTERVAL = 30.0  # seconds between progress lines when stderr is not a terminal (a log file)
 
-_current: ContextVar["_Piece | None"] = ContextVar("vsr_progress_piece", default=None)
 _listener: ContextVar["Callable[[Progress], None] | None"] = ContextVar("vsr_progress_listener", default=None)
 
 
@@ -31,44 +32,6 @@ def observed(listener: "Callable[[Progress], None]"):
         yield
     finally:
         _listener.reset(token)
-
-
-class _Piece:
-    """Work worth `worth` units of `advance`: `add` counts parts of it, never more than the whole."""
-
-    def __init__(self, advance, worth: float):
-        self.advance, self.worth, self.spent = advance, worth, 0.0
-
-    def add(self, amount: float) -> None:
-        amount = min(amount, self.worth - self.spent)
-        if amount > 0:
-            self.spent += amount
-            self.advance(amount)
-
-
-@contextmanager
-def _within(advance, worth: float):
-    piece = _Piece(advance, worth)
-    token = _current.set(piece)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-    piece.add(piece.worth)  # what the work inside did not count itself (a runner with one output for all frames)
-
-
-def part(fraction: float):
-    """The next part of the current piece of work, worth `fraction` of it (0: work that brings the
-    video no further, such as timing runtimes on probes)."""
-    parent = _current.get()
-    return nullcontext() if parent is None else _within(parent.add, parent.worth * fraction)
-
-
-def frame_done(frames: int) -> None:
-    """One of the `frames` output frames of the current piece of work is finished."""
-    parent = _current.get()
-    if parent is not None:
-        parent.add(parent.worth / frames)
 
 
 def clock(seconds: float) -> str:
@@ -123,7 +86,7 @@ class Progress:
     def piece(self, worth: float):
         """Work worth `worth` units (a window's kept frames, a still): frames finished inside advance
         the count; what they left is added at its end, and the rate is measured over whole pieces."""
-        with _within(self.advance, worth):
+        with within(self.advance, worth):
             yield
         started, base = self.since
         if self.done > base:

@@ -33,52 +33,38 @@ Every runner maps a clip `(B, T, 3, H, W)` float32 in [0, 1] and the frames to `
 T; a window's other frames are context) to `(B, T', 3, sH, sW)`, the outputs of the kept frames.
 """
 
-import copy
-import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.inference.model import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
-from vsr.inference.progress import part
-from vsr.inference.tiling import fill_clip, run_tiled_recurrent
+from vsr.runtimes.cache import cache_root, cached_runner, exported, record_verified, shown, weights_key
+from vsr.runtimes.graphs import export_ncnn_files, export_onnx_file
+from vsr.runtimes.model_files import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
+from vsr.runtimes.runners import (
+    ALL,
+    FrameGroups,
+    NcnnRunner,
+    OnnxRunner,
+    OpenvinoRunner,
+    Runner,
+    SplitGraphRunner,
+    TorchRunner,
+)
+from vsr.work import part
 
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
 MIN_AUTO_PIXELS = 256 * 256  # LR pixels per call (B*T*H*W) below which auto stays eager
-# Part of every cache key: raise it when exported graphs of the same weights change, so that old
-# cached exports are not reused (2: recurrent ONNX graphs before it had wrong flows at sizes off the
-# flow pyramid's multiple; 3: recurrent runners reconstruct only the kept frames, so remembered
-# timings from before are not comparable; 4: single-frame runners take a few frames a call, likewise).
-EXPORT_VERSION = 4
-# LR pixels per call of a single-frame model (at least one frame a call): its activations then stay in
-# the CPU's caches. The shipped fast model at 320x180, 2026-11-26 (frames/s, 20-frame clips, one call
-# vs one frame a call): channels_last 3.6 -> 8.6, ONNX Runtime 7.8 -> 8.6, OpenVINO 8.5 -> 9-10.
-FRAME_GROUP_PIXELS = 64 * 1024
 # A runtime whose output on the probe differs from PyTorch's by more than this (a quarter of an 8-bit
 # level) is not used, however fast: a wrong export must never win on speed.
 PARITY_TOLERANCE = 1e-3
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("VSR_CACHE") or Path.home() / ".cache" / "vsrlab") / "runtimes"
-
-
-def shown(path: Path) -> str:
-    """`path` as a message shows it: under the home folder as ~/..."""
-    home = str(Path.home())
-    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
 
 
 def onnx_clip_frames(folder: str | Path | None) -> int | None:
@@ -92,348 +78,6 @@ def onnx_clip_frames(folder: str | Path | None) -> int | None:
     formats = meta.get("formats", {})
     shape = (formats.get("onnx_split") or formats.get("onnx") or {}).get("input", {}).get("shape") or []
     return shape[1] if len(shape) == 5 and isinstance(shape[1], int) else None
-
-
-def weights_key(model: nn.Module) -> str:
-    """A hash of the model's class and weights (names, shapes, values): the cache folder name."""
-    digest = hashlib.sha256(f"{type(model).__qualname__} export v{EXPORT_VERSION}".encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:24]
-
-
-# runners ------------------------------------------------------------------------------------
-ALL = slice(None)
-
-
-class Runner:
-    """A way to run the model; `__call__(clip, keep)` and `accepts(clip)`."""
-
-    name = "runner"
-
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return True
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class TorchRunner(Runner):
-    """Eager PyTorch, optionally with channels_last weights (convolutions then run NHWC in oneDNN)."""
-
-    def __init__(self, model: nn.Module, channels_last: bool = False):
-        self.name = "channels_last" if channels_last else "eager"
-        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last) if channels_last else model
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        with torch.inference_mode():
-            if hasattr(self.model, "kept_states"):  # recurrent: context frames are not reconstructed
-                return run_tiled_recurrent(self.model, clip, keep, getattr(self.model, "scale", 1))
-            # single-frame models: FrameGroups copies each output frame into one contiguous clip (a
-            # channels_last output interleaves the frames pixel by pixel, and every later per-frame
-            # pass, ensemble sum or uint8 conversion, would read the whole clip: 49 vs 3 ms a 720p frame)
-            return self.model(clip)[:, keep]
-
-
-class FrameGroups(Runner):
-    """A single-frame model's runner called on groups of frames of at most `FRAME_GROUP_PIXELS` LR
-    pixels (one frame at least) instead of the whole clip; outputs written into one clip tensor."""
-
-    def __init__(self, runner: Runner, scale: int, pixels: int = FRAME_GROUP_PIXELS):
-        self.runner, self.scale, self.pixels, self.name = runner, int(scale), int(pixels), runner.name
-        self.shape = getattr(runner, "shape", None)
-        self.unchecked = getattr(runner, "unchecked", None)
-
-    def group(self, clip: torch.Tensor) -> int:
-        return max(1, self.pixels // (clip.shape[0] * clip.shape[-2] * clip.shape[-1]))
-
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return self.runner.accepts(clip[:, : self.group(clip)])
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        clip = clip[:, keep]  # single-frame models: the other frames are not needed
-        k = self.group(clip)
-        parts = (self.runner(clip[:, start:start + k]) for start in range(0, clip.shape[1], k))
-        return fill_clip((frame for part in parts for frame in part.unbind(1)), clip, self.scale)
-
-
-class FrameModel(nn.Module):
-    """A single-frame generator as `(N, 3, H, W) -> (N, 3, sH, sW)` (what ncnn apps run)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x[:, None])[:, 0]
-
-
-class NcnnRunner(Runner):
-    """An ncnn model with blobs `data` -> `output` (RGB [0, 1]), one frame at a time, on the CPU."""
-
-    name = "ncnn"
-
-    def __init__(self, param: str | Path, weights: str | Path, threads: int | None = None):
-        import ncnn
-
-        self.ncnn = ncnn
-        self.net = ncnn.Net()
-        self.net.opt.use_vulkan_compute = False
-        self.net.opt.num_threads = int(threads or torch.get_num_threads())
-        if self.net.load_param(str(param)) or self.net.load_model(str(weights)):
-            raise RuntimeError(f"ncnn cannot load {param} / {weights}")
-
-    def frame(self, x: np.ndarray) -> np.ndarray:
-        ex = self.net.create_extractor()
-        # ncnn.Mat wraps the array's memory without copying: keep the contiguous copy alive until
-        # extract() (a temporary freed here made transposed inputs read freed memory)
-        data = np.ascontiguousarray(x, dtype=np.float32)
-        ex.input("data", self.ncnn.Mat(data))
-        ret, out = ex.extract("output")
-        if ret:
-            raise RuntimeError(f"ncnn extract failed ({ret})")
-        return np.array(out)
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        clip = clip[:, keep]  # single-frame models only: the other frames are not needed
-        b, t = clip.shape[:2]
-        frames = clip.detach().float().cpu().reshape(b * t, *clip.shape[2:]).numpy()
-        out = np.stack([self.frame(f) for f in frames])
-        return torch.from_numpy(out).reshape(b, t, *out.shape[1:])
-
-
-class GraphRunner(Runner):
-    """An ONNX graph in a runtime: `run(*inputs)` feeds its inputs in order; as a runner of a whole
-    model it maps the clip (input `lr`) and keeps frames `keep` of the output. Fixed axes are checked."""
-
-    shape: list  # the first input's axes: ints where fixed, None where dynamic
-
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return len(self.shape) == clip.ndim and all(d is None or d == n for d, n in zip(self.shape, clip.shape))
-
-    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        return self.run(clip)[:, keep]
-
-
-def as_arrays(inputs) -> list[np.ndarray]:
-    return [x.detach().float().cpu().contiguous().numpy() for x in inputs]
-
-
-class OnnxRunner(GraphRunner):
-    """ONNX Runtime (CPU provider)."""
-
-    name = "onnxruntime"
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        self.shape = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
-
-    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, dict(zip(self.inputs, as_arrays(inputs))))[0])
-
-
-class OpenvinoRunner(GraphRunner):
-    """OpenVINO on the CPU from an ONNX file, fp32 (its default on bf16-capable CPUs would be bf16;
-    `precision="bf16"` is for benchmarks)."""
-
-    name = "openvino"
-
-    def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32"):
-        import openvino as ov
-
-        core = ov.Core()
-        try:  # compiled graphs are cached (OpenVINO keys them by model and settings): start-up once
-            core.set_property({"CACHE_DIR": str(cache_root() / "openvino")})
-        except RuntimeError:
-            pass
-        self.compiled = core.compile_model(str(path), "CPU", {
-            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()), "INFERENCE_PRECISION_HINT": precision})
-        shape = self.compiled.input(0).get_partial_shape()
-        self.shape = [d.get_length() if d.is_static else None for d in shape]
-
-    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.compiled(as_arrays(inputs))[0])  # share_outputs=False (default): a copy
-
-
-class SplitGraphRunner(Runner):
-    """A recurrent model as two graphs (`export.py formats=[onnx_split]`): `propagate` maps the clip
-    `lr` to every frame's hidden state, `reconstruct` maps frames `(N, 3, H, W)` and their states to
-    outputs, so context frames of a window are propagated through but never reconstructed."""
-
-    def __init__(self, propagate: GraphRunner, reconstruct: GraphRunner, scale: int):
-        self.propagate, self.reconstruct, self.scale = propagate, reconstruct, int(scale)
-        self.name, self.shape = propagate.name, propagate.shape
-
-    def accepts(self, clip: torch.Tensor) -> bool:
-        return self.propagate.accepts(clip)
-
-    def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
-        states, frames = self.propagate.run(clip)[:, keep], clip[:, keep]
-        # frame by frame: a batch of 28 720p outputs would be one more window copy
-        return fill_clip((self.reconstruct.run(frames[:, j], states[:, j]) for j in range(frames.shape[1])),
-                         frames, self.scale)
-
-
-# exports used by the runners ----------------------------------------------------------------
-def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int] = (32, 32)) -> tuple[Path, Path]:
-    """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`.
-    Dense blocks are written in their concatenation-free form (`vsr.models.split_dense`: faster in ncnn)."""
-    import subprocess
-
-    from vsr.models.split_dense import split_dense_blocks
-
-    try:
-        import pnnx
-    except ImportError:
-        raise UserError("ncnn export needs pnnx: pip install pnnx ncnn") from None
-    folder = Path(folder).resolve()  # pnnx runs in its work folder: relative paths would point elsewhere
-    folder.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".pnnx-", dir=folder))
-    try:
-        frame = FrameModel(split_dense_blocks(model)).eval()
-        h, w = example_hw
-        with torch.no_grad(), _quiet():
-            traced = torch.jit.trace(frame, torch.rand(1, 3, h, w), check_trace=False)
-        traced.save(str(work / "model.pt"))
-        names = {k: str(work / f"m.{k}") for k in ("pnnxparam", "pnnxbin", "pnnxpy", "pnnxonnx", "ncnnpy")}
-        result = subprocess.run([pnnx.EXEC_PATH, str(work / "model.pt"), f"inputshape=[1,3,{h},{w}]f32",
-                                 f"inputshape2=[1,3,{h + 8},{w + 16}]f32", "fp16=0",
-                                 f"ncnnparam={work / NCNN_PARAM}", f"ncnnbin={work / NCNN_BIN}",
-                                 *(f"{k}={v}" for k, v in names.items())],
-                                capture_output=True, text=True, cwd=work, timeout=600)
-        if result.returncode or not (work / NCNN_PARAM).is_file():
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise UserError(f"pnnx could not convert the model to ncnn: {' | '.join(tail)}")
-        text = rename_blobs((work / NCNN_PARAM).read_text(), {"in0": "data", "out0": "output"})
-        (folder / NCNN_PARAM).write_text(text)
-        shutil.copyfile(work / NCNN_BIN, folder / NCNN_BIN)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder / NCNN_PARAM, folder / NCNN_BIN
-
-
-def rename_blobs(param: str, names: dict[str, str]) -> str:
-    """Rename blobs (and layers of the same name) in an ncnn .param text: `in0` -> `data`, ..."""
-    lines = param.splitlines()
-    out = lines[:2]
-    for line in lines[2:]:
-        fields = line.split()
-        if len(fields) < 4:
-            out.append(line)
-            continue
-        n_in, n_out = int(fields[2]), int(fields[3])
-        io = slice(4, 4 + n_in + n_out)
-        fields[1] = names.get(fields[1], fields[1])
-        fields[io] = [names.get(f, f) for f in fields[io]]
-        out.append(" ".join(fields))
-    return "\n".join(out) + "\n"
-
-
-def export_onnx_file(model: nn.Module, folder: Path) -> Path:
-    """Single-frame model -> folder/model.onnx (dynamic batch, frames, height, width)."""
-    from vsr.export.formats import export_onnx
-
-    folder.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, folder, temporal=False, frames=1)
-    return folder / ONNX_FILE
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
-
-
-def exported(folder: Path | None, fmt: str, file: str) -> bool:
-    """`folder/file` was written by export.py with these weights: model.json lists it under
-    `formats.<fmt>` with the file's sha256, and so the format's other files (`<x>_file`,
-    `<x>_sha256`): a stale file from an earlier export is not used."""
-    if folder is None or not (folder / file).is_file():
-        return False
-    from vsr.inference.model import MODEL_JSON, sha256_file
-
-    try:
-        entry = json.loads((folder / MODEL_JSON).read_text()).get("formats", {}).get(fmt) or {}
-    except (OSError, ValueError):
-        return False
-    if entry.get("file") != file:
-        return False
-    files = {key[: -len("file")]: name for key, name in entry.items() if key.endswith("file")}
-    return all(isinstance(name, str) and (folder / name).is_file()
-               and entry.get(f"{prefix}sha256") == sha256_file(folder / name) for prefix, name in files.items())
-
-
-# the verified cache ---------------------------------------------------------------------------
-MANIFEST = "verified.json"  # in each cache folder: file name -> its sha256, size and mtime when checked
-
-
-def file_record(path: Path) -> dict:
-    from vsr.inference.model import sha256_file
-
-    stat = path.stat()
-    return {"sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _manifest(folder: Path) -> dict:
-    try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def record_verified(folder: Path, files: tuple[str, ...]) -> None:
-    """Record `files` as they are now: checked (freshly exported, or their output compared)."""
-    manifest = {**_manifest(folder), **{name: file_record(folder / name) for name in files}}
-    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, folder / MANIFEST)
-
-
-def is_verified(folder: Path, files: tuple[str, ...]) -> bool:
-    """Whether every file is as recorded: same size, mtime and content hash."""
-    manifest = _manifest(folder)
-    return all((folder / name).is_file() and manifest.get(name) == file_record(folder / name) for name in files)
-
-
-def export_atomically(folder: Path, files: tuple[str, ...], export) -> None:
-    """`export(tmp)` writes `files` into a temporary folder beside them; they are renamed into
-    `folder` when complete (a killed or failed export leaves no half file there) and recorded."""
-    folder.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
-    try:
-        export(work)
-        for name in files:
-            os.replace(work / name, folder / name)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    record_verified(folder, files)
-
-
-def cached_runner(build, folder: Path, files: tuple[str, ...], export) -> Runner:
-    """`build()` on the cached `files`, exported first when missing; the runner's `unchecked` names
-    the files when they are not as recorded (their output must be compared again before use)."""
-    if not all((folder / name).is_file() for name in files):
-        export_atomically(folder, files, export)
-    runner = build()
-    runner.unchecked = None if is_verified(folder, files) else (folder, files)
-    return runner
 
 
 def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,

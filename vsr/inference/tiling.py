@@ -1,10 +1,11 @@
 """Run a clip model over spatial tiles with context padding, blending overlaps without seams."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 
-from vsr.inference.progress import frame_done, part
+from vsr.runtimes.runners import fill_clip, run_recurrent
+from vsr.work import part
 
 
 def _spans(size: int, tile: int, pad: int) -> list[tuple[int, int, int, int]]:
@@ -84,27 +85,11 @@ def run_tiled_recurrent(model, clip: torch.Tensor, keep: slice, scale: int, tile
     tile by tile, with the frame's hidden state as extra input channels.
     """
     h, w = clip.shape[-2:]
+    if not needs_tiles(h, w, tile):
+        return run_recurrent(model, clip, keep, scale)
 
     def frames():
         for i, hidden in model.kept_states(clip, keep):
-            if needs_tiles(h, w, tile):
-                both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
-                yield run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
-            else:
-                yield model.reconstruct(hidden, clip[:, i])
+            both = torch.cat((clip[:, i], hidden), 1)  # (B, 3 + C, H, W): cut into the same tiles
+            yield run_tiled(lambda x: model.reconstruct(x[:, 3:], x[:, :3]), both, scale, tile, tile_pad)
     return fill_clip(frames(), clip[:, keep], scale)
-
-
-def fill_clip(frames: Iterable[torch.Tensor], lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Output frames `(B, 3, sH, sW)` of the LR frames `lr` `(B, T, 3, H, W)`, written into one
-    contiguous `(B, T, 3, sH, sW)` tensor as they come: a list and a stack would hold every output
-    twice (and a channels_last stack would need a third copy to be read frame by frame). Each frame
-    counts as done for the progress bar (`vsr.inference.progress`) as it comes."""
-    b, t, _, h, w = lr.shape
-    out = None
-    for j, frame in enumerate(frames):
-        if out is None:
-            out = frame.new_empty((b, t, *frame.shape[1:]))  # contiguous, whatever the frame's layout
-        out[:, j] = frame
-        frame_done(t)
-    return lr.new_empty((b, 0, 3, h * scale, w * scale)) if out is None else out

@@ -15,12 +15,13 @@ from torch.nn import functional as F
 from vsr.errors import UserError, check_choice, check_number, is_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
-from vsr.inference.model import load, read_model_json
 from vsr.inference.precision import check_passed, native_bf16
-from vsr.inference.progress import part
 from vsr.inference.runtime import AutoRuntime, onnx_clip_frames
 from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
+from vsr.models.descriptor import describe
+from vsr.runtimes.model_files import load, read_model_json
+from vsr.work import part
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CLIP_FRAMES = 20  # frames per model call with chunk=auto when no fixed-length ONNX graph says otherwise
@@ -108,7 +109,7 @@ class Upscaler:
     Args:
         model: generator taking `(B, T, 3, H, W)` in [0, 1] and returning `(B, T, 3, sH, sW)`.
         scale: the model's factor s.
-        temporal: the model uses neighbouring frames (bidirectional recurrent); then each chunk
+        temporal: the model uses neighbouring frames (default: its descriptor says); then each chunk
             gets `overlap` frames of context on each side, run and discarded from the output.
         chunk: output frames per model call (memory grows with chunk + 2*overlap); "auto": fill
             the clip length of the export folder's ONNX graph (else 20 frames) after the context,
@@ -131,13 +132,15 @@ class Upscaler:
             `from_dir` also takes "auto" (its default): what upscale.py runs the folder's model with.
     """
 
-    def __init__(self, model: nn.Module, scale: int, temporal: bool = True, chunk: int | str = "auto",
+    def __init__(self, model: nn.Module, scale: int, temporal: bool | None = None, chunk: int | str = "auto",
                  overlap: int = 2, tile: int = 0, tile_pad: int = 32, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
         for name, value, low in (("overlap", overlap, 0), ("tile", tile, 0), ("tile_pad", tile_pad, 0)):
             check_number(name, value, low, integer=True)
+        descriptor = describe(model)
+        temporal = descriptor.temporal if temporal is None else temporal
         self.auto_chunk = chunk == "auto"
         if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
@@ -149,7 +152,8 @@ class Upscaler:
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device, folder)
         self.model = model.eval().to(self.device)
-        self.multiple = int(getattr(model, "unshuffle", 1))  # input size the model needs
+        self.multiple = descriptor.size_multiple  # input size the model needs
+        self.partial = descriptor.partial_reconstruction  # context frames propagate only; tiles reconstruct
         self.scale = int(scale)
         self.temporal = bool(temporal)
         self.chunk, self.overlap = int(chunk), int(overlap) if temporal else 0
@@ -173,7 +177,10 @@ class Upscaler:
         options.setdefault("folder", read_model_json(path)[0])  # ncnn / ONNX files exported beside it
         if options.get("ensemble", "auto") == "auto":
             options["ensemble"] = auto_ensemble(path)
-        return cls(model, meta["scale"], temporal=meta.get("temporal", True), **options)
+        descriptor = meta["descriptor"]
+        if descriptor.task != "super-resolution":
+            raise UserError(f"weights={path} holds a frame interpolator, not an upscaler; pass it as interpolator={path}")
+        return cls(model, descriptor.scale, temporal=descriptor.temporal, **options)
 
     def report_to(self, progress) -> None:
         """Count frames on `progress` as the model finishes them (a window's frames one by one, not
@@ -226,7 +233,7 @@ class Upscaler:
         of the result are computed (recurrent models propagate through context frames without
         reconstructing them). Recurrent models propagate over whole frames and reconstruct tile by
         tile (exact; see `run_tiled_recurrent`), in PyTorch."""
-        if self.temporal and hasattr(self.model, "kept_states") and needs_tiles(*clip.shape[-2:], self.tile):
+        if self.temporal and self.partial and needs_tiles(*clip.shape[-2:], self.tile):
             staged = SelfEnsemble(lambda x, keep: run_tiled_recurrent(self.model, x, keep, self.scale, self.tile,
                                                                       self.tile_pad), self.ensemble.size)
             return self._model_call(clip, keep, staged)

@@ -4,14 +4,11 @@ Every interpolator here (and the learned `vsr.models.interp.IFNetLite`) is a cal
 `(frame0, frame1, t) -> frame` on `(B, 3, H, W)` float RGB in [0, 1], `t` in (0, 1).
 """
 
-import cv2
-import numpy as np
 import torch
 
 from vsr.errors import check_choice
-from vsr.ops import flow_warp
+from vsr.models.classical_flow import ClassicalFlow
 
-FLOW_METHODS = ("dis", "farneback")
 BASELINES = ("repeat", "blend", "flow")
 
 
@@ -24,62 +21,6 @@ def blend(frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
     """Linear cross-fade `(1 - t) * frame0 + t * frame1`."""
     t = torch.as_tensor(t, dtype=frame0.dtype, device=frame0.device).reshape(-1, 1, 1, 1)
     return (1 - t) * frame0 + t * frame1
-
-
-def _grey(frame: torch.Tensor) -> np.ndarray:
-    return cv2.cvtColor((frame.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy(), cv2.COLOR_RGB2GRAY)
-
-
-def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarray:
-    """Dense flow `(H, W, 2)` from grey uint8 `a` to `b` (pixel of a + flow = its position in b)."""
-    if method == "dis":
-        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
-    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 15, 3, 5, 1.2, 0)
-
-
-def consistent(flow_ab: torch.Tensor, flow_ba: torch.Tensor, tol: float = 1.0) -> torch.Tensor:
-    """`(N, 1, H, W)` 1 where a pixel of a, moved by flow_ab and back by flow_ba, lands within
-    `tol` (+5% of the motion) of where it started: visible in both frames (not occluded)."""
-    back = flow_warp(flow_ba, flow_ab)
-    error = (flow_ab + back).norm(dim=1, keepdim=True)
-    motion = flow_ab.norm(dim=1, keepdim=True) + back.norm(dim=1, keepdim=True)
-    return (error <= tol + 0.05 * motion).float()
-
-
-class ClassicalFlow:
-    """Classical flow interpolation: OpenCV flow both ways (DIS or Farneback), intermediate backward
-    flows by the linear-motion approximation of Super SloMo (Jiang et al. 2018),
-    `F_t0 = -(1-t) t F_01 + t^2 F_10`, `F_t1 = (1-t)^2 F_01 - t (1-t) F_10`, backward warping of
-    both frames, and an occlusion-aware blend: each frame is weighted by its temporal closeness
-    times its forward-backward consistency at the sampled position (linear blend where neither is).
-    """
-
-    def __init__(self, method: str = "dis"):
-        check_choice("flow", method, FLOW_METHODS)
-        self.method = method
-
-    def flows(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5):
-        """`(F_t0, F_t1, weight0)`: intermediate backward flows `(B, 2, H, W)` each and the
-        occlusion-aware weight `(B, 1, H, W)` of frame 0 (1 - weight0 for frame 1)."""
-        f01, f10 = [], []
-        for a, b in zip(frame0, frame1):
-            ga, gb = _grey(a), _grey(b)
-            f01.append(torch.from_numpy(optical_flow(ga, gb, self.method)).permute(2, 0, 1))
-            f10.append(torch.from_numpy(optical_flow(gb, ga, self.method)).permute(2, 0, 1))
-        f01 = torch.stack(f01).to(frame0)
-        f10 = torch.stack(f10).to(frame0)
-        t = torch.as_tensor(t, dtype=frame0.dtype, device=frame0.device).reshape(-1, 1, 1, 1)
-        ft0 = -(1 - t) * t * f01 + t * t * f10
-        ft1 = (1 - t) * (1 - t) * f01 - t * (1 - t) * f10
-        w0 = (1 - t) * flow_warp(consistent(f01, f10), ft0)
-        w1 = t * flow_warp(consistent(f10, f01), ft1)
-        total = w0 + w1
-        weight0 = torch.where(total > 1e-3, w0 / total.clamp_min(1e-3), (1 - t).expand_as(w0))
-        return ft0, ft1, weight0
-
-    def __call__(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
-        ft0, ft1, weight0 = self.flows(frame0, frame1, t)
-        return (weight0 * flow_warp(frame0, ft0) + (1 - weight0) * flow_warp(frame1, ft1)).clamp(0, 1)
 
 
 def build_baseline(name: str):

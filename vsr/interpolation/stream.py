@@ -49,16 +49,16 @@ def load_interpolator(spec: str | None, device: torch.device | str = "cpu") -> t
     with an interpolation model (model.json + model.safetensors), or None for the shipped one."""
     if spec in BASELINES:
         return build_baseline(spec), str(spec)
-    from vsr.inference.model import load
+    from vsr.runtimes.model_files import load
 
     folder = Path(spec) if spec else SHIPPED
     if not (folder / "model.json").is_file():
         if not spec:
             raise UserError(f"the shipped interpolator {folder} is missing; pass interpolator=blend|flow|repeat|DIR")
         raise UserError(f"interpolator={spec}: not blend, flow, repeat or a folder with model.json; package a "
-                        "trained one with `python -m vsr.interpolation.package RUN/checkpoints/last.ckpt DIR`")
+                        "trained one with `python export.py checkpoint=RUN/checkpoints/last.ckpt output_dir=DIR`")
     model, meta = load(folder, device=device)
-    if getattr(model, "task", None) != "interpolation":
+    if meta["descriptor"].task != "interpolation":
         raise UserError(f"interpolator={folder} holds a {type(model).__name__}, not a frame interpolator")
     return model, str(folder)
 

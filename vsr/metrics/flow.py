@@ -9,34 +9,15 @@ frames' device.
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from vsr.errors import UserError, check_choice
+from vsr.ops import opencv_flow, to_grey
 
 FLOW_METHODS = ("farneback", "dis", "raft")
 RAFT_FILE = "raft_small_C_T_V2-01064c6d.pth"  # torchvision Raft_Small_Weights.C_T_V2
-
-# TecoGAN metrics.py: calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
-
-
-def to_grey(frames: torch.Tensor) -> np.ndarray:
-    """`(N, 3, H, W)` RGB, float in [0, 1] or uint8 -> `(N, H, W)` uint8 grey (BT.601 luma, OpenCV)."""
-    if frames.dtype != torch.uint8:
-        frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-    rgb = frames.permute(0, 2, 3, 1).cpu().numpy()
-    return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
-
-
-def _flow_one(prev: np.ndarray, nxt: np.ndarray, method: str) -> np.ndarray:
-    if method == "farneback":
-        return cv2.calcOpticalFlowFarneback(prev, nxt, None, **FARNEBACK_PARAMS)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(prev, nxt, None)
-
 
 def estimate_flow(prev: torch.Tensor, next: torch.Tensor,  # noqa: A002
                   method: str | Callable = "farneback") -> torch.Tensor:
@@ -63,7 +44,7 @@ def estimate_flow(prev: torch.Tensor, next: torch.Tensor,  # noqa: A002
     else:
         check_choice("flow method", method, FLOW_METHODS)
         a, b = to_grey(prev), to_grey(next)
-        flows = np.stack([_flow_one(p, n, method) for p, n in zip(a, b)])
+        flows = np.stack([opencv_flow(p, n, method) for p, n in zip(a, b)])
         flow = torch.from_numpy(flows).permute(0, 3, 1, 2).to(prev.device)
     return flow[0] if single else flow
 

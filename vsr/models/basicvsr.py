@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from vsr.errors import UserError
 from vsr.models.alignment import SpyNet, flow_warp
 from vsr.models.blocks import ResidualBlock
+from vsr.models.descriptor import ModelDescriptor
 
 # export.py refuses graph formats for these models, in one line with this reason
 NO_GRAPH_EXPORT = ("BasicVSR / BasicVSR++ graphs do not export yet (ONNX Runtime fails on the SPyNet pyramid's "
@@ -90,6 +91,9 @@ class BasicVSR(nn.Module):
         self.forward_trunk = ResidualStack(num_feat + 3, num_feat, num_block)
         self.fusion = nn.Conv2d(num_feat * 2, num_feat, 1)
         self.reconstruction = Reconstruction(num_feat)
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=True)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = lr
@@ -199,6 +203,9 @@ class BasicVSRPlusPlus(nn.Module):
             carried = carried + self.backbone[name](torch.cat(inputs, 1))
             out.append(carried)
         return out[::-1] if name.startswith("backward") else out
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=True)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         x = lr

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vsr.models.descriptor import ModelDescriptor
+
 A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
 
 
@@ -67,6 +69,9 @@ class BicubicUpsample(nn.Module):
         super().__init__()
         self.scale = int(scale)
         self.register_buffer("weight", _weight(self.scale, channels).clone(), persistent=False)
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _phase_conv(x, self.weight.to(x.dtype), self.scale)

@@ -11,7 +11,7 @@ mask 0.5 and no residual: exactly the linear blend. Training only has to improve
 
 With `flow_init="dis"` the blocks start from classical optical flow instead of zero: OpenCV DIS
 flow both ways turned into intermediate flows and an occlusion-aware mask
-(`vsr.interpolation.baselines.ClassicalFlow`), which the learned blocks then correct (flows,
+(`vsr.models.classical_flow.ClassicalFlow`), which the learned blocks then correct (flows,
 mask) and the refinement net completes. Untrained, that model is exactly the classical
 interpolation; the DIS step runs on the CPU and is not differentiable (nothing flows back into it).
 """
@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vsr.models.alignment import flow_warp
+from vsr.models.descriptor import ModelDescriptor
 
 
 def conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -96,8 +97,6 @@ class IFNetLite(nn.Module):
             twice the work, a steadier result); inference only, training supervises `stages`.
     """
 
-    task = "interpolation"  # train.py picks the interpolation training module for this model
-
     def __init__(self, num_feat: tuple[int, ...] = (48, 32, 24), scales: tuple[int, ...] = (4, 2, 1),
                  num_conv: int = 3, refine_feat: int = 16, flow_init: str | None = None,
                  ensemble: bool = False):
@@ -108,7 +107,7 @@ class IFNetLite(nn.Module):
         self.multiple = 4 * max(self.scales)
         self.flow_init, self.ensemble = None, bool(ensemble)
         if flow_init is not None:
-            from vsr.interpolation.baselines import ClassicalFlow
+            from vsr.models.classical_flow import ClassicalFlow
 
             self.flow_init = ClassicalFlow(flow_init)
         # block 0 sees (frame0, frame1, t); later ones (and all, from a classical start) also the
@@ -153,6 +152,9 @@ class IFNetLite(nn.Module):
         else:
             outputs[-1] = outputs[-1].clamp(0, 1)
         return [o[..., :h, :w] for o in outputs]
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(task="interpolation", scale=None, temporal=True)
 
     def forward(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5) -> torch.Tensor:
         out = self.stages(frame0, frame1, t)[-1]

@@ -10,6 +10,7 @@ from vsr.errors import check_choice
 from vsr.models.alignment import SpyNet, flow_warp
 from vsr.models.bicubic import BicubicUpsample
 from vsr.models.blocks import BLOCKS, RRDBTrunk, default_init
+from vsr.models.descriptor import ModelDescriptor
 from vsr.models.rrdb import UPSAMPLERS
 
 
@@ -113,6 +114,9 @@ class RecurrentRRDBNet(nn.Module):
             hidden = self.forward_branch(torch.cat((self.feat_extract(lr[:, i]), backward_states[i], hidden), 1))
             backward_states[i] = None  # used: free it
             yield hidden
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=True, partial_reconstruction=True)
 
     def reconstruct(self, hidden: torch.Tensor, lr_frame: torch.Tensor) -> torch.Tensor:
         """One frame's output from its hidden state: RRDB trunk, upsampler, bicubic skip. Local (a

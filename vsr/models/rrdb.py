@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from vsr.errors import check_choice
 from vsr.models.bicubic import BicubicUpsample, bicubic_upsample
 from vsr.models.blocks import RRDBTrunk, default_init
+from vsr.models.descriptor import ModelDescriptor
 from vsr.models.upsample import LowResPixelShuffleUpsampler, NearestConvUpsampler, PixelShuffleUpsampler
 
 UPSAMPLERS = {"pixelshuffle": PixelShuffleUpsampler, "pixelshuffle_lr": LowResPixelShuffleUpsampler,
@@ -58,6 +59,9 @@ class RRDBNet(nn.Module):
         if global_skip:
             default_init(self.upsampler)
             self.skip = BicubicUpsample(scale, num_in_ch)
+
+    def descriptor(self) -> ModelDescriptor:
+        return ModelDescriptor(scale=self.scale, temporal=False, size_multiple=self.unshuffle)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         b = lr.shape[0]

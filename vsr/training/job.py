@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
+from vsr.models.descriptor import describe
 from vsr.runtime import keep_freed_memory
 from vsr.training.checkpoint import init_generator
 from vsr.training.checkpoint_io import check_resumable
@@ -54,13 +55,13 @@ def build_losses(cfg: DictConfig) -> dict:
 
 def build_module(cfg: DictConfig, generator: torch.nn.Module) -> L.LightningModule:
     """The training module for the generator's task: super-resolution GAN, or frame interpolation
-    (a model with `task = "interpolation"`, e.g. model=interp; it uses no loss= or discriminator=)."""
+    (a model whose descriptor says task "interpolation", e.g. model=interp; it uses no loss= or discriminator=)."""
     common = dict(optim=OmegaConf.to_container(cfg.optim, resolve=True),
                   training=OmegaConf.to_container(cfg.training, resolve=True),
                   generator_config=OmegaConf.to_container(cfg.model, resolve=True),
                   training_config=OmegaConf.to_container(cfg, resolve=True))
-    if getattr(generator, "task", None) == "interpolation":
-        from vsr.interpolation.training import InterpModule
+    if describe(generator).task == "interpolation":
+        from vsr.training.interp_module import InterpModule
 
         return InterpModule(generator=generator, **common)
     losses = build_losses(cfg)
@@ -114,7 +115,7 @@ def run(cfg: DictConfig) -> float | None:
     score = trainer.callback_metrics.get("val/psnr_y")
     gain = trainer.callback_metrics.get("val/gain_db")
     if score is not None and trainer.is_global_zero:
-        baseline = "linear blend" if getattr(generator, "task", None) == "interpolation" else "bicubic"
+        baseline = "linear blend" if describe(generator).task == "interpolation" else "bicubic"
         log.info("validation PSNR-Y %.2f dB (%+.2f dB over %s) at step %d", float(score), float(gain), baseline,
                  trainer.global_step)
     return float(score) if score is not None else None

@@ -1,4 +1,5 @@
-"""ONNX, TorchScript and ncnn exports of a generator, each checked against eager PyTorch.
+"""Graph exporters: ONNX, TorchScript and ncnn files of a generator, each checked against eager PyTorch
+(export.py writes them into an export folder; the runtime cache exports on the fly with the same code).
 
 Which axes stay dynamic depends on the model:
 - single-frame `RRDBNet`: batch, frames, height and width (frames are folded into the batch);
@@ -13,6 +14,9 @@ ncnn (through pnnx) is for single-frame models: one frame `data` (3, H, W) -> `o
 
 import contextlib
 import io
+import shutil
+import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,7 +24,8 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.inference.model import (
+from vsr.models.descriptor import describe
+from vsr.runtimes.model_files import (
     NCNN_BIN,
     NCNN_PARAM,
     ONNX_FILE,
@@ -29,6 +34,7 @@ from vsr.inference.model import (
     TORCHSCRIPT_FILE,
     sha256_file,
 )
+from vsr.runtimes.runners import NcnnRunner, OnnxRunner, SplitGraphRunner
 
 FORMATS = ("onnx", "onnx_split", "torchscript", "ncnn")
 
@@ -53,11 +59,6 @@ def check_shapes(temporal: bool, frames: int, size: int = 32, multiple: int = 1)
     if temporal:
         return [(1, frames, 3, h, w) for h, w in sizes]
     return [(b, t, 3, h, w) for (b, t), (h, w) in zip([(1, 2), (2, 3), (1, 2)], sizes)]
-
-
-def size_multiple(model: nn.Module) -> int:
-    """The input size the model needs a multiple of (2 for Real-ESRGAN x2's layout, else 1)."""
-    return int(getattr(model, "unshuffle", 1))
 
 
 @torch.no_grad()
@@ -150,16 +151,7 @@ def export_onnx_split(model: nn.Module, folder: Path, temporal: bool, frames: in
 
 
 def onnx_split_runner(folder: Path, scale: int):
-    from vsr.inference.runtime import OnnxRunner, SplitGraphRunner
-
     return SplitGraphRunner(OnnxRunner(folder / PROPAGATE_FILE), OnnxRunner(folder / RECONSTRUCT_FILE), scale)
-
-
-def onnx_runner(path: Path):
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"lr": x.numpy()})[0]
 
 
 class FrameCountGuard(nn.Module):
@@ -210,8 +202,6 @@ def export_ncnn(model: nn.Module, folder: Path, temporal: bool) -> dict:
     if temporal:
         raise UserError("formats=[ncnn] is for single-frame models (model=rrdb / rrdb_large); recurrent models "
                         "unroll time and need onnx or torchscript")
-    from vsr.inference.runtime import export_ncnn_files
-
     export_ncnn_files(model, folder)
     return {"file": NCNN_PARAM, "sha256": sha256_file(folder / NCNN_PARAM), "weights_file": NCNN_BIN,
             "weights_sha256": sha256_file(folder / NCNN_BIN), "input": {"name": "data", "shape": [3, "height", "width"]},
@@ -220,8 +210,6 @@ def export_ncnn(model: nn.Module, folder: Path, temporal: bool) -> dict:
 
 def ncnn_runner(folder: Path):
     try:
-        from vsr.inference.runtime import NcnnRunner
-
         runner = NcnnRunner(folder / NCNN_PARAM, folder / NCNN_BIN)
     except ImportError:
         raise UserError("formats=[ncnn] checks parity with the ncnn runtime: pip install ncnn") from None
@@ -233,7 +221,7 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
     """Export `name` into `folder`, check it against eager on two clip shapes, return its entry."""
     if name == "onnx":
         entry = export_onnx(model, folder, temporal, frames, opset)
-        runner = onnx_runner(folder / ONNX_FILE)
+        runner = OnnxRunner(folder / ONNX_FILE)
     elif name == "onnx_split":
         entry = export_onnx_split(model, folder, temporal, frames, opset)
         runner = onnx_split_runner(folder, model.scale)
@@ -245,10 +233,80 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
         runner = ncnn_runner(folder)
     else:
         raise UserError(f"formats contains {name!r}; choose from: {', '.join(FORMATS)}")
-    shapes = check_shapes(temporal, frames, multiple=size_multiple(model))
+    shapes = check_shapes(temporal, frames, multiple=describe(model).size_multiple)
     error = max_abs_error(runner, model, shapes)
     if not error <= tolerance:
         raise UserError(f"{name} export differs from eager PyTorch by {error:.2e} (> parity_tol={tolerance:g}); "
                         "not written")
     entry["parity"] = {"max_abs_error": error, "tolerance": tolerance, "shapes": [list(s) for s in shapes]}
     return entry
+
+
+class FrameModel(nn.Module):
+    """A single-frame generator as `(N, 3, H, W) -> (N, 3, sH, sW)` (what ncnn apps run)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[:, None])[:, 0]
+
+
+def export_ncnn_files(model: nn.Module, folder: Path, example_hw: tuple[int, int] = (32, 32)) -> tuple[Path, Path]:
+    """pnnx: single-frame `model` -> folder/model.ncnn.param + .bin with blobs `data` / `output`.
+    Dense blocks are written in their concatenation-free form (`vsr.models.split_dense`: faster in ncnn)."""
+    from vsr.models.split_dense import split_dense_blocks
+
+    try:
+        import pnnx
+    except ImportError:
+        raise UserError("ncnn export needs pnnx: pip install pnnx ncnn") from None
+    folder = Path(folder).resolve()  # pnnx runs in its work folder: relative paths would point elsewhere
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".pnnx-", dir=folder))
+    try:
+        frame = FrameModel(split_dense_blocks(model)).eval()
+        h, w = example_hw
+        with torch.no_grad(), quiet():
+            traced = torch.jit.trace(frame, torch.rand(1, 3, h, w), check_trace=False)
+        traced.save(str(work / "model.pt"))
+        names = {k: str(work / f"m.{k}") for k in ("pnnxparam", "pnnxbin", "pnnxpy", "pnnxonnx", "ncnnpy")}
+        result = subprocess.run([pnnx.EXEC_PATH, str(work / "model.pt"), f"inputshape=[1,3,{h},{w}]f32",
+                                 f"inputshape2=[1,3,{h + 8},{w + 16}]f32", "fp16=0",
+                                 f"ncnnparam={work / NCNN_PARAM}", f"ncnnbin={work / NCNN_BIN}",
+                                 *(f"{k}={v}" for k, v in names.items())],
+                                capture_output=True, text=True, cwd=work, timeout=600)
+        if result.returncode or not (work / NCNN_PARAM).is_file():
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise UserError(f"pnnx could not convert the model to ncnn: {' | '.join(tail)}")
+        text = rename_blobs((work / NCNN_PARAM).read_text(), {"in0": "data", "out0": "output"})
+        (folder / NCNN_PARAM).write_text(text)
+        shutil.copyfile(work / NCNN_BIN, folder / NCNN_BIN)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder / NCNN_PARAM, folder / NCNN_BIN
+
+
+def rename_blobs(param: str, names: dict[str, str]) -> str:
+    """Rename blobs (and layers of the same name) in an ncnn .param text: `in0` -> `data`, ..."""
+    lines = param.splitlines()
+    out = lines[:2]
+    for line in lines[2:]:
+        fields = line.split()
+        if len(fields) < 4:
+            out.append(line)
+            continue
+        n_in, n_out = int(fields[2]), int(fields[3])
+        io = slice(4, 4 + n_in + n_out)
+        fields[1] = names.get(fields[1], fields[1])
+        fields[io] = [names.get(f, f) for f in fields[io]]
+        out.append(" ".join(fields))
+    return "\n".join(out) + "\n"
+
+
+def export_onnx_file(model: nn.Module, folder: Path) -> Path:
+    """Single-frame model -> folder/model.onnx (dynamic batch, frames, height, width)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, folder, temporal=False, frames=1)
+    return folder / ONNX_FILE

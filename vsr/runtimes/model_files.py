@@ -10,9 +10,10 @@ from torch.overrides import TorchFunctionMode
 
 from vsr.errors import UserError
 from vsr.models.build import build_generator
+from vsr.models.descriptor import describe
 
 MODEL_JSON = "model.json"
-# files export.py writes beside it, per format (vsr.export.formats)
+# files export.py writes beside it, per format (vsr.runtimes.graphs)
 ONNX_FILE, TORCHSCRIPT_FILE = "model.onnx", "model.pt"
 NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
 PROPAGATE_FILE, RECONSTRUCT_FILE = "model.propagate.onnx", "model.reconstruct.onnx"
@@ -87,7 +88,8 @@ def weights_file(folder: Path, meta: dict) -> Path:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[nn.Module, dict]:
-    """Rebuild the generator of an export directory. Returns `(model in eval mode, model.json dict)`.
+    """Rebuild the generator of an export directory. Returns `(model in eval mode, model.json dict)`, the
+    dict with the model's `ModelDescriptor` under "descriptor".
 
     The weights' sha256 is checked against model.json when `verify`; no code is loaded from files.
     """
@@ -111,7 +113,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", verify: bool = Tr
                         f"{(lines[1] if len(lines) > 1 else lines[0]).strip()}") from None
     except Exception as err:  # safetensors.SafetensorError on a damaged file
         raise UserError(f"{weights}: cannot be read as safetensors ({err})") from None
-    return model.eval().to(device), meta
+    return model.eval().to(device), {**meta, "descriptor": describe(model)}
 
 
 class BuildBudget(TorchFunctionMode):

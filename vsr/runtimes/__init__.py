@@ -1,0 +1,4 @@
+"""Runtimes: how a model is read (`model_files`: export folders; `checkpoints`: training checkpoints),
+turned into graphs (`graphs`: ONNX, TorchScript, ncnn) and run (`runners`: eager, ONNX Runtime, OpenVINO,
+ncnn), and the verified cache of on-the-fly exports (`cache`). Used by export, inference and training
+alike; imports none of them."""
