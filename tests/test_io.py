@@ -208,7 +208,7 @@ def test_float_frames_become_the_yuv_swscale_makes_of_them():
     """yuv420p() against swscale's rgb24 -> yuv420p of the same frame rounded to uint8: the same
     matrix, range and plane order. Luma differs by the one rounding it saves; chroma also by the
     filter (a 2x2 mean; swscale's bilinear reaches one more pixel each side), without bias."""
-    from vsr.inference.upscaler import to_frames
+    from vsr.io.images import to_frames
     from vsr.io.writer import yuv420p
 
     frame = photo_float(96, 128)
@@ -232,7 +232,7 @@ def test_writer_encodes_float_frames_at_least_as_well_as_uint8(tmp_path):
     inference tensors, as the model's outputs are (clamped in place all the same)."""
     import torch
 
-    from vsr.inference.upscaler import to_frames
+    from vsr.io.images import to_frames
 
     with torch.inference_mode():
         frames = [photo_float(65, 91).roll(shift, dims=-1) for shift in range(0, 12, 4)]

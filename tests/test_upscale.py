@@ -20,8 +20,8 @@ from vsr.errors import UserError
 from vsr.export import export
 from vsr.inference import Upscaler, load, run
 from vsr.inference.tiling import run_tiled_recurrent
-from vsr.inference.upscaler import to_frames, to_tensor
 from vsr.inference.windows import plan_windows
+from vsr.io.images import to_frames, to_tensor
 from vsr.io.synthetic import moving_pattern, write_test_video
 from vsr.io.video import probe
 

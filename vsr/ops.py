@@ -17,6 +17,13 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "border")
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
 
 
+
+def gaussian_1d(size: int, sigma: float, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """The normalised `size`-tap Gaussian centred on the middle tap (cv2.getGaussianKernel for odd sizes)."""
+    r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    return g / g.sum()
+
 # TecoGAN metrics.py: calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 

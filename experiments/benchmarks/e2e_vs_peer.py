@@ -76,9 +76,10 @@ def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: in
     self-ensemble upscale.py picked, on windows as long as it runs, every frame kept (no context)."""
     from contextlib import nullcontext
 
-    from vsr.inference.upscaler import DTYPES, Upscaler, to_tensor
+    from vsr.inference.upscaler import DTYPES, Upscaler
     from vsr.inference.video import SHIPPED, ensemble_size
     from vsr.inference.windows import plan_windows
+    from vsr.io.images import to_tensor
 
     upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
                                  runtime=runtime, precision=precision)

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from vsr.data.degradations import codec_frames, imresize
-from vsr.data.frames import list_images, read_image, to_tensor
+from vsr.data.frames import list_images, read_image
 from vsr.errors import UserError, one_line_errors
 from vsr.evaluation.baselines import Interpolation
 from vsr.inference.upscaler import Upscaler
+from vsr.io.images import to_tensor
 from vsr.metrics.fidelity import psnr, ssim
 from vsr.metrics.flicker import tof, warp_error
 from vsr.metrics.niqe import MIN_SIDE, niqe

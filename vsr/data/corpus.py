@@ -24,6 +24,7 @@ from vsr.data.degradations import check_divisible, degrade
 from vsr.data.frames import Clip, FrameClips, image_size, list_images
 from vsr.data.sample import camera_path, load_photo
 from vsr.errors import UserError, check_choice
+from vsr.io.images import quantize, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class CorpusClips(Dataset):
         if not paths:
             raise UserError(f"data.root={root}: no photos in photos/{split}/; expected {LAYOUT}")
         # uint8 (H, W, 3) in memory: a float copy of a few hundred photos would take gigabytes
-        photos = {p.stem: (load_photo(str(p), photo_max_side)[0] * 255).round().byte().permute(1, 2, 0).numpy()
+        photos = {p.stem: to_uint8(load_photo(str(p), photo_max_side))[0]
                   for p in paths}
         # a camera path needs room around the patch; smaller photos are left out, and said so
         small = [name for name, photo in photos.items() if min(photo.shape[:2]) < 3 * patch_size // 2]
@@ -150,9 +151,9 @@ class CorpusClips(Dataset):
         hr = self.photo_clip(rng)
         if self.split == "train" and rng.random() < 0.5:
             hr = hr.flip(-1)
-        hr = (hr * 255).round() / 255  # frames are uint8 in real datasets
+        hr = quantize(hr)  # frames are uint8 in real datasets
         lr = degrade(self.degradation, hr.contiguous(), int(rng.integers(2**62)))
-        lr = (lr.clamp(0, 1) * 255).round() / 255
+        lr = quantize(lr)
         k = index % len(self.names)
         return {"lr": lr.float(), "hr": hr, "name": f"{self.names[k]}_{index:05d}"}
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vsr.errors import UserError
+from vsr.io.atomic import write_atomic
 
 MANIFEST = Path(__file__).resolve().parents[2] / "datasets" / "corpus_manifest.csv"
 FIELDS = ("name", "kind", "split", "source", "package", "version", "path", "sha256", "bytes", "width", "height",
@@ -96,13 +97,6 @@ def target(root: Path, row: dict) -> Path:
     if row["kind"] == "photo":
         return root / "photos" / row["split"] / f"{row['name']}{ext.lower()}"
     return root / "sources" / "videos" / row["split"] / f"{row['name']}{ext.lower()}"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def extract(root: Path, rows: list[dict], log=print) -> dict:

@@ -21,6 +21,8 @@ from torch.nn import functional as F
 
 from vsr import SUPPORTED_SCALES
 from vsr.errors import UserError, check_choice
+from vsr.io.images import to_tensor, to_uint8
+from vsr.ops import gaussian_1d
 
 BICUBIC_KERNELS = ("matlab", "torch")
 
@@ -155,9 +157,7 @@ class BicubicDegradation:
 # ---- BD: Gaussian blur + subsampling ----------------------------------------------------------
 def gaussian_kernel2d(size: int, sigma: float) -> torch.Tensor:
     """Normalised isotropic Gaussian `(size, size)` (what scipy's gaussian_filter of a delta gives)."""
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
+    g = gaussian_1d(size, sigma)
     return (g[:, None] * g[None, :]).float()
 
 
@@ -217,14 +217,14 @@ def jpeg_frames(clip: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode each frame of `(T, 3, H, W)` as JPEG at `quality` (OpenCV)."""
     import cv2
 
-    frames = (clip.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    frames = to_uint8(clip)
     out = []
     for frame in frames:
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("OpenCV could not JPEG-encode a frame")
         out.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
+    return to_tensor(out)
 
 
 def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate: int | None = None,
@@ -238,8 +238,7 @@ def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate
 
     t, _, h, w = clip.shape
     ph, pw = max(h + h % 2, 16), max(w + w % 2, 16)
-    frames = (clip.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    frames = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    frames = np.pad(to_uint8(clip), ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as out:
         stream = out.add_stream(codec, rate=25)
@@ -259,8 +258,7 @@ def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     if len(decoded) != t:
         raise RuntimeError(f"video codec {codec}: decoded {len(decoded)} of {t} frames")
-    out_frames = torch.from_numpy(np.stack(decoded)[:, :h, :w]).permute(0, 3, 1, 2).float() / 255
-    return out_frames
+    return to_tensor(np.stack(decoded)[:, :h, :w])
 
 
 class RealisticDegradation:

@@ -19,6 +19,8 @@ from torch.utils.data import Dataset
 from vsr.data.augment import augment_pair, paired_random_crop
 from vsr.data.degradations import check_divisible, degrade
 from vsr.errors import UserError, check_choice
+from vsr.io import images as io_images
+from vsr.io.images import quantize, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +88,11 @@ def list_images(folder: Path) -> list[Path]:
 
 def read_image(path: Path) -> np.ndarray:
     """`(H, W, 3)` uint8 RGB (grey and alpha images converted), or UnreadableImage naming the file."""
-    import cv2
-
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    image = io_images.read_image(path)
     if image is None:
         raise UnreadableImage(f"{path}: unreadable image (missing, empty or corrupt); replace the file or "
                               "set data.on_error=skip to skip its clip")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -152,10 +151,6 @@ def choose_lr(lr: str, stored_available: bool, where: str) -> bool:
         raise UserError(f"data.lr=stored but {where} has no LR frames for this scale and degradation; precompute "
                         "them with datasets/prepare.py or set data.lr=auto to make LR on the fly")
     return lr != "degrade" and stored_available
-
-
-def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
 
 
 class FrameClips(Dataset):
@@ -264,7 +259,7 @@ class FrameClips(Dataset):
         if lr is None:
             seed = int(rng.integers(2**62)) if rng is not None else index
             lr = degrade(self.degradation, hr.contiguous(), seed)
-            lr = (lr.clamp(0, 1) * 255).round() / 255  # as if stored: LR frames are uint8 on disk
+            lr = quantize(lr)  # as if stored: LR frames are uint8 on disk
         if rng is not None:
             lr, hr = augment_pair(lr, hr, rng, **self.augment)
         name = clip.name if rng is None else f"{clip.name}/{start}"

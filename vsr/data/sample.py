@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from vsr.data.degradations import check_divisible
 from vsr.errors import UserError
+from vsr.io.images import to_tensor
 
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 VAL_PHOTOS = ("chelsea",)  # held out: never seen in training
@@ -47,7 +48,7 @@ def load_photo(name: str, max_side: int | None = None) -> torch.Tensor:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     image = np.ascontiguousarray(image[..., :3])
-    photo = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    photo = to_tensor([image])
     if max_side and max(photo.shape[-2:]) > max_side:
         factor = max_side / max(photo.shape[-2:])
         size = (round(photo.shape[-2] * factor), round(photo.shape[-1] * factor))

@@ -16,6 +16,7 @@ from vsr.data.augment import augment_pair, paired_random_crop
 from vsr.data.degradations import BicubicDegradation, check_divisible, degrade
 from vsr.data.frames import ON_ERROR, check_windows, load_or_skip
 from vsr.errors import UserError, check_choice
+from vsr.io.images import quantize, to_tensor
 from vsr.io.video import VIDEO_EXTENSIONS, iter_frames, probe, read_frames
 
 
@@ -168,7 +169,7 @@ class VideoClips(Dataset):
 
     def _clip(self, index: int) -> dict:
         frames = read_frames(self.files[index], self.max_frames)  # (T, H, W, 3) uint8
-        hr = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        hr = to_tensor(frames)
         hr = mod_crop(center_crop(hr, self.crop), self.scale).contiguous()
         h, w = hr.shape[-2:]
         if h < self.scale or w < self.scale:
@@ -176,7 +177,7 @@ class VideoClips(Dataset):
         if self.num_frames is not None:
             hr = hr[: self.num_frames]
         lr = degrade(self.degradation, hr, index)
-        lr = (lr.clamp(0, 1) * 255).round() / 255  # on the 8-bit grid, as a stored LR video (and BasicSR's LR PNGs)
+        lr = quantize(lr)  # on the 8-bit grid, as a stored LR video (and BasicSR's LR PNGs)
         return {"lr": lr.float(), "hr": hr, "name": self.names[index]}
 
     def _train_item(self) -> dict:
@@ -189,7 +190,7 @@ class VideoClips(Dataset):
         total = self._lengths[index]
         count = self.num_frames or total
         start = int(rng.integers(0, total - count + 1))
-        hr = torch.from_numpy(read_window(file, start, count)).permute(0, 3, 1, 2).float() / 255.0
+        hr = to_tensor(read_window(file, start, count))
         hr = mod_crop(center_crop(hr, self.crop), self.scale)
         h, w = hr.shape[-2:]
         if self.patch_size is not None:
@@ -198,6 +199,6 @@ class VideoClips(Dataset):
                                 f"use data.train.patch_size <= {min(h, w)}")
             _, hr = paired_random_crop(None, hr, self.patch_size, self.scale, rng)
         lr = degrade(self.degradation, hr.contiguous(), int(rng.integers(2**62)))
-        lr = (lr.clamp(0, 1) * 255).round() / 255
+        lr = quantize(lr)
         lr, hr = augment_pair(lr, hr, rng, **self.augment)
         return {"lr": lr.float().contiguous(), "hr": hr.contiguous(), "name": f"{self.names[index]}/{start}"}

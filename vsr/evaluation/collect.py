@@ -18,8 +18,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from vsr.errors import UserError, one_line_errors
-from vsr.evaluation.reports import LABELS, describe_data, format_cell, format_value, systems, write_atomic
+from vsr.evaluation.reports import LABELS, describe_data, format_cell, format_value, systems
 from vsr.evaluation.scoring import METRICS
+from vsr.io.atomic import write_atomic
 
 
 def find_metrics(paths: list[str | Path]) -> list[Path]:

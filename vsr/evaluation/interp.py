@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from vsr.errors import UserError, check_choice
-from vsr.evaluation.reports import describe_data, write_atomic, write_json
+from vsr.evaluation.reports import describe_data, write_json
 from vsr.interpolation.baselines import BASELINES, build_baseline
 from vsr.interpolation.stream import cut_score
+from vsr.io.atomic import write_atomic
 from vsr.metrics import psnr, ssim
 from vsr.metrics.fidelity import crop
 

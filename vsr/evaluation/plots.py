@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vsr.evaluation.reports import write_atomic  # noqa: E402
+from vsr.io.atomic import write_atomic  # noqa: E402
 
 
 def safe_name(name: str) -> str:

@@ -7,10 +7,10 @@ frames is infinite and is written as JSON `Infinity` (Python's json reads it bac
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 from vsr.evaluation.scoring import METRICS, PAIR_METRICS
+from vsr.io.atomic import write_atomic
 
 LABELS = {"psnr_y": "PSNR-Y ↑", "ssim_y": "SSIM-Y ↑", "psnr_rgb": "PSNR-RGB ↑", "lpips": "LPIPS ↓",
           "niqe": "NIQE ↓", "tof": "tOF ↓", "tlp": "tLP ↓", "warp_error": "warp error ↓"}
@@ -18,15 +18,6 @@ UNITS = ("PSNR in dB; SSIM in [0, 1]; LPIPS (AlexNet) in [0, 1]; NIQE as scikit-
          "reference; lower = closer to natural photographs); tOF in pixels of flow (TecoGAN, "
          "papers print x10); tLP in LPIPS units (papers print x100); warp error in 8-bit levels "
          "(masked mean absolute difference of the flow-warped previous frame).")
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write `text` to `path.tmp`, then rename it to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(text.encode() if isinstance(text, str) else text)
-    os.replace(tmp, path)
 
 
 def write_json(path: Path, report: dict) -> None:

@@ -3,13 +3,13 @@
 import torch
 from torch.nn import functional as F
 
+from vsr.ops import gaussian_1d
+
 
 def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """Separable Gaussian blur of `(N, C, H, W)` with reflected borders."""
     radius = max(1, int(round(3 * sigma)))
-    coords = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
+    kernel = gaussian_1d(2 * radius + 1, sigma, x.dtype, x.device)
     c = x.shape[1]
     pad_h, pad_w = min(radius, x.shape[-2] - 1), min(radius, x.shape[-1] - 1)
     kh, kw = kernel[radius - pad_h: radius + pad_h + 1], kernel[radius - pad_w: radius + pad_w + 1]

@@ -14,12 +14,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vsr.errors import UserError
 from vsr.inference.memory import check_fits
 from vsr.inference.progress import Progress
+from vsr.io import images as io_images
 from vsr.io.claim import OutputClaim
+from vsr.io.images import to_tensor, to_uint8
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -57,20 +58,13 @@ def _check_new_file(target: Path, overwrite: bool) -> None:
 
 def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """`(RGB uint8 (H, W, 3), alpha uint8 (H, W) or None)`; grey images become RGB, 16-bit become 8-bit."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        image = io_images.read_image(path, alpha=True)
+    except ValueError as err:
+        raise UserError(f"input={path}: {err}") from None
     if image is None:
         raise UserError(f"input={path}: not a readable image (or a format OpenCV cannot decode)")
-    if image.dtype == np.uint16:
-        image = (image.astype(np.float32) / 257).round().astype(np.uint8)
-    if image.dtype != np.uint8:
-        raise UserError(f"input={path}: {image.dtype} pixels are not supported (8 or 16 bits per channel)")
-    if image.ndim == 2:
-        image = image[..., None]
-    alpha = image[..., 3] if image.shape[2] == 4 else None
-    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(rgb), alpha
+    return image
 
 
 def write_image(claim: OutputClaim, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
@@ -92,10 +86,6 @@ def write_image(claim: OutputClaim, rgb: np.ndarray, alpha: np.ndarray | None = 
         raise UserError(f"output={path}: cannot write there ({err.strerror or err})") from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _to_uint8(frames: torch.Tensor) -> np.ndarray:
-    return (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def upscale_image(cfg, factor: int) -> dict:
@@ -124,17 +114,17 @@ def upscale_image(cfg, factor: int) -> dict:
         upscaler = make_upscaler(cfg, (rgb.shape[1], rgb.shape[0]))
         check_fits(upscaler, rgb.shape[1], rgb.shape[0])
         start = time.perf_counter()
-        clip = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        clip = to_tensor([rgb])
         bar = Progress(1, "image", unit="image", enabled=progress)  # a large image times runtimes first: said there
         upscaler.report_to(bar)
         try:
             with bar.piece(1):
-                out = _to_uint8(upscaler.upscale_clip(clip))[0]
+                out = to_uint8(upscaler.upscale_clip(clip))[0]
         finally:
             bar.close()
         if alpha is not None:
-            a = torch.from_numpy(alpha)[None, None].float() / 255
-            alpha = _to_uint8(filters.resize(a.expand(-1, 3, -1, -1), out.shape[:2]))[0, ..., 0]
+            a = to_tensor([alpha[..., None]])
+            alpha = to_uint8(filters.resize(a.expand(-1, 3, -1, -1), out.shape[:2]))[0, ..., 0]
         write_image(claim, out, alpha)
     seconds = time.perf_counter() - start
     print(f"upscaled image {rgb.shape[1]}x{rgb.shape[0]} -> {out.shape[1]}x{out.shape[0]} in {seconds:.1f} s, "
@@ -204,10 +194,9 @@ def upscale_stills(cfg, factor: int) -> dict:
             while pending and (pending[0] + half <= available_to or available_to == info.num_frames - 1):
                 i = pending.pop(0)
                 lo, hi = max(0, i - half), min(available_to, i + half)
-                window = np.stack([buffer[k] for k in range(lo, hi + 1)])
-                clip = torch.from_numpy(window).permute(0, 3, 1, 2).float() / 255
+                clip = to_tensor([buffer[k] for k in range(lo, hi + 1)])
                 with bar.piece(1):
-                    still = _to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0]
+                    still = to_uint8(upscaler.upscale_clip(clip, slice(i - lo, i - lo + 1)))[0]
                 write_image(claims[i], still)
                 bar.note(f"still {len(wanted) - len(pending)}/{len(wanted)}: frame {i} -> {files[i]}")
 

@@ -19,6 +19,7 @@ from vsr.inference.precision import check_passed, native_bf16
 from vsr.inference.runtime import AutoRuntime, onnx_clip_frames
 from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
+from vsr.io.images import to_frames, to_tensor
 from vsr.models.descriptor import describe
 from vsr.runtimes.model_files import load, read_model_json
 from vsr.work import part
@@ -82,25 +83,6 @@ def auto_chunk(folder: str | Path | None, overlap: int) -> int:
     """chunk=auto: calls as long as the folder's ONNX graph takes (so every call can run on it),
     else `CLIP_FRAMES`, less the context frames."""
     return max(1, (onnx_clip_frames(folder) or CLIP_FRAMES) - 2 * overlap)
-
-
-def to_tensor(frames: list) -> torch.Tensor:
-    """uint8 `(H, W, 3)` arrays (or float `(3, H, W)` tensors) -> float clip `(T, 3, H, W)` in [0, 1]."""
-    if isinstance(frames[0], torch.Tensor):
-        return torch.stack(frames).float()
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
-
-
-def to_frames(clip: torch.Tensor) -> list[np.ndarray]:
-    """float clip `(T, 3, H, W)` -> uint8 `(H, W, 3)` frames (rounded). Works in place on `clip`
-    (clamped, scaled, rounded) one frame at a time: a float copy of a 20-frame 720p chunk costs more
-    than encoding a frame, and a frame's passes stay in the cache (3.2 vs 3.7-4.8 ms a 720p frame)."""
-    t, c, h, w = clip.shape
-    frames = torch.empty((t, h, w, c), dtype=torch.uint8)
-    with torch.inference_mode():  # model outputs are inference tensors: in-place only in this mode
-        for frame, out in zip(clip, frames):
-            out.copy_(frame.clamp_(0, 1).mul_(255).round_().permute(1, 2, 0))
-    return list(frames.numpy())
 
 
 class Upscaler:

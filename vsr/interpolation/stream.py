@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from vsr.errors import UserError
 from vsr.interpolation.baselines import BASELINES, build_baseline
+from vsr.io.images import to_tensor, to_uint8
 from vsr.weights import ROOT as WEIGHTS_ROOT
 
 SHIPPED = WEIGHTS_ROOT / "interp"
@@ -76,7 +77,7 @@ class SceneCuts:
     def watch(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         previous = None
         for index, frame in enumerate(frames):
-            current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 255
+            current = to_tensor([frame])[0]
             if previous is not None and cut_score(previous, current) > self.threshold:
                 self.cuts.add(index - 1)
             previous = current
@@ -113,7 +114,7 @@ class FrameInterpolator:
         `cuts`: a `SceneCuts` watching the source frames (default: cuts are scored on these frames)."""
         previous = previous_frame = None
         for index, frame in enumerate(frames):
-            current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 255
+            current = to_tensor([frame])[0]
             if previous is not None:
                 yield previous_frame
                 if self.factor > 1:
@@ -124,7 +125,7 @@ class FrameInterpolator:
                         for _ in range(self.factor - 1):
                             yield previous_frame
                     else:
-                        middle = (self.between(previous, current) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+                        middle = to_uint8(self.between(previous, current))
                         yield from middle
             previous, previous_frame = current, frame
         if previous is not None:

@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from vsr.errors import UserError
+from vsr.ops import gaussian_1d
 
 # BT.601 luma for RGB in [0, 1], giving Y in [16, 235] (BasicSR `bgr2ycbcr(y_only=True)` * 255).
 Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -83,9 +84,7 @@ def psnr(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bo
 
 def _gaussian_1d(dtype=torch.float64, device=None) -> torch.Tensor:
     """The normalised 11-tap Gaussian (sigma 1.5) of cv2.getGaussianKernel."""
-    x = torch.arange(SSIM_WINDOW, dtype=dtype, device=device) - SSIM_WINDOW // 2
-    g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
-    return g / g.sum()
+    return gaussian_1d(SSIM_WINDOW, SSIM_SIGMA, dtype, device)
 
 
 def ssim(sr: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: bool = False) -> torch.Tensor:

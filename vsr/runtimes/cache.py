@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
+from vsr.io.atomic import write_atomic
 from vsr.runtimes.model_files import MODEL_JSON, sha256_file
 
 # Part of every cache key: raise it when exported graphs of the same weights change, so that old
@@ -77,9 +78,7 @@ def _manifest(folder: Path) -> dict:
 def record_verified(folder: Path, files: tuple[str, ...]) -> None:
     """Record `files` as they are now: checked (freshly exported, or their output compared)."""
     manifest = {**_manifest(folder), **{name: file_record(folder / name) for name in files}}
-    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, folder / MANIFEST)
+    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1))
 
 
 def is_verified(folder: Path, files: tuple[str, ...]) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from vsr.errors import UserError
+from vsr.io.atomic import replacing, temporary_name
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -36,20 +37,11 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     import torch
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(target) as f:
+        torch.save(obj, f)
     _fsync_dir(target.parent)
     for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a process killed mid-save
-        if stale != tmp:
+        if stale != temporary_name(target):
             stale.unlink(missing_ok=True)
 
 
