@@ -31,7 +31,7 @@ class KillDuringSave(L.Callback):
         self.step = step
 
     def setup(self, trainer, pl_module, stage):
-        import vsr.training.checkpoint_io as checkpoint_io
+        import vsr.io.atomic as atomic
 
         real_fsync = os.fsync
 
@@ -40,11 +40,11 @@ class KillDuringSave(L.Callback):
                 _kill_now()
             return real_fsync(fd)
 
-        checkpoint_io.os = _OsProxy(fsync)
+        atomic.os = _OsProxy(fsync)
 
 
 class _OsProxy:
-    """`os` with `fsync` replaced (only inside vsr.training.checkpoint_io)."""
+    """`os` with `fsync` replaced (only inside vsr.io.atomic, which checkpoints are saved through)."""
 
     def __init__(self, fsync):
         self.fsync = fsync

@@ -19,17 +19,8 @@ from torch import nn
 from vsr.errors import UserError, check_flag
 from vsr.export.package import model_json, write_json, write_weights
 from vsr.models.descriptor import describe
-from vsr.runtimes.graphs import (
-    FORMATS,
-    NCNN_BIN,
-    NCNN_PARAM,
-    ONNX_FILE,
-    PROPAGATE_FILE,
-    RECONSTRUCT_FILE,
-    TORCHSCRIPT_FILE,
-    export_format,
-)
-from vsr.runtimes.model_files import MODEL_JSON
+from vsr.runtimes.graphs import FORMATS, export_format
+from vsr.runtimes.model_files import GRAPH_FILES, MODEL_JSON
 
 
 def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
@@ -135,7 +126,7 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
         meta = model_json(descriptor, architecture, weights, source or {}, training_config, metrics, entries)
         write_json(meta, tmp)
         (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
-        for stale in (ONNX_FILE, TORCHSCRIPT_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE, NCNN_PARAM, NCNN_BIN):
+        for stale in GRAPH_FILES:  # an earlier export's graphs would not match these weights
             (out / stale).unlink(missing_ok=True)
         umask = os.umask(0)
         os.umask(umask)
