@@ -116,7 +116,7 @@ def test_onnx_split_runs_kept_frames_like_eager_and_stale_files_are_not_used(tmp
     frames are never reconstructed; both runtimes match eager on the kept frames, at a size off the
     flow pyramid's multiple. A graph file replaced after export is not used; single-frame models
     are refused with a one-line error."""
-    from vsr.inference.runtime import make_runner
+    from vsr.runtimes.factory import make_runner
     from vsr.runtimes.runners import SplitGraphRunner
 
     model = tiny(TINY_RECURRENT)

@@ -11,10 +11,11 @@ import torch
 from tests.tiny_models import tiny
 from vsr.errors import UserError
 from vsr.export import export
-from vsr.inference import Upscaler, runtime
+from vsr.inference import Upscaler
 from vsr.inference.runtime import AutoRuntime
 from vsr.runtimes import cache as runtime_cache
-from vsr.runtimes import graphs, runners
+from vsr.runtimes import factory, graphs, runners
+from vsr.runtimes.choice import Choice, RuntimeChooser
 from vsr.runtimes.graphs import rename_blobs
 
 TINY_RRDB = {"_target_": "vsr.models.RRDBNet", "scale": 2, "num_feat": 8, "num_block": 1, "num_grow_ch": 4,
@@ -41,7 +42,7 @@ def test_auto_times_each_runtime_then_keeps_the_fastest():
         assert calls == 1  # timed on probes cut from the first call's clip
     report = auto.report()
     tried = report["seconds_per_mpixel"]
-    assert {"eager", "channels_last"} <= set(tried) and set(tried) | set(report["dropped"]) == set(auto.candidates())
+    assert {"eager", "channels_last"} <= set(tried) and set(tried) | set(report["dropped"]) == set(auto.chooser.candidates())
     assert report["runtime"] == min(tried, key=tried.get)
     assert (auto(clip) - expected).abs().max() < 1e-5
     print(f"auto picked {report['runtime']} after {calls} calls: {report}")
@@ -49,14 +50,14 @@ def test_auto_times_each_runtime_then_keeps_the_fastest():
 
 def test_missing_or_failing_runtimes_fall_back_to_eager(monkeypatch):
     model = tiny(TINY_RRDB)
-    real = runtime.make_runner
+    real = factory.make_runner
 
     def without_exports(name, *args, **kwargs):
         if name in ("ncnn", "onnxruntime", "openvino"):
             raise ImportError(f"No module named {name!r}")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(runtime, "make_runner", without_exports)
+    monkeypatch.setattr(factory, "make_runner", without_exports)
     clip = torch.rand(1, 1, 3, 8, 8)
     with torch.no_grad():
         expected = model(clip)
@@ -76,7 +77,7 @@ def test_missing_or_failing_runtimes_fall_back_to_eager(monkeypatch):
             raise RuntimeError("kernel crashed")
 
     broken = AutoRuntime(model, False, torch.device("cpu"), runtime="channels_last")
-    broken.runners["channels_last"] = broken.chosen = Broken()
+    broken.choice = Choice(Broken(), broken.eager)
     assert torch.equal(broken(clip), expected) and broken.name == "eager"
     assert "kernel crashed" in broken.report()["dropped"]["channels_last"]
 
@@ -85,9 +86,9 @@ def test_small_inputs_gpu_precisions_and_bad_names_stay_eager():
     model = tiny(TINY_RRDB)
     small = AutoRuntime(model, False, torch.device("cpu"))
     small(torch.rand(1, 2, 3, 8, 8))
-    assert small.chosen is None and small.runners.keys() == {"eager"}  # nothing exported for a thumbnail
+    assert small.chosen is None and small.chooser.runners.keys() == {"eager"}  # nothing exported for a thumbnail
     assert AutoRuntime(model, False, torch.device("cpu"), precision="bf16").name == "eager"
-    assert AutoRuntime(tiny(TINY_RECURRENT), True, torch.device("cpu")).candidates() == ["eager", "channels_last"]
+    assert AutoRuntime(tiny(TINY_RECURRENT), True, torch.device("cpu")).chooser.candidates() == ["eager", "channels_last"]
     with pytest.raises(UserError, match="runtime=fast"):
         Upscaler(model, 2, temporal=False, device="cpu", runtime="fast")
 
@@ -158,15 +159,15 @@ def test_clips_the_chosen_runtime_cannot_take_go_to_the_best_torch_runtime():
                 return model(clip)[:, keep]
 
     auto = AutoRuntime(model, True, torch.device("cpu"), min_pixels=0)
-    auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)
-    auto.runners["fixed"] = FixedFrames()
-    auto.pending = ["eager", "fixed"]
+    auto.chooser.eager = auto.chooser.runners["eager"] = SlowEager(model)
+    auto.chooser.runners["fixed"] = FixedFrames()
+    auto.chooser.pending = ["eager", "fixed"]
     short, full = torch.rand(1, 2, 3, 8, 8), torch.rand(1, 3, 3, 8, 8)
     with torch.no_grad():
         expected_short, expected_full = model(short), model(full)
     for clip, expected in [(short, expected_short), (full, expected_full)] * 3:
         assert torch.allclose(auto(clip), expected, atol=1e-6)
-    assert auto.name == "fixed" and auto.fallback.name == "eager"
+    assert auto.name == "fixed" and auto.choice.fallback.name == "eager"
     assert auto.ran in ("eager+fixed", "fixed+eager")  # what upscale.py's summary names: both ran calls
     assert torch.allclose(auto(short), expected_short, atol=1e-6) and torch.allclose(auto(full), expected_full, atol=1e-6)
 
@@ -191,9 +192,9 @@ def test_a_fast_runtime_with_wrong_outputs_is_never_chosen():
             return super().__call__(clip, keep)
 
     auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
-    auto.eager = auto.fallback = auto.runners["eager"] = SlowEager(model)
-    auto.runners["wrong"] = FastButWrong()
-    auto.pending = ["eager", "wrong"]
+    auto.chooser.eager = auto.chooser.runners["eager"] = SlowEager(model)
+    auto.chooser.runners["wrong"] = FastButWrong()
+    auto.chooser.pending = ["eager", "wrong"]
     clip = torch.rand(1, 2, 3, 12, 16)
     with torch.no_grad():
         expected = model(clip)
@@ -213,13 +214,19 @@ def test_auto_remembers_its_choice_for_the_next_run(monkeypatch):
     def no_timing(self, clip):
         raise AssertionError("timed again")
 
-    monkeypatch.setattr(AutoRuntime, "_explore", no_timing)
+    monkeypatch.setattr(RuntimeChooser, "explore", no_timing)
     second = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
     with torch.no_grad():
         assert torch.allclose(second(clip), model(clip), atol=1e-5)
     assert second.recalled and second.name == first.name and second.report()["timed_earlier"]
-    with pytest.raises(AssertionError, match="timed again"):  # another clip shape: not remembered
-        AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)(torch.rand(1, 2, 3, 16, 16))
+    nearby = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)  # a frame size of the same class
+    with torch.no_grad():
+        near = torch.rand(1, 2, 3, 14, 16)
+        assert torch.allclose(nearby(near), model(near), atol=1e-5) and nearby.recalled
+    with pytest.raises(AssertionError, match="timed again"):  # frames twice as large each way: timed afresh
+        AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)(torch.rand(1, 2, 3, 24, 32))
+    with pytest.raises(AssertionError, match="timed again"):  # another frame count a call: timed afresh
+        AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)(torch.rand(1, 3, 3, 12, 16))
     other = tiny(TINY_RRDB)
     torch.nn.init.zeros_(next(other.parameters()))
     with pytest.raises(AssertionError, match="timed again"):  # other weights: not remembered
@@ -234,9 +241,9 @@ def test_fixed_length_calls_only_for_fixed_length_graphs():
     class Graph(runners.Runner):
         shape = [1, 20, 3, "height", "width"]
 
-    auto.chosen = Graph()
+    auto.choice = Choice(Graph(), auto.eager)
     assert auto.fixed_frames()
-    auto.chosen = auto.eager
+    auto.choice = Choice(auto.eager, auto.eager)
     assert not auto.fixed_frames()  # PyTorch takes any length: the last window can be short
 
 
@@ -271,9 +278,9 @@ def test_single_frame_models_are_timed_on_full_size_frames():
     of the frames at full size; recurrent models keep one clip length for every runtime (crops)."""
     clip = torch.rand(1, 8, 3, 90, 160)
     single = AutoRuntime(tiny(TINY_RRDB), temporal=False, device=torch.device("cpu"), min_pixels=0)
-    assert single._probe(single.eager, clip).shape == (1, 2, 3, 90, 160)
+    assert single.chooser.probe(single.eager, clip).shape == (1, 2, 3, 90, 160)
     recurrent = AutoRuntime(tiny(TINY_RECURRENT), temporal=True, device=torch.device("cpu"), min_pixels=0)
-    probe = recurrent._probe(recurrent.eager, clip)
+    probe = recurrent.chooser.probe(recurrent.eager, clip)
     assert probe.shape[1] == 8 and probe.shape[-2] * probe.shape[-1] < 90 * 160 / 2
 
 
@@ -302,8 +309,8 @@ def test_single_frame_runners_take_a_few_frames_a_call():
     assert sizes == [2, 1]
     assert runners.FrameGroups(Recording(), scale=2, pixels=1).group(clip) == 1  # frames larger than the budget: one a call
     assert grouped(clip, slice(0, 0)).shape == (1, 0, 3, 32, 32)  # no frame kept: an empty clip at the output size
-    assert isinstance(runtime.make_runner("eager", model, temporal=False), runners.FrameGroups)
-    assert not isinstance(runtime.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runners.FrameGroups)
+    assert isinstance(factory.make_runner("eager", model, temporal=False), runners.FrameGroups)
+    assert not isinstance(factory.make_runner("eager", tiny(TINY_RECURRENT), temporal=True), runners.FrameGroups)
 
 
 def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
@@ -328,7 +335,9 @@ def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
         shutil.copyfile(wrong, cached)
         auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0, **options)
         assert torch.allclose(auto(clip), expected, atol=1e-5)
-        assert "differs from PyTorch" in auto.report()["dropped"]["onnxruntime"] and not cached.exists()
+        assert "differs from PyTorch" in auto.report()["dropped"]["onnxruntime"]
+        # removed; a later candidate of the same run (openvino reads the same file) may export it afresh
+        assert not cached.exists() or cached.read_bytes() != Path(wrong).read_bytes()
         return auto
 
     explicit = swapped_run(runtime="onnxruntime")
@@ -336,8 +345,8 @@ def test_a_changed_cached_export_is_checked_again_before_use(tmp_path):
     fresh = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
     assert torch.allclose(fresh(clip), expected, atol=1e-5) and fresh.name == "onnxruntime"  # exported afresh
 
-    fresh._memo(clip).parent.mkdir(parents=True, exist_ok=True)
-    fresh._memo(clip).write_text(json.dumps({"runtime": "onnxruntime", "fallback": "eager"}))
+    fresh.chooser.memo(clip).parent.mkdir(parents=True, exist_ok=True)
+    fresh.chooser.memo(clip).write_text(json.dumps({"runtime": "onnxruntime", "fallback": "eager"}))
     remembered = swapped_run()
     assert not remembered.recalled  # timed afresh, without the swapped file
     fresh = AutoRuntime(model, False, torch.device("cpu"), runtime="onnxruntime", min_pixels=0)
@@ -387,8 +396,8 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
             with torch.no_grad():
                 return model(clip)[:, keep]
 
-    built, real = [], runtime.make_runner
-    monkeypatch.setattr(runtime, "make_runner", lambda name, *args, **kwargs: built.append(name) or (
+    built, real = [], factory.make_runner
+    monkeypatch.setattr(factory, "make_runner", lambda name, *args, **kwargs: built.append(name) or (
         Graph(name) if name in ("onnxruntime", "openvino") else Slow(real(name, *args, **kwargs))))
 
     def run(frames: int) -> tuple[AutoRuntime, list[str]]:
@@ -405,12 +414,57 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
     assert said[0].startswith("timing runtimes for 16x16, 6 frames a call: eager, channels_last (once per model")
     assert said[1].startswith(f"runtime: {short.name}, frames/s at 16x16") and said[1].count("not used") == 1
     assert "onnxruntime, openvino not used: its ONNX graph takes 8 frames a call, these calls have 6" in said[1]
-    assert short._memo(torch.rand(1, 6, 3, 16, 16)).name.endswith("-eager+channels_last.json")
+    assert short.chooser.memo(torch.rand(1, 6, 3, 16, 16)).name.endswith("-eager+channels_last.json")
 
     full, _ = run(8)  # a window of the graph's length: the graphs are timed, and the faster one runs
     assert full.name in ("onnxruntime", "openvino") and full.ran == full.name
 
     # a choice remembered for short clips that names a graph (as the old timing did) is not used
-    short._memo(torch.rand(1, 6, 3, 16, 16)).write_text(json.dumps({"runtime": "openvino", "fallback": "eager"}))
+    short.chooser.memo(torch.rand(1, 6, 3, 16, 16)).write_text(json.dumps({"runtime": "openvino", "fallback": "eager"}))
     again, said = run(6)
     assert not again.recalled and again.ran == again.name != "openvino" and said[0].startswith("timing runtimes")
+
+
+def test_choosing_stops_when_its_time_cap_is_spent(monkeypatch):
+    """Choosing costs at most CHOICE_SECONDS, or CHOICE_SHARE of the job at PyTorch's timed speed when
+    that is longer: candidates left when it is spent are not built or timed, and the report says why;
+    PyTorch's runtimes are always timed (they are the fallback)."""
+    import time
+
+    from vsr.runtimes import choice
+
+    model = tiny(TINY_RRDB)
+    built = []
+
+    class Slow(runners.Runner):  # an export that takes its time, then a fast runner
+        def __init__(self, name):
+            self.name = name
+
+        def __call__(self, clip, keep=slice(None)):
+            with torch.no_grad():
+                return model(clip)[:, keep]
+
+    def make(name, *args, **kwargs):
+        built.append(name)
+        if name in runners_torch:
+            return real(name, *args, **kwargs)
+        time.sleep(0.3)
+        return Slow(name)
+
+    runners_torch, real = ("eager", "channels_last"), factory.make_runner
+    monkeypatch.setattr(factory, "make_runner", make)
+    monkeypatch.setattr(choice, "CHOICE_SECONDS", 0.2)
+    clip = torch.rand(1, 2, 3, 12, 16)
+    auto = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    with torch.no_grad():
+        assert torch.allclose(auto(clip), model(clip), atol=1e-5)
+    report = auto.report()
+    assert built == ["eager", "channels_last", "onnxruntime"]  # the first export spent the cap
+    assert set(report["seconds_per_mpixel"]) == {"eager", "channels_last", "onnxruntime"}
+    assert {"openvino", "ncnn"} <= set(report["dropped"]) and "capped at 0 s" in report["dropped"]["ncnn"]
+
+    # a long job buys a longer choice: its share at eager's timed speed
+    long_job = RuntimeChooser(model, False, job_frames=10**9)
+    long_job.timings["eager"] = [1e-6]
+    assert long_job.budget(clip) == pytest.approx(choice.CHOICE_SHARE * 1e-6 * 12 * 16 * 10**9)
+    assert RuntimeChooser(model, False).budget(clip) == choice.CHOICE_SECONDS  # job size unknown

@@ -4,6 +4,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+# ITU-R BT.601 luma weights of R, G, B (Kr, Kg, Kb): the metrics' Y, the encoder's YCbCr and grey frames.
+BT601_LUMA = (0.299, 0.587, 0.114)
+# Studio range: Y in [16, 235], 219 levels for RGB in [0, 1] (BasicSR's 65.481, 128.553, 24.966).
+STUDIO_Y_WEIGHTS = tuple(219 * k for k in BT601_LUMA)
+STUDIO_Y_OFFSET = 16.0
+
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
     """Sample `x` `(N, C, H, W)` at each pixel displaced by `flow` `(N, 2, H, W)` (x, y in pixels)."""
@@ -36,6 +42,9 @@ def to_grey(frames: torch.Tensor) -> np.ndarray:
         frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     rgb = frames.permute(0, 2, 3, 1).cpu().numpy()
     return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
+
+
+OPENCV_FLOW_METHODS = ("dis", "farneback")
 
 
 def opencv_flow(a: np.ndarray, b: np.ndarray, method: str = "dis", levels: int = 3) -> np.ndarray:

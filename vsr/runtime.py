@@ -13,7 +13,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc mmaps large blocks and unmaps them on free, so each training step
     page-faults all of its activations again; on virtual machines where a first touch is
-    expensive this made a CPU training step ~10x slower (1.3 s vs 11-23 s, measured).
+    expensive this made a CPU training step several times slower (experiments/benchmarks.md).
     Blocks up to 32 MB (glibc's maximum) now come from a heap that is never trimmed.
     Returns False where this is not glibc.
     """

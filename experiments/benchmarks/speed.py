@@ -217,12 +217,12 @@ def matrix_units() -> str:
 def make_variant(name: str, model, config: dict, clip: torch.Tensor, work: Path):
     """A callable clip -> clip for runtime variant `name`, and a note (export/compile time)."""
     from vsr.inference import runtime as rt
-    from vsr.runtimes import graphs, model_files, runners
+    from vsr.runtimes import factory, graphs, model_files, runners
 
     temporal = is_temporal(config)
     if name in ("eager", "channels_last", "ncnn"):
         start = time.perf_counter()
-        runner = rt.make_runner(name, model, temporal)
+        runner = factory.make_runner(name, model, temporal)
         return runner, (f"export {time.perf_counter() - start:.0f} s" if name == "ncnn" else "")
     if name == "bf16":
         def run(x):

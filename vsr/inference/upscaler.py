@@ -16,11 +16,12 @@ from vsr.errors import UserError, check_choice, check_number, is_number
 from vsr.inference import filters
 from vsr.inference.ensemble import SelfEnsemble
 from vsr.inference.precision import check_passed, native_bf16
-from vsr.inference.runtime import AutoRuntime, onnx_clip_frames
+from vsr.inference.runtime import AutoRuntime
 from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
 from vsr.io.images import to_frames, to_tensor
 from vsr.models.descriptor import describe
+from vsr.runtimes.factory import onnx_clip_frames
 from vsr.runtimes.model_files import load, read_model_json
 from vsr.work import part
 
@@ -169,6 +170,8 @@ class Upscaler:
         when the window ends) and say there what preparing the runtime does."""
         self.progress = progress
         self.runtime.notify = progress.step
+        # the job's model passes: choosing a runtime may take a share of them (vsr.runtimes.choice)
+        self.runtime.chooser.job_frames = progress.total * self.ensemble.size
 
     # sizes ----------------------------------------------------------------------------------
     def output_size(self, width: int, height: int) -> tuple[int, int]:

@@ -85,9 +85,8 @@ def flag(cfg, option: str, default: bool) -> bool:
 def encoder_threads(cfg, device) -> int:
     """`encoder_threads=`; `auto` beside a CPU model: the model's thread count. x264's threads are
     slice threads here (`VideoWriter`): they encode each frame together and finish it before the
-    next model call, so they never take cores from the model's threads (on 2 cores, 720p: 8.4-8.8
-    instead of one thread's 13-15 ms a frame, files 2.6% larger; experiments/benchmarks.md). Beside
-    a GPU: x264's choice (0)."""
+    next model call, so they never take cores from the model's threads (faster than one thread for
+    slightly larger files: experiments/benchmarks.md). Beside a GPU: x264's choice (0)."""
     threads = cfg.get("encoder_threads", "auto")
     if threads == "auto":
         return torch.get_num_threads() if device.type == "cpu" else 0

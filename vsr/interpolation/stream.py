@@ -21,10 +21,11 @@ from torch.nn import functional as F
 from vsr.errors import UserError
 from vsr.interpolation.baselines import BASELINES, build_baseline
 from vsr.io.images import to_tensor, to_uint8
+from vsr.ops import BT601_LUMA
 from vsr.weights import ROOT as WEIGHTS_ROOT
 
 SHIPPED = WEIGHTS_ROOT / "interp"
-LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+LUMA = torch.tensor(BT601_LUMA).view(1, 3, 1, 1)
 
 
 def _small_luma(frame: torch.Tensor, size: int = 64) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 
 from vsr.errors import UserError, check_choice, check_number
 from vsr.io.claim import OutputClaim
+from vsr.ops import BT601_LUMA, STUDIO_Y_WEIGHTS
 
 OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
@@ -21,9 +22,8 @@ DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.
 
 # BT.601 limited range, what swscale's rgb24 -> yuv420p uses for untagged video (and so what readers
 # assume when decoding ours): rows Y, Cb, Cr of R, G, B in [0, 1], scaled to 219 / 224 levels.
-KR, KB = 0.299, 0.114
-KG = 1 - KR - KB
-Y_WEIGHTS = [219 * KR, 219 * KG, 219 * KB]
+KR, KG, KB = BT601_LUMA
+Y_WEIGHTS = list(STUDIO_Y_WEIGHTS)
 CB_WEIGHTS = [224 * -KR / (2 - 2 * KB), 224 * -KG / (2 - 2 * KB), 224 * 0.5]
 CR_WEIGHTS = [224 * 0.5, 224 * -KG / (2 - 2 * KR), 224 * -KB / (2 - 2 * KR)]
 
@@ -37,9 +37,8 @@ def _weighted_sum(rgb: torch.Tensor, weights: list[float], offset: float) -> tor
 def yuv420p(frame: torch.Tensor) -> np.ndarray:
     """Float RGB `(3, H, W)` (clamped to [0, 1] in place; H, W even) -> yuv420p planes as one uint8
     array `(3H/2, W)`: swscale's matrix and range, chroma the mean of each 2x2 block, rounded once
-    from float instead of through uint8 RGB (0.1-0.3 dB closer after decoding). About 3 ms a 720p
-    frame alone, 4 beside OpenVINO's threads: no faster than rounding to RGB plus swscale in
-    `upscale.py` (experiments/benchmarks.md, "YUV from the model's float output")."""
+    from float instead of through uint8 RGB (closer after decoding; no faster than rounding to RGB
+    plus swscale: experiments/benchmarks.md, "YUV from the model's float output")."""
     _, h, w = frame.shape
     rgb = frame.clamp_(0, 1)
     planes = torch.empty(h * w * 3 // 2, dtype=torch.uint8)
@@ -171,10 +170,9 @@ class StreamCopier:
         self.input.close()
 
 
-# x264 on this 2-core machine takes its time out of the model's (experiments/benchmarks.md): on
-# upscaled 720p frames superfast at CRF 17 encodes at about half veryfast / CRF 16's CPU time (10-15
-# vs 19-26 ms a frame) at the same PSNR-Y against the frames given (-0.07 / +0.23 dB on two clips),
-# for 15-50% larger files; `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
+# x264 on a CPU takes its time out of the model's: superfast at CRF 17 encodes at about half
+# veryfast / CRF 16's CPU time at the same PSNR-Y, for larger files (experiments/benchmarks.md);
+# `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
 DEFAULT_CRF, DEFAULT_PRESET = 17, "superfast"
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")

@@ -11,11 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from vsr.errors import UserError
-from vsr.ops import gaussian_1d
-
-# BT.601 luma for RGB in [0, 1], giving Y in [16, 235] (BasicSR `bgr2ycbcr(y_only=True)` * 255).
-Y_WEIGHTS = (65.481, 128.553, 24.966)
-Y_OFFSET = 16.0
+from vsr.ops import STUDIO_Y_OFFSET, STUDIO_Y_WEIGHTS, gaussian_1d
 
 # SSIM constants of Wang et al. 2004 for 8-bit data, 11x11 Gaussian window, sigma 1.5.
 SSIM_WINDOW = 11
@@ -38,8 +34,8 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_y(levels: torch.Tensor) -> torch.Tensor:
     """Y of BT.601 YCbCr: `(N, 3, H, W)` RGB levels 0-255 -> `(N, 1, H, W)` in [16, 235], not rounded."""
-    weights = levels.new_tensor(Y_WEIGHTS).view(1, 3, 1, 1)
-    return (levels / 255.0 * weights).sum(dim=1, keepdim=True) + Y_OFFSET
+    weights = levels.new_tensor(STUDIO_Y_WEIGHTS).view(1, 3, 1, 1)
+    return (levels / 255.0 * weights).sum(dim=1, keepdim=True) + STUDIO_Y_OFFSET  # BasicSR `bgr2ycbcr(y_only=True)` * 255
 
 
 def check_pair(sr: torch.Tensor, gt: torch.Tensor) -> None:

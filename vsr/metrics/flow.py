@@ -14,9 +14,9 @@ import torch
 from torch.nn import functional as F
 
 from vsr.errors import UserError, check_choice
-from vsr.ops import opencv_flow, to_grey
+from vsr.ops import OPENCV_FLOW_METHODS, opencv_flow, to_grey
 
-FLOW_METHODS = ("farneback", "dis", "raft")
+FLOW_METHODS = (*OPENCV_FLOW_METHODS, "raft")
 RAFT_FILE = "raft_small_C_T_V2-01064c6d.pth"  # torchvision Raft_Small_Weights.C_T_V2
 
 def estimate_flow(prev: torch.Tensor, next: torch.Tensor,  # noqa: A002

@@ -4,9 +4,9 @@
 import torch
 
 from vsr.errors import check_choice
+from vsr.ops import OPENCV_FLOW_METHODS as FLOW_METHODS
 from vsr.ops import flow_warp, opencv_flow, to_grey
 
-FLOW_METHODS = ("dis", "farneback")
 FARNEBACK_LEVELS = 5  # pyramid levels: frames to interpolate between move more than a metric's neighbours
 
 

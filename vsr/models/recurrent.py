@@ -122,7 +122,7 @@ class RecurrentRRDBNet(nn.Module):
         """One frame's output from its hidden state: RRDB trunk, upsampler, bicubic skip. Local (a
         receptive radius of about 15 LR pixels per trunk block), so it can run tile by tile."""
         residual = self.upsampler(self.trunk(hidden))
-        with torch.autocast(lr_frame.device.type, enabled=False):  # bf16 rounding of the image itself costs 0.2 dB
+        with torch.autocast(lr_frame.device.type, enabled=False):  # bf16 rounding of the image itself costs PSNR (experiments/benchmarks.md)
             return residual.float() + self.skip(lr_frame.float())
 
     def kept_states(self, lr: torch.Tensor, keep: slice = slice(None)) -> Iterator[tuple[int, torch.Tensor]]:

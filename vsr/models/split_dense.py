@@ -4,7 +4,7 @@
 earlier output. Split its weights by input: each feature map, once computed, feeds all the later
 convolutions through one wide convolution, and the partial sums are added. Same function, same
 FLOPs (outputs equal up to float rounding); no concatenations, and wide outputs instead of narrow
-ones. ncnn's Winograd kernels run `rrdb` models 1.2-1.3x faster this way (experiments/benchmarks.md);
+ones. ncnn's Winograd kernels run `rrdb` models faster this way (experiments/benchmarks.md);
 oneDNN / OpenVINO fuse the concatenated form better, so only the ncnn export uses it.
 """
 

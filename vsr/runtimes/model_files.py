@@ -131,7 +131,7 @@ class BuildBudget(TorchFunctionMode):
             raise OverflowError("model construction over budget")
         name = getattr(func, "__name__", "")
         if name.endswith("_") and not name.startswith("__") and args and getattr(args[0], "is_meta", False):
-            return args[0]  # in-place init of a meta tensor: no data to change (and it imports torch._dynamo: 1.4 s)
+            return args[0]  # in-place init of a meta tensor: no data to change (and it imports torch._dynamo, slow to start)
         return func(*args, **(kwargs or {}))
 
 

@@ -72,7 +72,7 @@ class TorchRunner(Runner):
                 return run_recurrent(self.model, clip, keep, getattr(self.model, "scale", 1))
             # single-frame models: FrameGroups copies each output frame into one contiguous clip (a
             # channels_last output interleaves the frames pixel by pixel, and every later per-frame
-            # pass, ensemble sum or uint8 conversion, would read the whole clip: 49 vs 3 ms a 720p frame)
+            # pass, ensemble sum or uint8 conversion, would read the whole clip; experiments/benchmarks.md)
             return self.model(clip)[:, keep]
 
 

@@ -310,7 +310,7 @@ class VSRGANModule(L.LightningModule):
         checkpoint["rng_state"] = capture_rng_state()
         checkpoint["bad_steps"] = self.bad_steps
         checkpoint["skipped_steps"] = self.skipped_steps
-        for key in self.frozen_keys():  # the perceptual VGG19 was 80 of a tiny run's 81 MB
+        for key in self.frozen_keys():  # e.g. the perceptual VGG19: most of a small run's checkpoint
             checkpoint["state_dict"].pop(key, None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
