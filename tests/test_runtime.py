@@ -428,7 +428,7 @@ def test_a_clip_shorter_than_the_graph_runs_on_the_runtime_timing_chose(tmp_path
 def test_choosing_stops_when_its_time_cap_is_spent(monkeypatch):
     """Choosing costs at most CHOICE_SECONDS, or CHOICE_SHARE of the job at PyTorch's timed speed when
     that is longer: candidates left when it is spent are not built or timed, and the report says why;
-    PyTorch's runtimes are always timed (they are the fallback)."""
+    eager is always timed (it is the fallback)."""
     import time
 
     from vsr.runtimes import choice

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 # level) is not used, however fast.
 PARITY_TOLERANCE = 1e-3
 TORCH_RUNTIMES = ("eager", "channels_last")
-# Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer: candidates not yet
-# timed when it is spent are skipped (PyTorch's are always timed: they are the fallback).
+# Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer, plus the candidate
+# being timed when it runs out: the ones after it are skipped (eager is always timed: the fallback).
 CHOICE_SECONDS, CHOICE_SHARE = 10.0, 0.05
 
 
@@ -294,7 +294,9 @@ class RuntimeChooser:
         for trial in range(self.trials):
             for name in self.pending or ():
                 spent = time.perf_counter() - started
-                if name not in TORCH_RUNTIMES and spent > self.budget(clip):
+                if trial > 0 and spent > self.budget(clip):
+                    return  # every candidate that was timed once keeps that timing
+                if name != "eager" and spent > self.budget(clip):
                     if not self.timings.get(name) and name not in self.dropped:
                         self.dropped[name] = (f"not timed: choosing is capped at {self.budget(clip):.0f} s "
                                               f"({CHOICE_SECONDS:.0f} s or {CHOICE_SHARE:.0%} of the job)")
