@@ -44,6 +44,7 @@ $(BROWSER):
 # so the 2-core machine runs the suite in about 14 minutes instead of 20
 test: $(STAMP) | $(BROWSER)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)

@@ -43,7 +43,7 @@ def check_size(size, auto: str | None = None) -> int:
 class SelfEnsemble:
     """Callable `(..., H, W)` clip -> mean of `run` over the first `size` symmetries (1 = `run` itself)."""
 
-    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], size: int = 1):
+    def __init__(self, run: Callable[..., torch.Tensor], size: int = 1):
         self.run, self.size = run, check_size(size)
 
     def __call__(self, clip: torch.Tensor, **options) -> torch.Tensor:

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -67,7 +68,7 @@ def upscale_folder(cfg, upscale_one, overwrite: bool) -> dict:
     if not files:
         raise UserError(f"input={src}: no videos ({' '.join(VIDEO_EXTENSIONS)}) or images "
                         f"({' '.join(IMAGE_INPUTS)}) in the folder or its sub-folders")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, file in enumerate(files, 1):
         target = output_for(file, src, dst)
         name = str(file.relative_to(src))
@@ -79,7 +80,7 @@ def upscale_folder(cfg, upscale_one, overwrite: bool) -> dict:
         start = time.perf_counter()
         try:
             summary = upscale_one(with_paths(cfg, file, target))
-            row = {"result": "upscaled", "frames": summary.get("frames")}
+            row: dict[str, Any] = {"result": "upscaled", "frames": summary.get("frames")}
         except UserError as err:  # one clear line, as for a single file; the others go on
             row = {"result": f"failed: {err}", "frames": None}
         except Exception as err:  # an unexpected error in one file must not cost the rest of the folder

@@ -47,7 +47,8 @@ class Progress:
     def __init__(self, total: int, desc: str, unit: str = "frame", enabled: bool = True, file=None):
         self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
         self.file = file or sys.stderr
-        self.done, self.rate = 0.0, None  # rate: units/s over whole pieces since `since`
+        self.done = 0.0
+        self.rate: float | None = None  # units/s over whole pieces since `since`
         self.listener, self.last_step = _listener.get(), ""
         self.start = self.printed = time.perf_counter()
         self.since = (self.start, 0.0)  # (time, done) the rate is measured from

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from vsr.errors import UserError, check_number
 from vsr.inference import folder as folders
@@ -154,7 +155,9 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
 
         source, target = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
         src, files = source.parent, [(source, target)]
-    rows, tasks, split = {}, [], {}  # tasks: (name, part or None for a whole file, its config)
+    rows: dict[str, dict[str, Any]] = {}
+    tasks: list[tuple[str, Part | None, dict]] = []  # (name, part or None for a whole file, its config)
+    split: dict[str, dict[str, Any]] = {}
     for file, target in files:
         name = str(file.relative_to(src))
         row = {"file": name, "output": str(target), "frames": None, "seconds": None}
@@ -178,7 +181,7 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
         for part in parts:
             if not Path(part.path).is_file():  # else finished by an earlier run
                 tasks.append((name, part, file_cfg))
-    pending = {}
+    pending: dict[Any, tuple[str, Part | None]] = {}  # Ray object ref -> its task
     if tasks:  # Ray is started only when there is work (a re-run of a finished job needs none)
         ray = connect(cfg)
         remote_one, remote_part = ray.remote(num_cpus=1)(_run_one), ray.remote(num_cpus=1)(upscale_part)
@@ -191,18 +194,18 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
     print(f"ray: {total} tasks for {len(files)} files {where}", file=sys.stderr, flush=True)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
-        name, part = pending.pop(ready[0])
+        name, piece = pending.pop(ready[0])
         try:
             outcome = ray.get(ready[0])
         except Exception as err:  # a task's error arrives wrapped in a RayTaskError
             outcome = {"result": f"failed: {_one_line(err)}", "frames": None, "seconds": None}
-        if part is None:
+        if piece is None:
             rows[name].update(outcome)
         elif outcome.get("result", "").startswith("failed"):
             split[name]["error"] = split[name]["error"] or outcome["result"]
         else:
             split[name]["seconds"] += outcome["seconds"]
-        where = f" frames {part.start}-{part.stop}" if part else ""
+        where = f" frames {piece.start}-{piece.stop}" if piece else ""
         print(f"[{total - len(pending)}/{total}] {name}{where}", file=sys.stderr, flush=True)
     for name, job in split.items():
         if job["error"]:
@@ -245,4 +248,8 @@ def _one_line(err: BaseException) -> str:
 def _plain(cfg) -> dict:
     from omegaconf import DictConfig, OmegaConf
 
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if isinstance(cfg, DictConfig):
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(plain, dict)  # a DictConfig's container is a dict
+        return plain
+    return dict(cfg)

@@ -53,7 +53,7 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
     if not needs_tiles(h, w, tile):
         return fn(clip)
     rows, cols = _spans(h, tile, tile_pad), _spans(w, tile, tile_pad)
-    out = None
+    out: torch.Tensor | None = None
     row_sum = torch.zeros(h * scale)
     col_sum = torch.zeros(w * scale)
     blend = min(tile_pad, tile)
@@ -70,6 +70,7 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], clip: torch.Tensor, sc
                 out = torch.zeros(*piece.shape[:-2], h * scale, w * scale)
             out[..., r[2] * scale: r[3] * scale, c[2] * scale: c[3] * scale] += piece * (wy[:, None] * wx[None, :])
     # The tile grid is a product of row and column spans, so the summed weights factorise.
+    assert out is not None  # h, w > 0: at least one tile
     return out.div_(row_sum[:, None] * col_sum[None, :])
 
 

@@ -218,7 +218,8 @@ class Upscaler:
         of the result are computed (recurrent models propagate through context frames without
         reconstructing them). Recurrent models propagate over whole frames and reconstruct tile by
         tile (exact; see `run_tiled_recurrent`), in PyTorch."""
-        if self.temporal and self.partial and needs_tiles(*clip.shape[-2:], self.tile):
+        h, w = clip.shape[-2:]
+        if self.temporal and self.partial and needs_tiles(h, w, self.tile):
             staged = SelfEnsemble(lambda x, keep: run_tiled_recurrent(self.model, x, keep, self.scale, self.tile,
                                                                       self.tile_pad), self.ensemble.size)
             return self._model_call(clip, keep, staged)
@@ -292,7 +293,7 @@ class Upscaler:
         while not finished:
             frame = next(iterator, None)
             finished = frame is None
-            if not finished:
+            if frame is not None:
                 if not buffer:  # the first frame: its size sets chunk=auto's length
                     height, width = frame.shape[-2:] if isinstance(frame, torch.Tensor) else frame.shape[:2]
                     self.chunk = self.fit_chunk(width, height)

@@ -5,9 +5,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vsr.errors import UserError, check_choice, check_flag, check_number
@@ -35,7 +37,9 @@ def wanted_scale(cfg, size: tuple[int, int] | None) -> float | None:
     scale = target_scale(cfg)
     if scale is not None or not cfg.get("fit") or size is None:
         return scale
-    box_w, box_h = parse_fit(cfg.get("fit"))
+    fit = parse_fit(cfg.get("fit"))
+    assert fit is not None  # fit= is set
+    box_w, box_h = fit
     return min(box_w / size[0], box_h / size[1])
 
 
@@ -265,7 +269,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
                                                  info.height, bar)
             segments.write(chunks, done, resume.segment_writer_options(
                 cfg, info.rate, encoder_threads(cfg, upscaler.device), times, time_base))
-            out_frames = ()
+            out_frames: Iterable[np.ndarray | torch.Tensor] = ()
         elif interpolator is None:  # float frames: the writer turns them into YUV in one rounding
             out_frames = upscaler.stream_float(frames)
         else:  # scene cuts are found on the input frames, whichever runs first

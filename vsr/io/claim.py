@@ -11,6 +11,7 @@ while holding the lock was left by a killed run and is removed.
 import fcntl
 import os
 from pathlib import Path
+from typing import Literal
 
 from vsr.errors import UserError
 
@@ -71,7 +72,7 @@ class OutputClaim:
             raise
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:  # exceptions pass through
         self.release()
         return False
 

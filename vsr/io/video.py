@@ -20,7 +20,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
-    rate: Fraction | None = None  # exact average frame rate (e.g. 30000/1001)
+    rate: Fraction = Fraction(25)  # exact average frame rate (e.g. 30000/1001); probe's fallback is 25 too
     has_audio: bool = False
     start: float = 0.0  # time of the first frame, seconds (audio stays in sync with it)
     rotation: int = 0  # display rotation in degrees (phones store portrait video as rotated landscape)

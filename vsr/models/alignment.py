@@ -39,6 +39,9 @@ class SpyNet(nn.Module):
         weights_path: optional local file with pretrained SPyNet weights.
     """
 
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
+
     def __init__(self, num_levels: int = 6, channels: tuple[int, ...] = (32, 64, 32, 16),
                  weights_path: str | None = None):
         super().__init__()
@@ -82,6 +85,7 @@ class SpyNet(nn.Module):
             else:
                 up = F.interpolate(flow, size=r.shape[-2:], mode="bilinear", align_corners=True) * 2.0
             flow = up + self.basic_module[level](torch.cat((r, flow_warp(s, up), up), 1))
+        assert flow is not None  # num_levels >= 1
         flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
         # x and y rescaled by multiplying with the sizes themselves, which stay symbolic in exported
         # graphs (a tensor built from w / wp froze the example's value into ONNX)

@@ -99,16 +99,18 @@ class BasicVSR(nn.Module):
         x = lr
         b, t, _, h, w = x.shape
         to_next, to_previous = pair_flows(self.spynet, x) if t > 1 else (None, None)
-        backward = [None] * t
+        backward: list[torch.Tensor] = []  # filled from the last frame, then put in frame order
         state = x.new_zeros(b, self.num_feat, h, w)
         for i in reversed(range(t)):
-            if i < t - 1:
+            if to_next is not None and i < t - 1:
                 state = flow_warp(state, to_next[:, i], padding_mode="zeros")
-            state = backward[i] = self.backward_trunk(torch.cat((x[:, i], state), 1))
+            state = self.backward_trunk(torch.cat((x[:, i], state), 1))
+            backward.append(state)
+        backward.reverse()
         outputs = []
         state = x.new_zeros(b, self.num_feat, h, w)
         for i in range(t):
-            if i > 0:
+            if to_previous is not None and i > 0:
                 state = flow_warp(state, to_previous[:, i - 1], padding_mode="zeros")
             state = self.forward_trunk(torch.cat((x[:, i], state), 1))
             fused = F.leaky_relu(self.fusion(torch.cat((backward[i], state), 1)), 0.1)
@@ -132,8 +134,10 @@ class SecondOrderDeformableAlignment(nn.Module):
             nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True),
             nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True),
             nn.Conv2d(num_feat, 27 * groups, 3, 1, 1))
-        nn.init.zeros_(self.conv_offset[-1].weight)  # start as plain flow warping
-        nn.init.zeros_(self.conv_offset[-1].bias)
+        last = self.conv_offset[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.zeros_(last.weight)  # start as plain flow warping
+        nn.init.zeros_(last.bias)
 
     def forward(self, carried: torch.Tensor, condition: torch.Tensor, flow_1: torch.Tensor,
                 flow_2: torch.Tensor) -> torch.Tensor:

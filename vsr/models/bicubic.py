@@ -65,6 +65,8 @@ class BicubicUpsample(nn.Module):
     """`bicubic_upsample` as a module whose filter is a (non-persistent) buffer: exporters see a
     constant kernel of known shape, and checkpoints are unchanged."""
 
+    weight: torch.Tensor  # buffer
+
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
         self.scale = int(scale)

@@ -34,12 +34,12 @@ class ClassicalFlow:
     def flows(self, frame0: torch.Tensor, frame1: torch.Tensor, t=0.5):
         """`(F_t0, F_t1, weight0)`: intermediate backward flows `(B, 2, H, W)` each and the
         occlusion-aware weight `(B, 1, H, W)` of frame 0 (1 - weight0 for frame 1)."""
-        f01, f10 = [], []
+        flows01, flows10 = [], []
         for ga, gb in zip(to_grey(frame0), to_grey(frame1)):
-            f01.append(torch.from_numpy(opencv_flow(ga, gb, self.method, FARNEBACK_LEVELS)).permute(2, 0, 1))
-            f10.append(torch.from_numpy(opencv_flow(gb, ga, self.method, FARNEBACK_LEVELS)).permute(2, 0, 1))
-        f01 = torch.stack(f01).to(frame0)
-        f10 = torch.stack(f10).to(frame0)
+            flows01.append(torch.from_numpy(opencv_flow(ga, gb, self.method, FARNEBACK_LEVELS)).permute(2, 0, 1))
+            flows10.append(torch.from_numpy(opencv_flow(gb, ga, self.method, FARNEBACK_LEVELS)).permute(2, 0, 1))
+        f01 = torch.stack(flows01).to(frame0)
+        f10 = torch.stack(flows10).to(frame0)
         t = torch.as_tensor(t, dtype=frame0.dtype, device=frame0.device).reshape(-1, 1, 1, 1)
         ft0 = -(1 - t) * t * f01 + t * t * f10
         ft1 = (1 - t) * (1 - t) * f01 - t * (1 - t) * f10

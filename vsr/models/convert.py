@@ -41,7 +41,8 @@ def is_esrgan_state(state: dict) -> bool:
 
 def _from_original_esrgan(state: dict) -> dict[str, torch.Tensor]:
     """Rename original ESRGAN keys (`model.N...`) to BasicSR ones."""
-    out, top = {}, {}
+    out: dict[str, torch.Tensor] = {}
+    top: dict[int, dict[str, torch.Tensor]] = {}  # index -> weight, bias
     blocks = {int(m.group(1)) for k in state if (m := _OLD_RDB.match(k))}
     num_block = max(blocks) + 1 if blocks else 0
     for key, value in state.items():

@@ -8,6 +8,7 @@ the tensor shapes. The rules below rename both to this package's names.
 """
 
 import re
+from collections.abc import Callable
 
 import torch
 
@@ -17,7 +18,8 @@ from vsr.models.convert import unwrap_state
 BASICVSR = "vsr.models.basicvsr.BasicVSR"
 BASICVSR_PP = "vsr.models.basicvsr.BasicVSRPlusPlus"
 PREFIXES = ("generator_ema.module.", "generator_ema.", "generator.", "module.")  # EMA weights first
-RENAMES = [  # (pattern, replacement), applied in order to every key
+# (pattern, replacement), applied in order to every key
+RENAMES: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     (r"^spynet\.basic_module\.(\d+)\.basic_module\.(\d+)\.conv\.", lambda m: f"spynet.basic_module.{m[1]}.basic_module.{2 * int(m[2])}."),
     (r"^(backward|forward)_resblocks\.", r"\1_trunk."),
     (r"(\.main\.2\.\d+\.)conv1\.", r"\1body.0."),

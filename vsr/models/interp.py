@@ -51,6 +51,7 @@ class IFBlock(nn.Module):
         self.body = nn.Sequential(*[conv(num_feat, num_feat) for _ in range(num_conv)])
         self.head = nn.ConvTranspose2d(num_feat, 5, 4, 2, 1)  # back to 1/(2*scale); bilinear does the rest
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None  # built with bias
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor, flow: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +74,7 @@ class Refine(nn.Module):
         self.up = nn.Sequential(nn.ConvTranspose2d(num_feat * 2, num_feat, 4, 2, 1), nn.PReLU(num_feat))
         self.out = nn.Conv2d(num_feat * 2, 3, 3, 1, 1)
         nn.init.zeros_(self.out.weight)
+        assert self.out.bias is not None  # built with bias
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,8 @@ class IFNetLite(nn.Module):
             frame1 = F.pad(frame1, (0, pad_w, 0, pad_h), mode="replicate")
         t = torch.as_tensor(t, dtype=frame0.dtype, device=frame0.device).reshape(-1, 1, 1, 1)
         tmap = t.expand(b, 1, *frame0.shape[-2:])
-        flow = mask = None
+        flow: torch.Tensor | None = None
+        mask: torch.Tensor | None = None  # set with flow
         warped0, warped1 = frame0, frame1
         if self.flow_init is not None:
             with torch.no_grad():
@@ -136,7 +139,7 @@ class IFNetLite(nn.Module):
             warped0, warped1 = flow_warp(frame0, ft0), flow_warp(frame1, ft1)
         outputs = []
         for block in self.blocks:
-            if flow is None:
+            if flow is None or mask is None:  # both or neither
                 x = torch.cat((frame0, frame1, tmap), 1)
             else:
                 x = torch.cat((frame0, frame1, tmap, warped0, warped1, mask), 1)
@@ -146,6 +149,7 @@ class IFNetLite(nn.Module):
             warped0, warped1 = flow_warp(frame0, flow[:, :2]), flow_warp(frame1, flow[:, 2:])
             m = torch.sigmoid(mask)
             outputs.append(warped0 * m + warped1 * (1 - m))
+        assert flow is not None and mask is not None  # scales (blocks) is not empty
         if self.refine is not None:
             res = self.refine(torch.cat((frame0, frame1, warped0, warped1, flow, mask, tmap), 1))
             outputs.append((outputs[-1] + res).clamp(0, 1))

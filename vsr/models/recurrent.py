@@ -19,6 +19,7 @@ class PropagationBranch(nn.Module):
 
     def __init__(self, num_in: int, num_feat: int, num_block: int, num_grow_ch: int, block: str = "rrdb"):
         super().__init__()
+        self.num_feat = num_feat
         self.fuse = nn.Sequential(nn.Conv2d(num_in, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
         self.blocks = nn.Sequential(*(BLOCKS[block](num_feat, num_grow_ch) for _ in range(num_block)))
 
@@ -79,6 +80,7 @@ class RecurrentRRDBNet(nn.Module):
             return self._flows(lr.float())
 
     def _flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.spynet is not None  # compute_flows checked
         b, t, _, h, w = lr.shape
         frames = lr.flatten(0, 1)
         if self.flow_downscale > 1:
@@ -100,19 +102,20 @@ class RecurrentRRDBNet(nn.Module):
         at 1080p a 32-channel map is 265 MB a frame."""
         b, t, c, h, w = lr.shape
         to_next, to_prev = self.compute_flows(lr)
-        backward_states = [None] * t
-        hidden = lr.new_zeros(b, self.backward_branch.fuse[0].out_channels, h, w)
+        backward_states: list[torch.Tensor] = []  # from the last frame to the first
+        hidden = lr.new_zeros(b, self.backward_branch.num_feat, h, w)
         for i in reversed(range(t)):
             if i < t - 1:
                 hidden = self.align(hidden, None if to_next is None else to_next[:, i])
             hidden = self.backward_branch(torch.cat((self.feat_extract(lr[:, i]), hidden), 1))
-            backward_states[i] = hidden
+            backward_states.append(hidden)
         hidden = torch.zeros_like(hidden)
         for i in range(t):
             if i > 0:
                 hidden = self.align(hidden, None if to_prev is None else to_prev[:, i - 1])
-            hidden = self.forward_branch(torch.cat((self.feat_extract(lr[:, i]), backward_states[i], hidden), 1))
-            backward_states[i] = None  # used: free it
+            backward = backward_states.pop()  # frame i's; used once: the list lets it go
+            hidden = self.forward_branch(torch.cat((self.feat_extract(lr[:, i]), backward, hidden), 1))
+            del backward
             yield hidden
 
     def descriptor(self) -> ModelDescriptor:

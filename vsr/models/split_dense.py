@@ -34,7 +34,9 @@ class SplitDenseBlock(nn.Module):
             with torch.no_grad():
                 conv.weight.copy_(torch.cat([c.weight[:, start:start + width] for c in targets]))
                 if j == 0:  # every conv's bias, added once
-                    conv.bias.copy_(torch.cat([c.bias for c in targets]))
+                    biases = [c.bias for c in targets if c.bias is not None]
+                    assert conv.bias is not None and len(biases) == len(targets)
+                    conv.bias.copy_(torch.cat(biases))
             self.sources.append(conv)
             self.widths.append([c.out_channels for c in targets])
             start += width

@@ -86,6 +86,7 @@ def dynamo_onnx(module: nn.Module, example: dict[str, torch.Tensor], dynamic: di
                                       dynamic_shapes={name: {axis: dyn for axis in dynamic[name]} for name in example})
         onnx_program = torch.onnx.export(program, dynamo=True, input_names=list(example), output_names=[output],
                                          opset_version=opset, verbose=False, optimize=True)
+        assert onnx_program is not None  # dynamo=True returns the program
         onnx_program.save(str(path))
 
 
@@ -109,6 +110,9 @@ def export_onnx(model: nn.Module, folder: Path, temporal: bool, frames: int, ops
             "output": "sr"}
 
 
+# (*) `# type: ignore`: nn.Module types any attribute as Tensor | Module, so a recurrent model's methods
+# (propagate, reconstruct) and its `scale` read through an `nn.Module` variable are not seen as such
+
 class Propagation(nn.Module):
     """A recurrent model's propagation alone: clip `(1, T, 3, H, W)` -> hidden states `(1, T, C, H, W)`."""
 
@@ -117,7 +121,7 @@ class Propagation(nn.Module):
         self.model = model
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return torch.stack(list(self.model.propagate(lr)), dim=1)
+        return torch.stack(list(self.model.propagate(lr)), dim=1)  # type: ignore[operator]  # (*)
 
 
 class Reconstruction(nn.Module):
@@ -128,7 +132,7 @@ class Reconstruction(nn.Module):
         self.model = model
 
     def forward(self, lr: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return self.model.reconstruct(hidden, lr)
+        return self.model.reconstruct(hidden, lr)  # type: ignore[operator]  # (*)
 
 
 def export_onnx_split(model: nn.Module, folder: Path, temporal: bool, frames: int, opset: int = 18) -> dict:
@@ -224,7 +228,7 @@ def export_format(name: str, model: nn.Module, folder: Path, temporal: bool, fra
         runner = OnnxRunner(folder / ONNX_FILE)
     elif name == "onnx_split":
         entry = export_onnx_split(model, folder, temporal, frames, opset)
-        runner = onnx_split_runner(folder, model.scale)
+        runner = onnx_split_runner(folder, model.scale)  # type: ignore[arg-type]  # (*)
     elif name == "torchscript":
         entry = export_torchscript(model, folder, temporal, frames)
         runner = torchscript_runner(folder / TORCHSCRIPT_FILE)

@@ -40,7 +40,8 @@ def fill_clip(frames: Iterable[torch.Tensor], lr: torch.Tensor, scale: int) -> t
 def run_recurrent(model: nn.Module, clip: torch.Tensor, keep: slice, scale: int) -> torch.Tensor:
     """A recurrent model with `kept_states` / `reconstruct` (`vsr.models.RecurrentRRDBNet`) on `clip`
     -> its frames `keep`, reconstructed one at a time (context frames only propagate)."""
-    frames = (model.reconstruct(hidden, clip[:, i]) for i, hidden in model.kept_states(clip, keep))
+    frames = (model.reconstruct(hidden, clip[:, i])  # type: ignore[operator]  # nn.Module types its attributes
+              for i, hidden in model.kept_states(clip, keep))  # type: ignore[operator]  # as Tensor | Module
     return fill_clip(frames, clip[:, keep], scale)
 
 
