@@ -111,7 +111,7 @@ class AutoRuntime:
         if self.chosen is None:
             return True
         shape = getattr(self.chosen, "shape", None)
-        return bool(shape) and len(shape) == 5 and isinstance(shape[1], int)
+        return shape is not None and len(shape) == 5 and isinstance(shape[1], int)
 
     def report(self) -> dict:
         """Chosen runtime, seconds per megapixel of each one tried, and why others were dropped."""

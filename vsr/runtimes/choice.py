@@ -232,8 +232,10 @@ class RuntimeChooser:
             return True
         self.dropped[runner.name] = f"output differs from PyTorch by {diff:.1e} (> {PARITY_TOLERANCE:g}) on this clip"
         self.runners.pop(runner.name, None)
-        for name in unchecked[1] if unchecked else ():  # exported afresh by the next run
-            (unchecked[0] / name).unlink(missing_ok=True)
+        if unchecked:  # exported afresh by the next run
+            folder, files = unchecked
+            for name in files:
+                (folder / name).unlink(missing_ok=True)
         log.warning("runtime %s not used: %s", runner.name, self.dropped[runner.name])
         return False
 

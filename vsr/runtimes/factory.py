@@ -77,7 +77,7 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
         __import__(name)  # missing runtime: ImportError before any export work
         if folder is not None and temporal and exported(folder, "onnx_split", PROPAGATE_FILE):
             return SplitGraphRunner(runner(folder / PROPAGATE_FILE, threads), runner(folder / RECONSTRUCT_FILE, threads),
-                                    model.scale)
+                                    int(getattr(model, "scale", 1)))
         if folder is not None and exported(folder, "onnx", ONNX_FILE):
             return runner(folder / ONNX_FILE, threads)
         if temporal:
