@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from vsr.data.degradations import check_divisible
 from vsr.errors import UserError
-from vsr.io.images import to_tensor
+from vsr.io.images import quantize, to_tensor
 
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 VAL_PHOTOS = ("chelsea",)  # held out: never seen in training
@@ -154,7 +154,7 @@ class SampleClips(Dataset):
         if self.split == "train" and rng.random() < 0.5:
             hr = hr.flip(-1)
         # frames are uint8 on disk in real datasets: quantise so sample data behaves the same
-        hr = (hr * 255).round() / 255
+        hr = quantize(hr)
         lr = self.degradation(hr) if self.degradation is not None else hr
-        lr = (lr * 255).round() / 255
+        lr = quantize(lr)
         return {"lr": lr, "hr": hr, "name": f"{Path(self.names[k]).stem}_{index:04d}"}
