@@ -244,3 +244,16 @@ def test_writer_encodes_float_frames_at_least_as_well_as_uint8(tmp_path):
     reference = np.stack([f.clamp(0, 1)[:, :64, :90].permute(1, 2, 0).numpy() * 255 for f in frames])
     error = {name: np.mean((decoded(tmp_path / name) - reference) ** 2) for name in ("float.mp4", "uint8.mp4")}
     assert error["float.mp4"] <= error["uint8.mp4"] and error["float.mp4"] < 40  # 40: 32 dB (measured 33.3)
+
+
+def test_pngs_written_after_the_video_reader_loads_are_readable(tmp_path):
+    """decord's bundled zlib, loaded before OpenCV's, made cv2.imwrite's PNGs unreadable (evaluate's
+    saved frames, stills); the reader loads OpenCV first. In a fresh process: import order matters."""
+    import subprocess
+    import sys
+
+    code = ("from vsr.io.video import _decord; _decord(); import cv2, numpy as np; "
+            f"assert cv2.imwrite({str(tmp_path / 'f.png')!r}, np.full((8, 8, 3), 7, np.uint8)); "
+            f"assert (cv2.imread({str(tmp_path / 'f.png')!r}) == 7).all()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

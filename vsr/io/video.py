@@ -156,6 +156,9 @@ def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
 
 def _decord():
     """decord, with its own FFmpeg log quieted (it would print to stderr on damaged files)."""
+    # OpenCV first: decord's bundled zlib, when it is loaded before OpenCV's, makes every PNG that
+    # cv2.imwrite writes unreadable ("libpng error: bad parameters to zlib"; opencv-python-headless 5.1)
+    import cv2  # noqa: F401
     import decord
 
     decord.logging.set_level(decord.logging.QUIET)
