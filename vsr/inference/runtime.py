@@ -59,7 +59,7 @@ class AutoRuntime:
         if runtime not in RUNTIMES:
             raise UserError(f"runtime={runtime} is not one of: {', '.join(RUNTIMES)}")
         self.chooser = RuntimeChooser(model, temporal, runtime, Path(folder) if folder else None, int(trials))
-        self.runtime, self.min_pixels, self.device = runtime, min_pixels, torch.device(device)
+        self.min_pixels, self.device = min_pixels, torch.device(device)
         self.choice: Choice | None = None
         self.calls: Counter[str] = Counter()  # model calls each runner actually ran
         if self.device.type != "cpu" or precision != "fp32":
@@ -120,7 +120,7 @@ class AutoRuntime:
     def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         """The outputs of frames `keep` of `clip` (all by default)."""
         if self.choice is None:
-            if clip.numel() // 3 < self.min_pixels and self.runtime == "auto":
+            if clip.numel() // 3 < self.min_pixels and self.chooser.runtime == "auto":
                 return self._counted(self.eager, clip, keep)  # too small to be worth exploring (or exporting) yet
             with part(0):  # probes and exports are no frames of the video: the progress bar waits
                 self.choice = self.chooser.choose(clip)

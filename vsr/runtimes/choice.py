@@ -104,7 +104,6 @@ class RuntimeChooser:
         earlier run's choice, else the fastest candidate timed on a probe of `clip`."""
         started = time.perf_counter()
         if self.runtime != "auto":
-            self.pending = [self.runtime]
             runner = self.build(self.runtime)
             chosen = runner if runner is not None and self.checked(runner, clip) else self.eager
             if chosen.name != self.runtime:
@@ -295,12 +294,13 @@ class RuntimeChooser:
         probes: dict[str, torch.Tensor] = {}
         for trial in range(self.trials):
             for name in self.pending or ():
-                spent = time.perf_counter() - started
-                if trial > 0 and spent > self.budget(clip):
+                cap = self.budget(clip)  # known better once eager is timed
+                over = time.perf_counter() - started > cap
+                if trial > 0 and over:
                     return  # every candidate that was timed once keeps that timing
-                if name != "eager" and spent > self.budget(clip):
+                if name != "eager" and over:
                     if not self.timings.get(name) and name not in self.dropped:
-                        self.dropped[name] = (f"not timed: choosing is capped at {self.budget(clip):.0f} s "
+                        self.dropped[name] = (f"not timed: choosing is capped at {cap:.0f} s "
                                               f"({CHOICE_SECONDS:.0f} s or {CHOICE_SHARE:.0%} of the job)")
                         self.runners.pop(name, None)
                     continue
