@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from skimage import data as skdata
 
+import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
 from vsr.data.video import VideoClips
 from vsr.errors import UserError
 from vsr.evaluation import run
@@ -23,6 +24,7 @@ from vsr.evaluation.collect import main as collect_main
 from vsr.evaluation.loading import System
 from vsr.evaluation.runner import _main_upscaler, _timed_upscale, _unpack
 from vsr.models import RecurrentRRDBNet, RRDBNet
+from vsr.options import EvaluateOptions, options
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_KEYS = {"psnr_y", "ssim_y", "psnr_rgb", "lpips", "niqe", "tof", "tlp", "warp_error"}
@@ -76,7 +78,7 @@ def x4_checkpoint(tmp_path_factory) -> Path:
 # --- pieces ----------------------------------------------------------------------------------
 
 def upscaler_for(model, **cfg):
-    config = {"inference": {"tile": 0}, "runtime": "eager", **cfg}
+    config = options(EvaluateOptions, {"inference": {"tile": 0}, "runtime": "eager", **cfg})
     return _main_upscaler(System("m", model, "memory"), 2, torch.device("cpu"), config)
 
 

@@ -8,6 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 ENTRIES = ["train", "evaluate", "export", "upscale"]

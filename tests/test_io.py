@@ -165,10 +165,11 @@ def test_encoder_threads_auto_is_the_models_threads_beside_a_cpu_model():
     import torch
 
     from vsr.inference.video import encoder_threads
+    from vsr.options import UpscaleOptions, options
 
-    assert encoder_threads({}, torch.device("cpu")) == torch.get_num_threads()
-    assert encoder_threads({"encoder_threads": "auto"}, torch.device("cuda")) == 0
-    assert encoder_threads({"encoder_threads": 4}, torch.device("cpu")) == 4
+    assert encoder_threads(options(UpscaleOptions), torch.device("cpu")) == torch.get_num_threads()
+    assert encoder_threads(options(UpscaleOptions, {"encoder_threads": "auto"}), torch.device("cuda")) == 0
+    assert encoder_threads(options(UpscaleOptions, {"encoder_threads": 4}), torch.device("cpu")) == 4
 
 
 def test_truncated_files_are_errors(tmp_path):

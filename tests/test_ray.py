@@ -71,12 +71,14 @@ def test_a_folder_on_ray_equals_a_one_process_run_and_reports_each_file(cluster,
 
 def test_parts_finished_by_an_earlier_run_are_not_computed_again(cluster, weights, tmp_path, capsys):
     from vsr.inference.ray_engine import plan_parts, upscale_part
+    from vsr.options import UpscaleOptions
+    from vsr.options import options as typed
 
     clip = write_test_video(tmp_path / "long.mp4", num_frames=50)
     whole = tmp_path / "whole.mp4"
     run(options(weights, input=str(clip), output=str(whole)))
     out = tmp_path / "out.mp4"
-    cfg = options(weights, input=str(clip), output=str(out))
+    cfg = typed(UpscaleOptions, options(weights, input=str(clip), output=str(out)))
     parts = plan_parts(cfg, clip, out, 50, (64, 48))
     for part in parts[:3]:  # what a run stopped after three parts left
         upscale_part(cfg, part)

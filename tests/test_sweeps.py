@@ -86,6 +86,8 @@ def test_slurm_launcher_resolves_for_entry_points_without_a_trainer(entry):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
+
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         config = compose(entry, return_hydra_config=True, overrides=["hydra/launcher=slurm"])

@@ -557,12 +557,13 @@ def test_from_dir_uses_the_ensemble_upscale_py_uses_for_the_model(exported):
     """ensemble=auto is decided in one place for a model folder: the shipped default is flip-averaged
     from Python as on the command line (also when weights= names its folder); other folders are not."""
     import vsr.inference.video as job
+    from vsr.options import UpscaleOptions, options
 
     default = job.SHIPPED["default"]
-    assert Upscaler.from_dir(default, device="cpu").ensemble.size == job.ensemble_size({}) == 2
-    assert job.ensemble_size({"weights": str(default)}) == 2
+    assert Upscaler.from_dir(default, device="cpu").ensemble.size == job.ensemble_size(options(UpscaleOptions, {})) == 2
+    assert job.ensemble_size(options(UpscaleOptions, {"weights": str(default)})) == 2
     assert Upscaler.from_dir(default, device="cpu", ensemble=1).ensemble.size == 1
-    assert Upscaler.from_dir(exported, device="cpu").ensemble.size == job.ensemble_size({"weights": str(exported)}) == 1
+    assert Upscaler.from_dir(exported, device="cpu").ensemble.size == job.ensemble_size(options(UpscaleOptions, {"weights": str(exported)})) == 1
 
 
 def video_folder(root: Path, clip: Path) -> Path:

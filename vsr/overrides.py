@@ -21,9 +21,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.utils import get_object
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
 from vsr.errors import UserError, one_line_errors
+from vsr.options import describe_error
 
 CONF = Path(__file__).resolve().parent / "conf"
 # Sections whose every entry train.py instantiates (`+callbacks.probe._target_=...` adds a callback):
@@ -54,6 +56,7 @@ def check_overrides(config_name: str, argv: list[str], config_dir: Path = CONF) 
             keys, targets = config_keys([compose(name, overrides=variant) for variant in variants(selections)])
         except (HydraException, OmegaConfBaseException):
             return  # hydra.main fails the same way and says why
+        check_value_types(name, [o.input_line for o in overrides if not o.is_sweep_override()], script)
     added = set()
     for override in overrides:
         key = override.key_or_group
@@ -67,6 +70,24 @@ def check_overrides(config_name: str, argv: list[str], config_dir: Path = CONF) 
         near = nearest(key, keys | (takes or set()) | {g for g in groups if not g.startswith("hydra")})
         hint = f"; did you mean {' or '.join(near)}?" if near else ", nor one with a similar name"
         raise UserError(f"{override.input_line}: no such option{hint} ({script} --help lists the options)")
+
+
+def check_value_types(name: str, overrides: list[str], script: str) -> None:
+    """Raise a UserError when an override gives a typed option (vsr/options.py) a value of another
+    kind: Hydra's page for it names the key, the value and the schema's class."""
+    try:
+        compose(name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        wrong = wrong_value(err)
+        if wrong is not None:
+            raise UserError(f"{describe_error(wrong)} ({script} --help lists the options)") from None
+
+
+def wrong_value(err: BaseException | None) -> ValidationError | None:
+    """The OmegaConf error behind `err` when an override gave a typed option a value of another kind."""
+    while err is not None and not isinstance(err, ValidationError):
+        err = err.__cause__ or err.__context__
+    return err
 
 
 def command_name(argv0: str) -> str:

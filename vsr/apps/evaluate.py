@@ -1,4 +1,4 @@
-"""Benchmark a checkpoint, an exported model or a baseline; see conf/evaluate.yaml.
+"""Benchmark a checkpoint, an exported model or a baseline; options: vsr/options.py (EvaluateOptions).
 
 python evaluate.py checkpoint=CKPT_OR_EXPORT_DIR data=video data.path=FILE scale=4 hydra.run.dir=RUN
 """
@@ -6,6 +6,7 @@ python evaluate.py checkpoint=CKPT_OR_EXPORT_DIR data=video data.path=FILE scale
 import hydra
 from omegaconf import DictConfig
 
+import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
 from vsr.errors import one_line_errors
 from vsr.overrides import refuse_unknown_keys
 

@@ -2,6 +2,7 @@
 
 import hydra
 
+import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
 from vsr.errors import one_line_errors
 from vsr.overrides import refuse_unknown_keys
 

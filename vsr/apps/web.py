@@ -70,9 +70,8 @@ def base_config(overrides: list[str]):
 def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float, sharpen: float,
                color_match: bool, interpolate: bool):
     """The config of one job: `source` upscaled into `folder` (an image stays an image)."""
-    from omegaconf import OmegaConf
-
     from vsr.inference.stills import is_image
+    from vsr.options import updated
 
     if preset not in PRESETS or target not in TARGETS:
         raise UserError(f"choose a preset ({', '.join(PRESETS)}) and a target ({', '.join(TARGETS)})")
@@ -81,9 +80,9 @@ def job_config(base, source: Path, folder: Path, preset: str, target: str, denoi
     job = {"input": str(source), "output": str(output), "shipped": preset, "denoise": float(denoise),
            "sharpen": float(sharpen), "color_match": bool(color_match), "interpolate": 2 if interpolate else 1,
            **TARGETS[target]}
-    if base.get("weights"):
+    if base.weights:
         job.pop("shipped")
-    return OmegaConf.merge(base, job)
+    return updated(base, **job)
 
 
 def new_job_folder(jobs: Path, upload: str) -> tuple[Path, Path]:

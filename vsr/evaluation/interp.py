@@ -21,6 +21,7 @@ from vsr.interpolation.stream import cut_score
 from vsr.io.atomic import write_atomic
 from vsr.metrics import psnr, ssim
 from vsr.metrics.fidelity import crop
+from vsr.options import EvaluateOptions, options
 
 log = logging.getLogger(__name__)
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb")
@@ -52,13 +53,12 @@ def mean(values: list[dict]) -> dict:
 def run_interpolation(cfg, main, out: Path, clips, device) -> float | None:
     """Score `main.model` (a frame interpolator) and the baselines on `clips`; write metrics.json,
     metrics.csv, frames.csv and report.md to `out`. Returns the model's mean PSNR-Y."""
-    settings = cfg.get("interpolation", {}) or {}
-    compare = list(settings.get("compare", BASELINES) or [])
+    cfg = options(EvaluateOptions, cfg)
+    settings = cfg.interpolation
+    compare = list(settings.compare or [])
     for name in compare:
         check_choice("interpolation.compare", name, BASELINES)
-    threshold = float(settings.get("cut_threshold", 0.3))
-    batch = int(settings.get("batch", 8))
-    border = int((cfg.get("metrics", {}) or {}).get("crop_border", 0))
+    threshold, batch, border = settings.cut_threshold, settings.batch, int(cfg.metrics.crop_border)
     systems = {main.name: main.model.to(device).eval(), **{n: build_baseline(n) for n in dict.fromkeys(compare)}}
     results = {n: {} for n in systems}
     per_frame = {n: {} for n in systems}
@@ -89,7 +89,7 @@ def run_interpolation(cfg, main, out: Path, clips, device) -> float | None:
             results[system][name] = {k: float(v.mean()) for k, v in values.items()}
     report = {
         "task": "interpolation", "model": main.name, "source": main.source,
-        "data": describe_data(cfg.get("data")),
+        "data": describe_data(cfg.data),
         "protocol": "each interior frame t predicted from frames t-1 and t+1 (t = 0.5); frames whose "
                     "neighbours straddle a scene cut are not scored",
         "mean": mean(list(results[main.name].values())), "clips": results[main.name],

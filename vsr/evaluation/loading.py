@@ -31,14 +31,13 @@ def baseline(mode: str, scale: int) -> System:
 
 def load_system(cfg: DictConfig) -> System:
     """The main system from `checkpoint=` (a .ckpt or an exported directory) or `model=<baseline>`."""
-    checkpoint = cfg.get("checkpoint")
-    model_cfg = cfg.get("model")
+    checkpoint, model_cfg = cfg.checkpoint, cfg.model
     model_cfg = OmegaConf.to_container(model_cfg, resolve=True) if model_cfg is not None else None
     is_baseline = model_cfg is not None and model_cfg.get("_target_") == BASELINE_TARGET
     if checkpoint:
         if is_baseline:
             raise UserError(f"give either checkpoint=... or model={model_cfg['mode']} (a baseline), not both")
-        return _from_checkpoint(str(checkpoint), int(cfg.scale), model_cfg, bool(cfg.get("use_ema", True)))
+        return _from_checkpoint(str(checkpoint), int(cfg.scale), model_cfg, cfg.use_ema)
     if is_baseline:
         return System(model_cfg["mode"], hydra.utils.instantiate(model_cfg).eval(), "interpolation (no weights)")
     if model_cfg is not None:

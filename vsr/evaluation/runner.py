@@ -30,31 +30,32 @@ from vsr.inference.shipped import auto_ensemble
 from vsr.inference.upscaler import Upscaler, pick_device
 from vsr.metrics.niqe import MIN_SIDE as NIQE_MIN_SIDE
 from vsr.models.descriptor import describe
+from vsr.options import EvaluateOptions, options
 from vsr.work import part
 
 log = logging.getLogger(__name__)
 WHOLE_CLIP = 2**31 - 1  # inference.chunk=0: one window over the whole clip
 
 
-def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
+def run(cfg: EvaluateOptions | DictConfig | dict, output_dir: str | Path | None = None) -> float | None:
     """Evaluate and write RUN/metrics.json, metrics.csv, frames.csv, report.md and plots/.
 
     `output_dir` defaults to Hydra's run directory. Returns the mean PSNR-Y of the model
     (the value a Hydra sweeper would optimise).
     """
+    cfg = options(EvaluateOptions, cfg)
     out = Path(output_dir) if output_dir is not None else _hydra_output_dir()
     scale = int(cfg.scale)
     check_choice("scale", scale, SUPPORTED_SCALES)
-    device = pick_device(str(cfg.get("device", "auto")))
+    device = pick_device(cfg.device)
     main = load_system(cfg)
     if describe(main.model).task == "interpolation":  # a frame interpolator (model=interp)
         from vsr.evaluation.interp import run_interpolation
 
         return run_interpolation(cfg, main, out, _clips(_scored_data(cfg.data)), device)
     clips = _clip_set(_scored_data(cfg.data))
-    inference_cfg = cfg.get("inference", {})
     upscalers = {main.name: _main_upscaler(main, scale, device, cfg)}
-    compare = cfg.get("compare") or []
+    compare = cfg.compare or []
     compare = [compare] if isinstance(compare, str) else list(compare)
     for mode in compare:
         check_choice("compare", mode, BASELINES)
@@ -64,25 +65,22 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                                           runtime="eager")
     runner = upscalers[main.name].runtime
 
-    metrics_cfg = cfg.get("metrics", {})
-    scorer = Scorer(crop_border=int(metrics_cfg.get("crop_border", scale)), lpips=metrics_cfg.get("lpips", "auto"),
-                    lpips_backbone=metrics_cfg.get("lpips_backbone"), flicker=bool(metrics_cfg.get("flicker", True)),
-                    flow=metrics_cfg.get("flow", "farneback"), flow_weights=metrics_cfg.get("flow_weights"),
-                    lpips_batch=int(metrics_cfg.get("lpips_batch", 8)),
-                    device=device, niqe=bool(metrics_cfg.get("niqe", True)))
-    ground_truth = bool(cfg.get("ground_truth", True))
+    metrics = cfg.metrics
+    scorer = Scorer(crop_border=int(metrics.crop_border), lpips=metrics.lpips, lpips_backbone=metrics.lpips_backbone,
+                    flicker=metrics.flicker, flow=metrics.flow, flow_weights=metrics.flow_weights,
+                    lpips_batch=metrics.lpips_batch, device=device, niqe=metrics.niqe)
+    ground_truth = cfg.ground_truth
     if not ground_truth:
         for key in (k for k in METRICS if k not in NO_REFERENCE):
             scorer.skipped.setdefault(key, "ground_truth=false: the clips are upscaled as they are, with no GT to compare")
-    tile_auto = str(inference_cfg.get("tile", "auto")) == "auto"
-    report_cfg = cfg.get("report", {})
+    tile_auto = str(cfg.inference.tile) == "auto"
 
     summaries = {s.name: {} for s in all_systems}   # system -> clip -> metric -> value
     frames = {s.name: {} for s in all_systems}      # system -> clip -> metric -> per-frame tensor
     reference = {}                                  # clip -> NIQE and warp error of the GT frames themselves
     timing = {s.name: {"frames": 0, "seconds": 0.0, "peak_gpu_mib": None} for s in all_systems}
     plots: dict[str, list[str]] = {}
-    progress = Progress(len(clips), "evaluate", unit="clip", enabled=bool(cfg.get("progress", True)))
+    progress = Progress(len(clips), "evaluate", unit="clip", enabled=cfg.progress)
     if progress.enabled:
         runner.notify = progress.step  # runtime timing on its own line above the bar (else logged)
     for index in range(len(clips)):
@@ -111,12 +109,12 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                 summaries[system.name][name] = clip_summary(values)
                 if system is main:
                     strip["SR"] = sr[middle]
-                    if report_cfg.get("save_frames", False):
+                    if cfg.report.save_frames:
                         _save_frames(out / "frames" / safe_name(name), sr)
         if hr is not None:
             reference[name] = {k: v for k, v in clip_summary(scorer.score(hr, None)).items() if k in NO_REFERENCE}
-        if report_cfg.get("plots", True):
-            plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, int(report_cfg.get("strip_size", 96)))
+        if cfg.report.plots:
+            plots[name] = _plot_clip(out, name, frames, lr, hr, strip, scale, cfg.report.strip_size)
     progress.close()
 
     main_mean = mean_over_clips(list(summaries[main.name].values()))
@@ -140,7 +138,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> float | None:
                      "precision": upscalers[main.name].precision,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
                      "ensemble": upscalers[main.name].ensemble.size, "ground_truth": ground_truth,
-                     "use_ema": bool(cfg.get("use_ema", True))},
+                     "use_ema": cfg.use_ema},
     }
     write_json(out / "metrics.json", report)
     write_metrics_csv(out / "metrics.csv", report)
@@ -205,21 +203,19 @@ def _unpack(item: dict, index: int, scale: int) -> tuple[torch.Tensor, torch.Ten
     return lr.float(), hr, name
 
 
-def _main_upscaler(system: System, scale: int, device: torch.device, cfg: DictConfig) -> Upscaler:
+def _main_upscaler(system: System, scale: int, device: torch.device, cfg: EvaluateOptions) -> Upscaler:
     """The `Upscaler` upscale.py would run the main model with (windows, padding, tiles, self-ensemble,
     runtime, precision), so the scores are those of the pipeline users run. An export folder's ONNX
     graphs and ensemble=auto setting come with it; `inference.*` sets the windows and tiles."""
     temporal = describe(system.model).temporal
     folder = system.source if Path(system.source).is_dir() else None
-    ensemble = cfg.get("ensemble", "auto")
+    ensemble = cfg.ensemble
     if ensemble == "auto":
         ensemble = auto_ensemble(folder) if folder else 1
-    inference_cfg = cfg.get("inference", {})
-    tile, chunk = inference_cfg.get("tile", "auto"), inference_cfg.get("chunk", "auto")
-    return Upscaler(system.model, scale, temporal=temporal, chunk=WHOLE_CLIP if chunk == 0 else chunk,
-                    overlap=inference_cfg.get("overlap", 2), tile=0 if str(tile) == "auto" else tile,
-                    tile_pad=inference_cfg.get("tile_pad", 32), device=str(device),
-                    precision=str(cfg.get("precision", "auto")), runtime=str(cfg.get("runtime", "auto")),
+    windows = cfg.inference
+    return Upscaler(system.model, scale, temporal=temporal, chunk=WHOLE_CLIP if windows.chunk == 0 else windows.chunk,
+                    overlap=windows.overlap, tile=0 if str(windows.tile) == "auto" else windows.tile,
+                    tile_pad=windows.tile_pad, device=str(device), precision=cfg.precision, runtime=cfg.runtime,
                     folder=folder, ensemble=ensemble)
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from vsr.errors import UserError, check_flag
 from vsr.export.package import model_json, write_json, write_weights
 from vsr.models.descriptor import describe
+from vsr.options import ExportOptions, options
 from vsr.runtimes.graphs import FORMATS, export_format
 from vsr.runtimes.model_files import GRAPH_FILES, MODEL_JSON
 
@@ -141,31 +142,33 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
 
 
 def run(cfg) -> dict:
-    """`python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]`."""
-    if not cfg.get("checkpoint"):
+    """`python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]`; `cfg`: ExportOptions
+    (vsr/options.py), or a mapping of some of them."""
+    cfg = options(ExportOptions, cfg)
+    if not cfg.checkpoint:
         raise UserError("checkpoint=CKPT is required (a training RUN/checkpoints/last.ckpt, "
                         "or ESRGAN / Real-ESRGAN weights such as RealESRGAN_x4plus.pth)")
-    if not cfg.get("output_dir"):
+    if not cfg.output_dir:
         raise UserError("output_dir=DIR is required: the folder to write model.safetensors and model.json to")
-    checkpoint = Path(cfg["checkpoint"])
+    checkpoint = Path(cfg.checkpoint)
     if not checkpoint.is_file():
         raise UserError(f"checkpoint={checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
-    formats = list(cfg.get("formats") or [])
+    formats = list(cfg.formats or [])
     with torch.no_grad():  # scoped: run() is also called in-process (tests, notebooks)
-        model, architecture, extra = read_source(checkpoint, bool(cfg.get("use_ema", True)))
-        if check_flag("ensemble", cfg.get("ensemble", False)):
+        model, architecture, extra = read_source(checkpoint, bool(cfg.use_ema))
+        if check_flag("ensemble", cfg.ensemble):
             if describe(model).task != "interpolation":
                 raise UserError("ensemble=true is for frame interpolators (it averages the prediction with the "
                                 "frames swapped); upscale.py's ensemble= is the upscalers' self-ensemble")
             model.ensemble, architecture = True, {**architecture, "ensemble": True}
-        meta = export(model, architecture, cfg["output_dir"], formats, source=extra["source"],
-                      training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.get("metrics")),
-                      frames=cfg.get("frames", 8), parity_tol=float(cfg.get("parity_tol", 1e-4)),
-                      opset=int(cfg.get("opset", 18)), overwrite=bool(cfg.get("overwrite", False)))
+        meta = export(model, architecture, cfg.output_dir, formats, source=extra["source"],
+                      training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.metrics),
+                      frames=cfg.frames, parity_tol=float(cfg.parity_tol),
+                      opset=int(cfg.opset), overwrite=bool(cfg.overwrite))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
                        for name, entry in meta["formats"].items())
     what = "frame interpolator" if meta["scale"] is None else f"x{meta['scale']}"
     print(f"exported {architecture['_target_']} {what} ({meta['weights']['num_params']:,} parameters) "
-          f"to {cfg['output_dir']}: {', '.join(['model.safetensors', 'model.json'] + [f for e in meta['formats'].values() for k, f in e.items() if k.endswith('file')])}"
+          f"to {cfg.output_dir}: {', '.join(['model.safetensors', 'model.json'] + [f for e in meta['formats'].values() for k, f in e.items() if k.endswith('file')])}"
           + (f"; parity vs eager: {checks}" if checks else ""))
     return meta

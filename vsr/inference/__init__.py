@@ -8,7 +8,7 @@ from vsr.runtimes.model_files import load
 
 
 def run(cfg) -> dict:
-    """Upscale `cfg.input` into `cfg.output` (see conf/upscale.yaml); returns the summary dict."""
+    """Upscale `cfg.input` into `cfg.output` (options: vsr/options.py, UpscaleOptions); returns the summary dict."""
     from vsr.inference.video import upscale_video
 
     return upscale_video(cfg)

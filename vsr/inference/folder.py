@@ -12,16 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from vsr.errors import UserError
 from vsr.inference.stills import IMAGE_INPUTS, IMAGE_OUTPUTS
 from vsr.io.video import VIDEO_EXTENSIONS
 from vsr.io.writer import OUTPUT_EXTENSIONS
+from vsr.options import UpscaleOptions, updated
 
 
-def is_folder_job(cfg) -> bool:
-    return cfg.get("input") is not None and Path(str(cfg.get("input"))).is_dir()
+def is_folder_job(cfg: UpscaleOptions) -> bool:
+    return cfg.input is not None and Path(str(cfg.input)).is_dir()
 
 
 def find_inputs(src: Path, dst: Path) -> list[Path]:
@@ -45,23 +44,23 @@ def output_for(file: Path, src: Path, dst: Path) -> Path:
     return target
 
 
-def check_folders(cfg) -> tuple[Path, Path]:
-    src = Path(str(cfg.get("input")))
-    if not cfg.get("output"):
+def check_folders(cfg: UpscaleOptions) -> tuple[Path, Path]:
+    src = Path(str(cfg.input))
+    if not cfg.output:
         raise UserError(f"input={src} is a folder: give output=FOLDER for the upscaled files, e.g. output={src.name}_x4")
-    dst = Path(str(cfg.get("output")))
+    dst = Path(str(cfg.output))
     if dst.exists() and not dst.is_dir():
         raise UserError(f"output={dst} is a file, but input={src} is a folder: give output=FOLDER")
     if dst.suffix.lower() in OUTPUT_EXTENSIONS + IMAGE_OUTPUTS and not dst.exists():
         raise UserError(f"output={dst} looks like a file name, but input={src} is a folder: give output=FOLDER")
     if dst.resolve() == src.resolve():
         raise UserError(f"output={dst} is the input folder; choose another folder (inputs are never replaced)")
-    if cfg.get("stills") is not None:
+    if cfg.stills is not None:
         raise UserError(f"stills= takes one video, but input={src} is a folder; drop stills= or give a video")
     return src, dst
 
 
-def upscale_folder(cfg, upscale_one, overwrite: bool) -> dict:
+def upscale_folder(cfg: UpscaleOptions, upscale_one, overwrite: bool) -> dict:
     """Upscale every file of the folder `cfg.input` into `cfg.output` with `upscale_one(cfg_for_file)`."""
     src, dst = check_folders(cfg)
     files = find_inputs(src, dst)
@@ -97,10 +96,9 @@ def upscale_folder(cfg, upscale_one, overwrite: bool) -> dict:
     return summary
 
 
-def with_paths(cfg, source: Path, target: Path):
-    """`cfg` (a dict or an OmegaConf config) with input= and output= replaced."""
-    paths = {"input": str(source), "output": str(target)}
-    return {**cfg, **paths} if isinstance(cfg, dict) else OmegaConf.merge(cfg, paths)
+def with_paths(cfg: UpscaleOptions, source: Path, target: Path) -> UpscaleOptions:
+    """`cfg` with input= and output= replaced."""
+    return updated(cfg, input=str(source), output=str(target))
 
 
 def table(rows: list[dict]) -> str:

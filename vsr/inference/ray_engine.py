@@ -21,6 +21,7 @@ from typing import Any
 
 from vsr.errors import UserError, check_number
 from vsr.inference import folder as folders
+from vsr.options import UpscaleOptions, updated
 
 
 @dataclass
@@ -41,13 +42,13 @@ def window_ends(num_frames: int, chunk: int, overlap: int) -> list[int]:
     return [stop for _, _, stop, _ in plan_windows(num_frames, chunk, overlap, fixed=True)]
 
 
-def plan_parts(cfg, src: Path, dst: Path, num_frames: int, size: tuple[int, int]) -> list[Part]:
+def plan_parts(cfg: UpscaleOptions, src: Path, dst: Path, num_frames: int, size: tuple[int, int]) -> list[Part]:
     """The parts of `src` (each at least `segment` frames, ending at a window end), or [] when it
     is short enough for one task."""
     from vsr.inference.resume import Segments, fingerprint
     from vsr.inference.video import make_upscaler, weights_dir
 
-    segment = cfg.get("segment", 240)
+    segment = cfg.segment
     check_number("segment", segment, 1, integer=True)
     if num_frames < 2 * segment:
         return []
@@ -63,7 +64,7 @@ def plan_parts(cfg, src: Path, dst: Path, num_frames: int, size: tuple[int, int]
     return parts
 
 
-def upscale_part(cfg, part: Part) -> dict:
+def upscale_part(cfg: UpscaleOptions, part: Part) -> dict:
     """Write output frames `part.start`..`part.stop` into `part.path` (on a Ray worker): the frames a
     one-process run computes there, from the same windows."""
     from vsr.inference.resume import segment_writer_options
@@ -77,7 +78,7 @@ def upscale_part(cfg, part: Part) -> dict:
     upscaler = make_upscaler(cfg, (info.width, info.height))
     times, time_base, _ = scan_input(src, info, info.rate, 1)  # the frame times of a variable-rate video
     first = upscaler.resume_start(part.start, info.num_frames, info.width, info.height)
-    frames = islice(count_checked(stream_frames(src, cfg.get("reader", "auto")), info.num_frames, src), first, None)
+    frames = islice(count_checked(stream_frames(src, cfg.reader), info.num_frames, src), first, None)
     options = segment_writer_options(cfg, info.rate, encoder_threads(cfg, upscaler.device), times, time_base)
     with VideoWriter(part.path, **options(part.start)) as writer:
         for chunk in upscaler.stream_chunks(frames, done=part.start, first=first):
@@ -90,20 +91,20 @@ def upscale_part(cfg, part: Part) -> dict:
     return {"frames": writer.frames, "seconds": time.perf_counter() - started}
 
 
-def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> int:
+def join_parts(cfg: UpscaleOptions, src: Path, dst: Path, parts: list[Part]) -> int:
     """The output of `src` from its finished parts, without re-encoding (its frame count); the segments
     are removed."""
     from vsr.inference.resume import segments_folder
     from vsr.inference.video import flag, scan_input
     from vsr.io.claim import OutputClaim
     from vsr.io.video import probe
-    from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, VideoWriter
+    from vsr.io.writer import VideoWriter
 
     info = probe(src)
     times, time_base, _ = scan_input(src, info, info.rate, 1)
-    with OutputClaim(dst, flag(cfg, "overwrite", False)) as claim, \
-            VideoWriter(dst, info.rate, audio_from=src, crf=cfg.get("crf", DEFAULT_CRF),
-                        preset=cfg.get("preset", DEFAULT_PRESET), start=info.start, rotation=info.rotation,
+    with OutputClaim(dst, flag(cfg, "overwrite")) as claim, \
+            VideoWriter(dst, info.rate, audio_from=src, crf=cfg.crf,
+                        preset=cfg.preset, start=info.start, rotation=info.rotation,
                         claim=claim, times=times, time_base=time_base) as writer:
         for part in parts:
             writer.copy_segment(Path(part.path), part.start)
@@ -113,20 +114,20 @@ def join_parts(cfg, src: Path, dst: Path, parts: list[Part]) -> int:
     return writer.frames
 
 
-def check_workers(cfg) -> None:
-    workers = cfg.get("workers", "auto")
+def check_workers(cfg: UpscaleOptions) -> None:
+    workers = cfg.workers
     if workers != "auto":
         check_number("workers", workers, 1, integer=True, hint=" or auto")
 
 
-def connect(cfg):
+def connect(cfg: UpscaleOptions):
     """ray.init on RAY_ADDRESS's cluster, else a local one with `workers` CPUs (auto: all)."""
     try:
         import ray
     except ImportError:
         raise UserError("engine=ray needs Ray: pip install 'vsrlab[cluster]' (or pip install 'ray>=2.40')") from None
 
-    workers = cfg.get("workers", "auto")
+    workers = cfg.workers
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
             ray.init(log_to_driver=False)
@@ -137,14 +138,14 @@ def connect(cfg):
     return ray
 
 
-def upscale_with_ray(cfg, upscale_one) -> dict:
+def upscale_with_ray(cfg: UpscaleOptions, upscale_one) -> dict:
     """Every file (a folder's, or one video) as Ray tasks; prints a table and a JSON line like a folder run."""
     from vsr.inference.video import flag
     from vsr.io.video import VIDEO_EXTENSIONS, probe
 
-    overwrite = flag(cfg, "overwrite", False)
+    overwrite = flag(cfg, "overwrite")
     check_workers(cfg)  # before any work, also when nothing is left to do and Ray is not started
-    job_cfg = {**_plain(cfg), "progress": False, "engine": "local"}
+    job_cfg = updated(cfg, progress=False, engine="local")
     if folders.is_folder_job(cfg):
         src, dst = folders.check_folders(cfg)
         files = [(f, folders.output_for(f, src, dst)) for f in folders.find_inputs(src, dst)]
@@ -153,10 +154,10 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
     else:
         from vsr.inference.video import check_paths
 
-        source, target = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
+        source, target = check_paths(cfg.input, cfg.output, overwrite)
         src, files = source.parent, [(source, target)]
     rows: dict[str, dict[str, Any]] = {}
-    tasks: list[tuple[str, Part | None, dict]] = []  # (name, part or None for a whole file, its config)
+    tasks: list[tuple[str, Part | None, UpscaleOptions]] = []  # (name, part or None for a whole file, its config)
     split: dict[str, dict[str, Any]] = {}
     for file, target in files:
         name = str(file.relative_to(src))
@@ -219,7 +220,7 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
     ordered = [rows[str(f.relative_to(src))] for f, _ in files]
     print(folders.table(ordered))
     failed = [r for r in ordered if r["result"].startswith("failed")]
-    summary = {"input": str(cfg.get("input")), "output": str(cfg.get("output")), "files": ordered,
+    summary = {"input": str(cfg.input), "output": str(cfg.output), "files": ordered,
                "failed": len(failed), "engine": "ray"}
     print(json.dumps(summary))
     if failed:
@@ -228,7 +229,7 @@ def upscale_with_ray(cfg, upscale_one) -> dict:
     return summary
 
 
-def _run_one(cfg, upscale_one) -> dict:
+def _run_one(cfg: UpscaleOptions, upscale_one) -> dict:
     started = time.perf_counter()
     try:
         row = {"result": "upscaled", "frames": upscale_one(cfg).get("frames")}
@@ -243,13 +244,3 @@ def _one_line(err: BaseException) -> str:
     cause = getattr(err, "cause", None) or err
     user = find_user_error(cause)
     return str(user) if user else f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
-
-
-def _plain(cfg) -> dict:
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(plain, dict)  # a DictConfig's container is a dict
-        return plain
-    return dict(cfg)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vsr.errors import UserError, check_number
 from vsr.io.writer import VideoWriter
+from vsr.options import UpscaleOptions
 
 # the options that change the output's frames or their encoding: a resumed run must repeat them
 SHAPING = ("weights", "shipped", "scale", "outscale", "fit", "denoise", "sharpen", "color_match", "ensemble",
@@ -26,10 +27,10 @@ def segments_folder(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.segments")
 
 
-def fingerprint(cfg, src: Path, weights: str) -> dict:
+def fingerprint(cfg: UpscaleOptions, src: Path, weights: str) -> dict:
     stat = src.stat()
     return {"input": str(src.resolve()), "input_bytes": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
-            "model": str(weights), **{key: _plain(cfg.get(key)) for key in SHAPING}}
+            "model": str(weights), **{key: _plain(getattr(cfg, key)) for key in SHAPING}}
 
 
 def _plain(value):
@@ -118,29 +119,28 @@ def resumed_frames(frames, upscaler, segments: Segments, num_frames: int, width:
     return done, upscaler.stream_chunks(islice(frames, first, None), done=done, first=first)
 
 
-def segments_for(cfg, src: Path, dst: Path, weights: str, factor: int) -> Segments | None:
+def segments_for(cfg: UpscaleOptions, src: Path, dst: Path, weights: str, factor: int) -> Segments | None:
     """The segments of this run with `resume=true` (None without it)."""
     from vsr.inference.video import flag
 
-    if not flag(cfg, "resume", False):
+    if not flag(cfg, "resume"):
         if segments_folder(dst).is_dir():
             print(f"note: {segments_folder(dst)} holds the segments of a stopped resume=true run; resume=true "
                   "continues it (this run starts at frame 0 and leaves them)", file=sys.stderr)
         return None
     if factor > 1:
         raise UserError(f"resume=true does not combine with interpolate={factor} yet; drop one of them")
-    segments = Segments(dst, fingerprint(cfg, src, weights), cfg.get("segment", 240))
+    segments = Segments(dst, fingerprint(cfg, src, weights), cfg.segment)
     segments.check()  # another input or other options are refused now, before any progress is shown
     return segments
 
 
-def segment_writer_options(cfg, rate, threads: int, times: list[int] | None, time_base):
+def segment_writer_options(cfg: UpscaleOptions, rate, threads: int, times: list[int] | None, time_base):
     """`VideoWriter` options of the segment from output frame `start` on: times from 0 (the join moves them)."""
-    from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET
 
     def options(start: int) -> dict:
         shifted = None if times is None else [t - times[start] for t in times[start:]]
-        return {"rate": rate, "crf": cfg.get("crf", DEFAULT_CRF), "preset": cfg.get("preset", DEFAULT_PRESET),
+        return {"rate": rate, "crf": cfg.crf, "preset": cfg.preset,
                 "threads": threads, "times": shifted, "time_base": time_base}
 
     return options

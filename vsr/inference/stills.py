@@ -21,6 +21,7 @@ from vsr.inference.progress import Progress
 from vsr.io import images as io_images
 from vsr.io.claim import OutputClaim
 from vsr.io.images import to_tensor, to_uint8
+from vsr.options import UpscaleOptions
 
 IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
@@ -39,14 +40,14 @@ def is_image(path) -> bool:
     return path is not None and Path(str(path)).suffix.lower() in IMAGE_INPUTS
 
 
-def make_interpolator(cfg, factor: int, device):
+def make_interpolator(cfg: UpscaleOptions, factor: int, device):
     """The `FrameInterpolator` for `interpolate=factor` (None when factor is 1)."""
     if factor == 1:
         return None
     from vsr.interpolation.stream import FrameInterpolator, load_interpolator
 
-    model, _ = load_interpolator(cfg.get("interpolator"), device)
-    return FrameInterpolator(model, factor, float(cfg.get("cut_threshold", 0.3)), device)
+    model, _ = load_interpolator(cfg.interpolator, device)
+    return FrameInterpolator(model, factor, float(cfg.cut_threshold), device)
 
 
 def _check_new_file(target: Path, overwrite: bool) -> None:
@@ -88,15 +89,15 @@ def write_image(claim: OutputClaim, rgb: np.ndarray, alpha: np.ndarray | None = 
         tmp.unlink(missing_ok=True)
 
 
-def upscale_image(cfg, factor: int) -> dict:
+def upscale_image(cfg: UpscaleOptions, factor: int) -> dict:
     """input=IMAGE output=IMAGE: the image as a one-frame clip through the model (alpha resized bicubic)."""
     from vsr.inference import filters
     from vsr.inference.video import flag, make_upscaler
 
-    source, target = cfg.get("input"), cfg.get("output")
+    source, target = str(cfg.input), cfg.output
     if factor != 1:
         raise UserError(f"input={source} is an image: interpolate= applies to videos only (drop interpolate)")
-    if cfg.get("stills") is not None:
+    if cfg.stills is not None:
         raise UserError(f"input={source} is an image: stills= picks frames of a video (drop stills)")
     if not target:
         raise UserError(f"output=FILE is required, e.g. output={Path(source).stem}_x4.png (.png .jpg .webp)")
@@ -107,7 +108,7 @@ def upscale_image(cfg, factor: int) -> dict:
         raise UserError(f"output={target}: an image input writes an image; use one of {', '.join(IMAGE_OUTPUTS)}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise UserError(f"output={target} is the input file; choose a different output path")
-    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
+    overwrite, progress = flag(cfg, "overwrite"), flag(cfg, "progress")
     _check_new_file(dst, overwrite)
     with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
         rgb, alpha = read_image(src)
@@ -152,12 +153,12 @@ def check_stills(value, num_frames: int, source) -> list[int]:
     return sorted(set(values))
 
 
-def upscale_stills(cfg, factor: int) -> dict:
+def upscale_stills(cfg: UpscaleOptions, factor: int) -> dict:
     """input=VIDEO stills=[i, j, ...] output=DIR: those frames upscaled with temporal context, as PNGs."""
     from vsr.inference.video import flag, make_upscaler
     from vsr.io.video import count_checked, probe, stream_frames
 
-    source, target = cfg.get("input"), cfg.get("output")
+    source, target = cfg.input, cfg.output
     if factor != 1:
         raise UserError("stills= writes frames of the input video; it does not take interpolate= (drop one)")
     if not source:
@@ -170,9 +171,9 @@ def upscale_stills(cfg, factor: int) -> dict:
     if folder.exists() and not folder.is_dir():
         raise UserError(f"output={target} is a file; stills= writes PNGs into a folder (output=DIR)")
     info = probe(src)
-    wanted = check_stills(cfg.get("stills"), info.num_frames, source)
+    wanted = check_stills(cfg.stills, info.num_frames, source)
     files = {i: folder / f"{src.stem}_frame{i:06d}.png" for i in wanted}
-    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
+    overwrite, progress = flag(cfg, "overwrite"), flag(cfg, "progress")
     for file in files.values():
         _check_new_file(file, overwrite)
     with ExitStack() as held:  # every still claimed before the model runs, until it is in place
@@ -184,7 +185,7 @@ def upscale_stills(cfg, factor: int) -> dict:
         bar = Progress(len(wanted), "stills", unit="still", enabled=progress)
         held.callback(bar.close)
         upscaler.report_to(bar)  # a still's window advances it frame by frame, like a video's
-        reader = "pyav" if info.rotation and cfg.get("reader", "auto") == "auto" else cfg.get("reader", "auto")
+        reader = "pyav" if info.rotation and cfg.reader == "auto" else cfg.reader
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
         buffer: dict[int, np.ndarray] = {}
         pending = list(wanted)

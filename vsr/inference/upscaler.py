@@ -21,6 +21,7 @@ from vsr.inference.tiling import needs_tiles, run_tiled, run_tiled_recurrent
 from vsr.inference.windows import next_window, oldest_needed
 from vsr.io.images import to_frames, to_tensor
 from vsr.models.descriptor import describe
+from vsr.options import WINDOWS
 from vsr.runtimes.factory import onnx_clip_frames
 from vsr.runtimes.model_files import load, read_model_json
 from vsr.work import part
@@ -115,8 +116,8 @@ class Upscaler:
             `from_dir` also takes "auto" (its default): what upscale.py runs the folder's model with.
     """
 
-    def __init__(self, model: nn.Module, scale: int, temporal: bool | None = None, chunk: int | str = "auto",
-                 overlap: int = 2, tile: int = 0, tile_pad: int = 32, device: str = "auto",
+    def __init__(self, model: nn.Module, scale: int, temporal: bool | None = None, chunk: int | str = WINDOWS.chunk,
+                 overlap: int = WINDOWS.overlap, tile: int = 0, tile_pad: int = WINDOWS.tile_pad, device: str = "auto",
                  precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):

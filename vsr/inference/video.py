@@ -5,9 +5,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,15 +30,16 @@ from vsr.inference.shipped import (  # noqa: F401
 from vsr.inference.upscaler import Upscaler, parse_fit
 from vsr.io.claim import OutputClaim
 from vsr.io.video import count_checked, probe, scan_frames, stream_frames
-from vsr.io.writer import DEFAULT_CRF, DEFAULT_PRESET, OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
+from vsr.io.writer import OUTPUT_EXTENSIONS, VideoWriter, check_encoder_options
+from vsr.options import UpscaleOptions, options
 
 
-def wanted_scale(cfg, size: tuple[int, int] | None) -> float | None:
+def wanted_scale(cfg: UpscaleOptions, size: tuple[int, int] | None) -> float | None:
     """The output/input ratio asked for: `outscale=`/`scale=`, or what `fit=` needs for an input of `size`."""
     scale = target_scale(cfg)
-    if scale is not None or not cfg.get("fit") or size is None:
+    if scale is not None or not cfg.fit or size is None:
         return scale
-    fit = parse_fit(cfg.get("fit"))
+    fit = parse_fit(cfg.fit)
     assert fit is not None  # fit= is set
     box_w, box_h = fit
     return min(box_w / size[0], box_h / size[1])
@@ -52,12 +54,12 @@ def choose_factor(factors, wanted: float | None) -> int:
     return reaching[0] if reaching else max(factors)
 
 
-def weights_dir(cfg, size: tuple[int, int] | None = None) -> str:
+def weights_dir(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> str:
     """`weights=`, or the shipped model `shipped=` names (default: the recurrent one) at the factor
     `choose_factor` picks for an input of `size` (width, height)."""
-    if cfg.get("weights"):
-        return cfg.get("weights")
-    preset = cfg.get("shipped") or "default"
+    if cfg.weights:
+        return cfg.weights
+    preset = cfg.shipped or "default"
     check_choice("shipped", preset, tuple(SHIPPED))
     if not (SHIPPED[preset] / "model.json").is_file():
         raise UserError(f"no weights= given and the shipped {preset} model is missing ({SHIPPED[preset]}; it ships "
@@ -67,31 +69,31 @@ def weights_dir(cfg, size: tuple[int, int] | None = None) -> str:
     return str(factors[choose_factor(factors, wanted_scale(cfg, size))])
 
 
-def model_name(cfg) -> str:
+def model_name(cfg: UpscaleOptions) -> str:
     """How the summary names the model: the weights= folder, or the shipped preset."""
-    return str(cfg.get("weights")) if cfg.get("weights") else f"the shipped {cfg.get('shipped') or 'default'} model"
+    return str(cfg.weights) if cfg.weights else f"the shipped {cfg.shipped or 'default'} model"
 
 
-def ensemble_size(cfg, size: tuple[int, int] | None = None) -> int:
+def ensemble_size(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> int:
     """`ensemble=`, where `auto` is the setting of the model that runs (`auto_ensemble`: 2 for the
     shipped default model, also when weights= names its folder; else 1)."""
-    ensemble = cfg.get("ensemble", "auto")
+    ensemble = cfg.ensemble
     if ensemble != "auto":
         return check_size(ensemble, auto="2 for the shipped default model, else 1")
     return auto_ensemble(weights_dir(cfg, size))
 
 
-def flag(cfg, option: str, default: bool) -> bool:
+def flag(cfg: UpscaleOptions, option: str) -> bool:
     """A true/false option of upscale.py (`overwrite=no` must not count as true)."""
-    return check_flag(option, cfg.get(option, default))
+    return check_flag(option, getattr(cfg, option))
 
 
-def encoder_threads(cfg, device) -> int:
+def encoder_threads(cfg: UpscaleOptions, device) -> int:
     """`encoder_threads=`; `auto` beside a CPU model: the model's thread count. x264's threads are
     slice threads here (`VideoWriter`): they encode each frame together and finish it before the
     next model call, so they never take cores from the model's threads (faster than one thread for
     slightly larger files: experiments/benchmarks.md). Beside a GPU: x264's choice (0)."""
-    threads = cfg.get("encoder_threads", "auto")
+    threads = cfg.encoder_threads
     if threads == "auto":
         return torch.get_num_threads() if device.type == "cpu" else 0
     check_number("encoder_threads", threads, 0, 64, integer=True, hint=" (0: x264 chooses) or auto")
@@ -118,9 +120,9 @@ def check_paths(source: str | None, target: str | None, overwrite: bool) -> tupl
     return src, dst
 
 
-def target_scale(cfg) -> float | None:
+def target_scale(cfg: UpscaleOptions) -> float | None:
     """`outscale`, or `scale` (2, 3, 4, 8) as its alias; both given must agree."""
-    scale, outscale = cfg.get("scale"), cfg.get("outscale")
+    scale, outscale = cfg.scale, cfg.outscale
     if scale is not None:
         from vsr import SUPPORTED_SCALES
 
@@ -133,17 +135,18 @@ def target_scale(cfg) -> float | None:
     return outscale
 
 
-def make_upscaler(cfg, size: tuple[int, int] | None = None) -> Upscaler:
+def make_upscaler(cfg: UpscaleOptions | Mapping[str, Any], size: tuple[int, int] | None = None) -> Upscaler:
     """The `Upscaler` upscale.py's options describe for an input of `size` (width, height): weights=,
     or the shipped default model at the smallest factor that reaches the requested size."""
-    tile = cfg.get("tile", "auto")
+    cfg = options(UpscaleOptions, cfg)
+    tile = cfg.tile
     upscaler = Upscaler.from_dir(
-        weights_dir(cfg, size), chunk=cfg.get("chunk", "auto"), overlap=cfg.get("overlap", 2),
+        weights_dir(cfg, size), chunk=cfg.chunk, overlap=cfg.overlap,
         tile=0 if tile == "auto" else tile,
-        tile_pad=cfg.get("tile_pad", 32), device=cfg.get("device", "auto"),
-        precision=cfg.get("precision", "auto"), denoise=cfg.get("denoise", 0.0),
-        sharpen=cfg.get("sharpen", 0.0), color_match=flag(cfg, "color_match", False),
-        outscale=target_scale(cfg), fit=cfg.get("fit"), runtime=cfg.get("runtime", "auto"),
+        tile_pad=cfg.tile_pad, device=cfg.device,
+        precision=cfg.precision, denoise=cfg.denoise,
+        sharpen=cfg.sharpen, color_match=flag(cfg, "color_match"),
+        outscale=target_scale(cfg), fit=cfg.fit, runtime=cfg.runtime,
         ensemble=ensemble_size(cfg, size))
     if tile == "auto" and size is not None:
         chosen = choose_tile(upscaler, *size)
@@ -191,17 +194,18 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def upscale_video(cfg) -> dict:
+def upscale_video(cfg: UpscaleOptions | Mapping[str, Any]) -> dict:
     """Upscale `cfg.input` to `cfg.output` (a video, an image, or `stills` of a video; with
     `interpolate=N`, N times the frame rate), or every file of a folder into another; prints a
     progress bar and a one-line summary."""
     from vsr.inference import folder, stills
 
-    factor = stills.check_interpolate(cfg.get("interpolate", 1))
-    overwrite, progress = flag(cfg, "overwrite", False), flag(cfg, "progress", True)
-    flag(cfg, "color_match", False)  # images and stills too: every boolean is checked before any work
-    flag(cfg, "resume", False)
-    engine = cfg.get("engine", "local")
+    cfg = options(UpscaleOptions, cfg)
+    factor = stills.check_interpolate(cfg.interpolate)
+    overwrite, progress = flag(cfg, "overwrite"), flag(cfg, "progress")
+    flag(cfg, "color_match")  # images and stills too: every boolean is checked before any work
+    flag(cfg, "resume")
+    engine = cfg.engine
     check_choice("engine", engine, ("local", "ray"))
     if engine == "ray":
         from vsr.inference.ray_engine import upscale_with_ray
@@ -209,17 +213,17 @@ def upscale_video(cfg) -> dict:
         return upscale_with_ray(cfg, upscale_video)
     if folder.is_folder_job(cfg):
         return folder.upscale_folder(cfg, upscale_video, overwrite)
-    if stills.is_image(cfg.get("input")):
+    if stills.is_image(cfg.input):
         return stills.upscale_image(cfg, factor)
-    if cfg.get("stills") is not None:
+    if cfg.stills is not None:
         return stills.upscale_stills(cfg, factor)
-    src, dst = check_paths(cfg.get("input"), cfg.get("output"), overwrite)
-    check_encoder_options(cfg.get("crf", DEFAULT_CRF), cfg.get("preset", DEFAULT_PRESET))
+    src, dst = check_paths(cfg.input, cfg.output, overwrite)
+    check_encoder_options(cfg.crf, cfg.preset)
     with OutputClaim(dst, overwrite) as claim:  # held until the file is in place: one run per output
         return upscale_file(cfg, src, dst, claim, factor, progress)
 
 
-def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
+def upscale_file(cfg: UpscaleOptions, src: Path, dst: Path, claim: OutputClaim, factor: int, progress: bool) -> dict:
     """`upscale_video`'s work on a video file, once its options are checked and `dst` is claimed."""
     from vsr.inference import resume, stills
 
@@ -230,7 +234,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
         raise UserError(f"input={src}: the video has zero frames")
     if factor > 1 and info.num_frames < 2:
         raise UserError(f"input={src} has one frame: interpolate={factor} needs at least two (drop interpolate)")
-    order = cfg.get("interpolate_order", "upscale_first")
+    order = cfg.interpolate_order
     check_choice("interpolate_order", order, ("upscale_first", "interpolate_first"))
     upscaler = make_upscaler(cfg, (info.width, info.height))
     check_fits(upscaler, info.width, info.height)  # before the input scan and the first frame, not at the OOM killer
@@ -260,7 +264,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
     bar = Progress(info.num_frames if order == "upscale_first" else total, "upscale", enabled=progress)
     upscaler.report_to(bar)
     try:
-        reader = cfg.get("reader", "auto")
+        reader = cfg.reader
         if info.rotation and reader == "auto":
             reader = "pyav"  # decord turns rotated frames into garbage or errors; PyAV keeps them as stored
         frames = count_checked(stream_frames(src, reader), info.num_frames, src)
@@ -282,7 +286,7 @@ def upscale_file(cfg, src: Path, dst: Path, claim: OutputClaim, factor: int, pro
             else:
                 out_frames = upscaler.stream(interpolator.stream(frames, cuts))
         with VideoWriter(dst, info.rate * factor, audio_from=src,
-                         crf=cfg.get("crf", DEFAULT_CRF), preset=cfg.get("preset", DEFAULT_PRESET), start=info.start,
+                         crf=cfg.crf, preset=cfg.preset, start=info.start,
                          threads=encoder_threads(cfg, upscaler.device),
                          rotation=info.rotation, claim=claim, times=times, time_base=time_base) as writer:
             for dropped in writer.audio.dropped if writer.audio else ():
