@@ -21,9 +21,9 @@ class Windows:
     """How a clip is cut for the model: upscale.py's chunk/overlap/tile/tile_pad, evaluate.py's inference.*."""
 
     chunk: Any = "auto"    # output frames per model call; auto: the model's ONNX graph length (32 for the shipped model; else 20) less the context; 0 = the whole clip (evaluate)
-    overlap: int = 2       # context frames on each side of a chunk (recurrent models; discarded; 2 is within 0.02 dB of one pass)
+    overlap: int = 2       # context frames on each side of a chunk (recurrent models; discarded; README.md, "Export and upscale")
     tile: Any = "auto"     # LR tile size in pixels, 0 = whole frame; auto: whole frames when they fit in memory, else the largest of 512/256/128/64 that does
-    tile_pad: int = 32     # context pixels around each tile; tiles cross-fade over it (equal to untiled within 1e-6)
+    tile_pad: int = 32     # context pixels around each tile; tiles cross-fade over it (README.md, "Export and upscale")
 
 
 WINDOWS = Windows()
@@ -51,7 +51,7 @@ class UpscaleOptions:
 
     device: str = "auto"             # auto (CUDA, MPS, CPU) | cpu | cuda | cuda:N
     runtime: str = "auto"            # auto (fastest on this device, timed at the first call) | eager | channels_last | onnxruntime | openvino | ncnn
-    ensemble: Any = "auto"           # auto: 2 for the shipped default model, else 1 | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies: +0.1-0.3 dB, 2-8x the time
+    ensemble: Any = "auto"           # auto: 2 for the shipped default model, else 1 | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies, 2-8x the model's work (gain: experiments/benchmarks.md)
     precision: str = "auto"          # auto (fp16 on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) bf16 for models whose stored check passed, else fp32) | fp32 | fp16 | bf16
 
     denoise: Any = 0.0               # 0..1 light noise reduction before upscaling
@@ -62,14 +62,14 @@ class UpscaleOptions:
     fit: Optional[str] = None        # WIDTHxHEIGHT box to fit the output in, e.g. 3840x2160, or 4k | 2160p | 1440p | 1080p | 720p (overrides outscale)
 
     crf: Any = 17                    # H.264 quality: 0 lossless ... 51 smallest; 16-18 is visually lossless
-    preset: str = "superfast"        # x264 speed preset: ultrafast ... veryslow; veryfast crf=16: 2x the encoding time, 15-50% smaller files
+    preset: str = "superfast"        # x264 speed preset: ultrafast ... veryslow (the default's trade-off: experiments/benchmarks.md)
     encoder_threads: Any = "auto"    # x264 slice threads: auto = the model's threads beside a CPU model, x264's choice beside a GPU; 0 = x264's choice
 
     # Frame interpolation: N output frames per input frame at N times the fps (the last frame is held
     # N times, so N*frames frames last exactly as long as the input and its audio). Scene cuts are held.
     interpolate: Any = 1             # 2 doubles the frame rate (24 -> 48 fps); 1 = off
     interpolator: Optional[str] = None   # null = the shipped learned model (experiments/interp/model) | blend | flow | repeat | DIR
-    interpolate_order: str = "upscale_first"  # upscale_first (+0.75 dB on new frames) | interpolate_first (~2x faster); experiments/interp/README.md
+    interpolate_order: str = "upscale_first"  # upscale_first (better new frames) | interpolate_first (faster): experiments/interp/README.md
     cut_threshold: Any = 0.3         # scene-cut score (0..1) above which frames are held, not interpolated
 
     # Images and stills: input=photo.png output=photo_x4.png (PNG/JPEG/WebP), or
