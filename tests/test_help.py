@@ -97,3 +97,18 @@ def test_upscale_help_4k_example_makes_4k(helps):
     options = dict(word.split("=", 1) for word in example.split() if "=" in word)
     upscaler = Upscaler(nn.Identity(), 4, device="cpu", fit=options.get("fit"), outscale=options.get("outscale"))
     assert upscaler.output_size(1920, 1080) == (3840, 2160)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_the_installed_commands_help_names_the_installed_commands(name):
+    """`vsrlab-upscale --help` showed `python upscale.py ...` examples: a pip-installed vsrlab has no
+    upscale.py to run."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.argv = ['/venv/bin/vsrlab-{name}', '--help']\n"
+            f"from vsr.apps.{name} import cli\ncli()\n")
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"vsrlab-{name} " in shown.stdout and f"vsrlab-{name} [overrides] --cfg job" in shown.stdout
+    assert "python train.py" not in shown.stdout and not any(f"python {e}.py" in shown.stdout for e in ENTRIES)

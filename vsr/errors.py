@@ -1,5 +1,6 @@
 """One exception type for mistakes a user can fix, printed as one line by the entry points."""
 
+import difflib
 import functools
 import sys
 
@@ -42,6 +43,14 @@ def check_flag(option: str, value) -> bool:
     if isinstance(value, (str, int)) and str(value).strip().lower() in FLAG_WORDS:
         return FLAG_WORDS[str(value).strip().lower()]
     raise UserError(f"{option}={value} must be true or false (yes/no, on/off and 1/0 work too)")
+
+
+def nearest(word: str, candidates) -> list[str]:
+    """The candidates closest to `word` by difflib (ties and near-ties too), best first. A key's own
+    parents (`trainer` for `trainer.foo`) are left out: they are close only by their shared prefix."""
+    scored = sorted((-difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates
+                    if not word.startswith(c + "."))
+    return [c for score, c in scored[:3] if -score >= max(0.6, -scored[0][0] - 0.05)]
 
 
 def find_user_error(err: BaseException | None) -> UserError | None:

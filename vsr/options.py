@@ -1,6 +1,6 @@
 """The options of upscale.py, export.py and evaluate.py, each default written once, here.
 
-Hydra composes conf/upscale.yaml (export.yaml, evaluate.yaml) onto these dataclasses (vsr/conf
+Hydra composes vsr/conf/upscale.yaml (export.yaml, evaluate.yaml) onto these dataclasses (vsr/conf
 registers them), and `options(Schema, mapping)` gives Python callers the same: the defaults with
 their values over them. Code reads `cfg.crf`, never `cfg.get("crf", 17)`.
 
@@ -13,7 +13,7 @@ imported by the functions only: `vsr.inference.Upscaler` uses the defaults witho
 from dataclasses import dataclass, field
 from typing import Any, Optional, TypeVar
 
-from vsr.errors import UserError
+from vsr.errors import UserError, nearest
 
 
 @dataclass
@@ -175,7 +175,7 @@ def options(schema: type[Schema], values=None) -> Schema:
     try:
         return OmegaConf.merge(base, values or {})  # type: ignore[return-value]
     except OmegaConfBaseException as err:
-        raise UserError(describe_error(err)) from None
+        raise UserError(describe_error(err, keys(base))) from None
 
 
 def updated(cfg: Schema, **values) -> Schema:
@@ -190,13 +190,27 @@ def updated(cfg: Schema, **values) -> Schema:
 KINDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "string": "text", "None": "a value, not null"}
 
 
-def describe_error(err: Exception) -> str:
-    """OmegaConf's page about a bad key or value, as one line naming the option."""
+def keys(cfg, prefix: str = "") -> set[str]:
+    """The dotted keys of a config's options and sections."""
+    from omegaconf import OmegaConf
+
+    found = set()
+    for name, value in cfg.items_ex(resolve=False):
+        found.add(f"{prefix}{name}")
+        if OmegaConf.is_dict(value):
+            found |= keys(value, f"{prefix}{name}.")
+    return found
+
+
+def describe_error(err: Exception, known: set[str] | None = None) -> str:
+    """OmegaConf's page about a bad key or value, as one line naming the option (and, for a key that
+    is not one, the `known` keys that are nearest to it)."""
     from omegaconf.errors import ValidationError
 
     key = getattr(err, "full_key", None) or "?"
     if not isinstance(err, ValidationError):
-        return f"{key}: no such option"
+        near = nearest(key, known or set())
+        return f"{key}: no such option" + (f"; did you mean {' or '.join(near)}?" if near else "")
     first = str(getattr(err, "msg", err)).splitlines()[0]
     kind = next((words for marker, words in KINDS.items() if marker in first), "another kind of value")
     return f"{key}={getattr(err, 'value', None)} must be {kind}"

@@ -6,7 +6,6 @@ silently ignores `+denoize=0.5`. Each entry point applies `@refuse_unknown_keys(
 `one_line_errors` runs.
 """
 
-import difflib
 import functools
 import inspect
 import itertools
@@ -24,7 +23,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
-from vsr.errors import UserError, one_line_errors
+from vsr.errors import UserError, nearest, one_line_errors
 from vsr.options import describe_error
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -165,14 +164,6 @@ def keywords(node: str, targets: dict[str, str]) -> set[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
     return {f"{node}.{p.name}" for p in parameters}
-
-
-def nearest(word: str, candidates) -> list[str]:
-    """The candidates closest to `word` by difflib (ties and near-ties too), best first. A key's own
-    parents (`trainer` for `trainer.foo`) are left out: they are close only by their shared prefix."""
-    scored = sorted((-difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates
-                    if not word.startswith(c + "."))
-    return [c for score, c in scored[:3] if -score >= max(0.6, -scored[0][0] - 0.05)]
 
 
 def refuse_unknown_keys(config_name: str):
