@@ -468,3 +468,41 @@ def test_choosing_stops_when_its_time_cap_is_spent(monkeypatch):
     long_job.timings["eager"] = [1e-6]
     assert long_job.budget(clip) == pytest.approx(choice.CHOICE_SHARE * 1e-6 * 12 * 16 * 10**9)
     assert RuntimeChooser(model, False).budget(clip) == choice.CHOICE_SECONDS  # job size unknown
+
+
+def test_a_candidate_whose_first_round_would_overrun_the_cap_is_not_timed_again(monkeypatch):
+    """The cap was checked only before a candidate started: a slow one begun just under it ran past
+    it. A candidate now starts only when its first round's cost still fits; warm-ups are two frames
+    where a runtime takes any length."""
+    import time
+
+    from vsr.runtimes import choice
+
+    model = tiny(TINY_RRDB)
+    frames_seen = []
+
+    class Slow(runners.Runner):  # 0.3 s a call, whatever the clip
+        name = "onnxruntime"
+
+        def __call__(self, clip, keep=slice(None)):
+            frames_seen.append(clip.shape[1])
+            time.sleep(0.3)
+            with torch.no_grad():
+                return model(clip)[:, keep]
+
+    real = factory.make_runner
+
+    def make(name, *args, **kwargs):
+        if name in ("eager", "channels_last"):
+            return real(name, *args, **kwargs)
+        if name == "onnxruntime":
+            return Slow()
+        raise RuntimeError("not installed here")
+
+    monkeypatch.setattr(factory, "make_runner", make)
+    monkeypatch.setattr(choice, "CHOICE_SECONDS", 1.0)
+    chooser = RuntimeChooser(model, temporal=False)
+    made = chooser.choose(torch.rand(1, 12, 3, 12, 16))
+    assert made.seconds < 1.0  # its first round took 0.6 s: a second would end past the cap
+    assert len(chooser.timings["onnxruntime"]) == 1 and len(chooser.timings["eager"]) == 2
+    assert frames_seen == [2, 3]  # warm-up on two frames, then the probe: a quarter of the 12

@@ -9,10 +9,13 @@ ONNX ones when their export folder has model.propagate.onnx + model.reconstruct.
 and only for clips of the frame count those graphs were exported with (a video shorter than the graph,
 or another `chunk=`, could not run on them, so timing them would choose a runtime that never runs).
 
-Timing: two rounds over the candidates of a warm-up and a timed run each, on a quarter of the clip
+Timing: two rounds over the candidates of a short warm-up (two frames, where a runtime takes any clip
+length) and a timed run each, on a quarter of the clip
 (single-frame models a quarter of the frames at full size, recurrent ones a quarter-area centre
-crop), in the order cheapest to prepare first; choosing stops after CHOICE_SECONDS, or CHOICE_SHARE of
-the job as PyTorch's timing estimates it when that is longer. The choice is remembered under
+crop), in the order cheapest to prepare first; choosing stops before CHOICE_SECONDS, or CHOICE_SHARE of
+the job as PyTorch's timing estimates it when that is longer, would be passed: a candidate starts only
+when its expected cost (its first round's, else eager's) still fits (a first export that takes longer
+than eager's timing can still overrun it). The choice is remembered under
 `$VSR_CACHE` (`<hash of the weights>/auto/<threads, call shape, frame-size class, candidates>.json`,
 shared by frame sizes within a factor of about 1.4) so a second run of the same model on the same kind
 of clip starts without timing; delete the file to re-time. A runtime that is missing, fails to export, raises, or disagrees
@@ -41,8 +44,8 @@ log = logging.getLogger(__name__)
 # level) is not used, however fast.
 PARITY_TOLERANCE = 1e-3
 TORCH_RUNTIMES = ("eager", "channels_last")
-# Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer, plus the candidate
-# being timed when it runs out: the ones after it are skipped (eager is always timed: the fallback).
+# Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer: candidates whose
+# expected cost no longer fits are skipped (eager is always timed: the fallback).
 CHOICE_SECONDS, CHOICE_SHARE = 10.0, 0.05
 
 
@@ -288,14 +291,17 @@ class RuntimeChooser:
         return max(CHOICE_SECONDS, CHOICE_SHARE * job)
 
     def _time(self, clip: torch.Tensor, started: float) -> None:
-        """`trials` rounds over the pending candidates (built and parity-checked in the first), until
-        the budget is spent; what was not timed by then is skipped, and said why."""
+        """`trials` rounds over the pending candidates (built and parity-checked in the first) while
+        the budget lasts: a candidate is started only when what it is expected to cost (its own first
+        round, or eager's before it has one) still fits; what was not timed is skipped, and said why."""
         references: dict = {}  # eager's output per probe shape, for the parity check
         probes: dict[str, torch.Tensor] = {}
+        costs: dict[str, float] = {}  # seconds each candidate's first round took: build, warm-up, timing
         for trial in range(self.trials):
             for name in self.pending or ():
                 cap = self.budget(clip)  # known better once eager is timed
-                over = time.perf_counter() - started > cap
+                begun = time.perf_counter()
+                over = begun - started + costs.get(name, costs.get("eager", 0.0)) > cap
                 if trial > 0 and over:
                     return  # every candidate that was timed once keeps that timing
                 if name != "eager" and over:
@@ -310,12 +316,15 @@ class RuntimeChooser:
                 if runner is None or name not in probes:
                     continue  # failed or disagreed earlier
                 probe = probes[name]
-                out = self.run(runner, probe)  # warm-up: allocations, session start, weight transforms
-                if out is None or (trial == 0 and not self.agrees(runner, probe, out, references)):
+                if self.run(runner, warm_up_clip(runner, probe)) is None:  # allocations, session start, weights
                     continue
                 start = time.perf_counter()
-                if self.run(runner, probe) is not None:
-                    self.timings.setdefault(name, []).append((time.perf_counter() - start) / (probe.numel() / 3))
+                out = self.run(runner, probe)
+                seconds = time.perf_counter() - start
+                costs.setdefault(name, time.perf_counter() - begun)
+                if out is None or (trial == 0 and not self.agrees(runner, probe, out, references)):
+                    continue
+                self.timings.setdefault(name, []).append(seconds / (probe.numel() / 3))
 
     def _add_probe(self, name: str, clip: torch.Tensor, probes: dict[str, torch.Tensor]) -> bool:
         """Build candidate `name` and cut the probe of `clip` it takes into `probes`; False if it cannot."""
@@ -328,3 +337,10 @@ class RuntimeChooser:
             return False
         probes[name] = probe
         return True
+
+
+def warm_up_clip(runner: Runner, probe: torch.Tensor) -> torch.Tensor:
+    """What warms `runner` up before it is timed on `probe`: the probe's first two frames where it
+    takes any clip length (the frame size, not the length, sets up its kernels), else the probe."""
+    short = probe[:, :2]
+    return short if probe.ndim == 5 and probe.shape[1] > 2 and runner.accepts(short) else probe
