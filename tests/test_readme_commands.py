@@ -72,6 +72,7 @@ def commands_of(text: str) -> list[str]:
 def help_examples(name: str) -> list[list[str]]:
     """The `== Examples ==` lines of a --help text, without their trailing explanations."""
     template = yaml.safe_load((HELP / f"{name}.yaml").read_text())["template"]  # as written, ${...} unresolved
+    template = re.sub(r"\$\{vsr\.command:(\w+)\}", r"python \1.py", template)  # as `python NAME.py --help` shows it
     block = template.split("== Examples ==", 1)[1].split("==", 1)[0]
     examples = []
     for line in block.strip().splitlines():
