@@ -59,7 +59,7 @@ def weights_dir(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> str
     `choose_factor` picks for an input of `size` (width, height)."""
     if cfg.weights:
         return cfg.weights
-    preset = cfg.shipped or "default"
+    preset = cfg.shipped
     check_choice("shipped", preset, tuple(SHIPPED))
     if not (SHIPPED[preset] / "model.json").is_file():
         raise UserError(f"no weights= given and the shipped {preset} model is missing ({SHIPPED[preset]}; it ships "
@@ -71,7 +71,7 @@ def weights_dir(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> str
 
 def model_name(cfg: UpscaleOptions) -> str:
     """How the summary names the model: the weights= folder, or the shipped preset."""
-    return str(cfg.weights) if cfg.weights else f"the shipped {cfg.shipped or 'default'} model"
+    return str(cfg.weights) if cfg.weights else f"the shipped {cfg.shipped} model"
 
 
 def ensemble_size(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> int:

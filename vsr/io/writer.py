@@ -15,6 +15,7 @@ import torch
 from vsr.errors import UserError, check_choice, check_number
 from vsr.io.claim import OutputClaim
 from vsr.ops import BT601_LUMA, STUDIO_Y_WEIGHTS
+from vsr.options import UpscaleOptions
 
 OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
@@ -170,10 +171,9 @@ class StreamCopier:
         self.input.close()
 
 
-# x264 on a CPU takes its time out of the model's: superfast at CRF 17 encodes at about half
-# veryfast / CRF 16's CPU time at the same PSNR-Y, for larger files (experiments/benchmarks.md);
-# `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
-DEFAULT_CRF, DEFAULT_PRESET = 17, "superfast"
+# upscale.py's: x264 on a CPU takes its time out of the model's, so a fast preset (the measurements:
+# experiments/benchmarks.md); `preset=veryfast crf=16` or `preset=medium crf=18` give smaller files.
+DEFAULT_CRF, DEFAULT_PRESET = UpscaleOptions.crf, UpscaleOptions.preset
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
 
