@@ -39,6 +39,8 @@ def test_python_callers_get_the_same_defaults_and_checks():
     assert options(UpscaleOptions, cfg) is cfg
     moved = updated(cfg, output="out.mp4")
     assert (moved.output, moved.crf, cfg.output) == ("out.mp4", 20, None)
+    with pytest.raises(UserError, match="^ouptut: no such option; did you mean output\\?$"):
+        updated(cfg, ouptut="out.mp4")
     cases = {"crff": "^crff: no such option; did you mean crf\\?$", "preset": "preset=[1] must be text"}
     with pytest.raises(UserError, match=cases["crff"]):
         options(UpscaleOptions, {"crff": 1})

@@ -181,9 +181,14 @@ def options(schema: type[Schema], values=None) -> Schema:
 def updated(cfg: Schema, **values) -> Schema:
     """`cfg` (what `options` returned) with `values` in place of its own, checked the same way."""
     from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    return options(type(cfg) if not isinstance(cfg, DictConfig) else OmegaConf.get_type(cfg),  # type: ignore[arg-type]
-                   OmegaConf.merge(cfg, values))
+    schema = OmegaConf.get_type(cfg) if isinstance(cfg, DictConfig) else type(cfg)
+    try:
+        merged = OmegaConf.merge(cfg, values)
+    except OmegaConfBaseException as err:
+        raise UserError(describe_error(err, keys(OmegaConf.structured(schema)))) from None
+    return options(schema, merged)  # type: ignore[arg-type]
 
 
 # the end of OmegaConf's first line for a value of the wrong type -> what the option takes
