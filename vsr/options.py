@@ -169,9 +169,9 @@ def options(schema: type[Schema], values=None) -> Schema:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    base = OmegaConf.structured(schema)
     if isinstance(values, DictConfig) and OmegaConf.get_type(values) is schema:
         return values  # type: ignore[return-value]  # already composed onto the schema
+    base = OmegaConf.structured(schema)
     try:
         return OmegaConf.merge(base, values or {})  # type: ignore[return-value]
     except OmegaConfBaseException as err:
