@@ -64,6 +64,22 @@ def test_checkpoint_exports_ema_weights_and_model_json(tmp_path):
         run({"checkpoint": str(ckpt), "output_dir": str(out)})
 
 
+def test_an_export_folder_is_written_again_with_more_formats_and_keeps_its_provenance(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    ckpt, ema = fake_checkpoint(run_dir / "checkpoints" / "last.ckpt", TINY_RRDB)
+    (run_dir / "metrics.json").write_text(json.dumps({"mean": {"psnr_y": 30.5}}))
+    first = run({"checkpoint": str(ckpt), "output_dir": str(tmp_path / "first")})
+    again = run({"checkpoint": str(tmp_path / "first"), "output_dir": str(tmp_path / "again"), "formats": ["onnx"]})
+
+    assert again["weights"]["sha256"] == first["weights"]["sha256"]
+    assert again["source"] == first["source"] and again["source"]["global_step"] == 123
+    assert again["training_config"] == {"warmup_steps": 5} and again["metrics"]["mean"]["psnr_y"] == 30.5
+    assert (tmp_path / "again" / "model.onnx").is_file() and again["formats"]["onnx"]["parity"]["max_abs_error"] < 1e-4
+    with pytest.raises(UserError, match="file not found"):
+        run({"checkpoint": str(tmp_path / "nothing_here"), "output_dir": str(tmp_path / "x")})
+
+
 def test_single_frame_onnx_and_torchscript_match_eager(tmp_path):
     import onnxruntime as ort
 

@@ -25,9 +25,9 @@ from vsr.runtimes.model_files import GRAPH_FILES, MODEL_JSON
 
 
 def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
-    """`(model, architecture, extra)` from a vsrlab Lightning checkpoint, ESRGAN weights (`.pth` with
-    params_ema/params, or `.safetensors`) or BasicSR / MMagic BasicVSR(++) weights. `extra` has
-    source/training_config."""
+    """`(model, architecture, extra)` from a vsrlab Lightning checkpoint, an export folder (to write
+    it again with other formats), ESRGAN weights (`.pth` with params_ema/params, or `.safetensors`) or
+    BasicSR / MMagic BasicVSR(++) weights. `extra` has source/training_config."""
     from vsr.models.build import build_generator
     from vsr.models.convert import is_esrgan_state, load_esrgan, unwrap_state
     from vsr.models.convert_basicvsr import generator_state as reference_state
@@ -35,6 +35,13 @@ def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict
     from vsr.runtimes.checkpoints import generator_state, read_checkpoint
 
     file = Path(path)
+    if (file / MODEL_JSON).is_file():  # keeps the folder's provenance: it names the training run
+        from vsr.runtimes.model_files import load
+
+        model, meta = load(file)
+        return model, dict(meta["architecture"]), {"source": meta.get("source") or {},
+                                                   "training_config": meta.get("training_config"),
+                                                   "metrics": meta.get("metrics")}
     if file.suffix == ".safetensors" and file.is_file():
         from safetensors.torch import load_file
 
@@ -151,8 +158,9 @@ def run(cfg) -> dict:
     if not cfg.output_dir:
         raise UserError("output_dir=DIR is required: the folder to write model.safetensors and model.json to")
     checkpoint = Path(cfg.checkpoint)
-    if not checkpoint.is_file():
-        raise UserError(f"checkpoint={checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt)")
+    if not checkpoint.is_file() and not (checkpoint / MODEL_JSON).is_file():
+        raise UserError(f"checkpoint={checkpoint}: file not found (training writes RUN/checkpoints/last.ckpt; "
+                        f"an export folder holds {MODEL_JSON})")
     formats = list(cfg.formats or [])
     with torch.no_grad():  # scoped: run() is also called in-process (tests, notebooks)
         model, architecture, extra = read_source(checkpoint, bool(cfg.use_ema))
@@ -162,7 +170,8 @@ def run(cfg) -> dict:
                                 "frames swapped); upscale.py's ensemble= is the upscalers' self-ensemble")
             model.ensemble, architecture = True, {**architecture, "ensemble": True}
         meta = export(model, architecture, cfg.output_dir, formats, source=extra["source"],
-                      training_config=extra["training_config"], metrics=find_metrics(checkpoint, cfg.metrics),
+                      training_config=extra["training_config"], metrics=extra.get("metrics") if checkpoint.is_dir() and not cfg.metrics
+                      else find_metrics(checkpoint, cfg.metrics),
                       frames=cfg.frames, parity_tol=float(cfg.parity_tol),
                       opset=int(cfg.opset), overwrite=bool(cfg.overwrite))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"
