@@ -29,12 +29,15 @@ def test_quick_mode_runs_every_section(tmp_path):
     table = speed.main(["--quick", "--presets", "rrdb", "--variants", "eager", "channels_last", "ncnn", "auto",
                         "--size", "32x24", "--memory-frames", "2", "4", "--out", str(out)])
     sections = {row["section"] for row in table.rows}
-    assert sections == {"matmul", "peers", "models", "train", "upscale", "gpu"}
+    assert sections == {"matmul", "conv", "peers", "models", "train", "upscale", "gpu"}
     rows = {(row["section"], row["runtime"]): row for row in table.rows}
     assert table.matmul > 0 and rows[("models", "eager")]["rate"] > 0
     peaks = {row["runtime"]: row for row in table.rows if row["section"] == "matmul"}
     assert set(peaks) == {"fp32", "bf16", "int8"} and all(row["rate"] > 0 for row in peaks.values())
     assert all("AMX tiles" in row["notes"] and "AVX512-VNNI" in row["notes"] for row in peaks.values())
+    convs = {row["runtime"]: row for row in table.rows if row["section"] == "conv"}
+    assert set(convs) == {"fp32", "bf16", "int8"} and all(row["rate"] > 0 and "kernels:" in row["notes"]
+                                                         for row in convs.values())
     assert rows[("models", "eager")]["effective_gflops"] > 0 and rows[("models", "eager")]["gflop_per_frame"] > 0
     assert rows[("models", "auto")]["rate"] > 0
     assert rows[("peers", "ours, torch eager")]["rate"] > 0 and "max |diff| to ours 0.0e+00" in \
@@ -42,6 +45,19 @@ def test_quick_mode_runs_every_section(tmp_path):
     text = out.read_text()
     assert "| section | what | runtime |" in text and "bicubic" in text and "peak RSS" in text
     assert json.loads(out.with_suffix(".json").read_text())["rows"]
+
+
+def test_onednn_kernels_names_the_implementation_that_ran():
+    """speed.py reports which oneDNN kernel (and so which ISA: amx, avx512_core_bf16, vnni, avx2) ran."""
+    import torch
+
+    speed = load_speed()
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)  # smaller: PyTorch's own kernel
+    x = torch.rand(1, 64, 24, 24).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ran = speed.onednn_kernels(lambda: conv(x))
+    assert ran.startswith("oneDNN convolution ") and "isa:" in ran
+    assert speed.onednn_kernels(lambda: torch.ones(3) + 1).startswith("no oneDNN call")
 
 
 def test_matmul_ratio_brackets_each_timing_with_the_matmul_rate(monkeypatch):

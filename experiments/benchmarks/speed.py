@@ -6,7 +6,9 @@
 
 One table (printed, and written as markdown to --out with a JSON twin beside it):
 1. the machine's limits: torch fp32 / bf16 matmul GFLOP/s and int8 `torch._int_mm` GOP/s, with the
-   CPU's dispatch level and whether it has AMX tiles, AVX512-BF16 and AVX512-VNNI;
+   CPU's dispatch level and whether it has AMX tiles, AVX512-BF16 and AVX512-VNNI; the same three
+   precisions on a 3x3 64-channel convolution, with the oneDNN kernels that ran it (its verbose log
+   names the ISA: amx, avx512_core_bf16, vnni, or plain avx2 / avx512 where the units are missing);
 2. each generator preset of conf/model/ (built at scale=4, random weights: speed does not depend
    on their values) on 320x180 -> 1280x720 frames: frames/s, FLOPs per frame
    (`torch.utils.flop_counter`, direct convolution), effective GFLOP/s and its ratio to the matmul
@@ -203,6 +205,54 @@ def matmul_rate(n: int, dtype: torch.dtype, min_time: float) -> float:
         a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
         best, _, _ = timed(lambda: torch.mm(a, b), min_time, 3)
     return 2 * n**3 / best / 1e9
+
+
+def conv_rate(dtype: torch.dtype, min_time: float, size: tuple[int, int] = (180, 320), channels: int = 64) -> float:
+    """A 3x3, 64 -> 64 convolution on one LR frame (the bulk of our generators' work), channels_last:
+    fp32, bf16 (bf16 tensors, oneDNN), int8 (PyTorch's quantized x86 convolution, uint8 x int8)."""
+    x = torch.rand(1, channels, *size).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1).eval()
+    if dtype == torch.int8:
+        from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
+
+        torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+        qconv = QuantizedConv2d(channels, channels, 3, padding=1)
+        qconv.set_weight_bias(torch.quantize_per_channel(conv.weight.detach(), torch.full((channels,), 0.01),
+                                                         torch.zeros(channels, dtype=torch.long), 0, torch.qint8),
+                              conv.bias.detach())
+        qconv.scale, qconv.zero_point = 0.05, 128
+        qx = torch.quantize_per_tensor(x, 1 / 255, 0, torch.quint8)
+        fn = lambda: qconv(qx)  # noqa: E731
+    else:
+        conv, x = conv.to(dtype=dtype, memory_format=torch.channels_last), x.to(dtype)
+        fn = lambda: conv(x)  # noqa: E731
+    with torch.inference_mode():
+        best, _, _ = timed(fn, min_time, 3)
+    return 2 * 9 * channels * channels * size[0] * size[1] / best / 1e9
+
+
+def onednn_kernels(fn) -> str:
+    """The oneDNN implementations `fn` ran (its verbose log: e.g. brg_matmul:avx512_core_amx means AMX
+    tiles, ...avx512_core_bf16 AVX512-BF16, ...vnni VNNI int8); oneDNN writes the log to fd 1 itself."""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                fn()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        lines = [line.strip().split(",") for line in log if line.startswith("onednn_verbose,v1,")]
+    isa = next((f[-1] for f in lines if f[2:4] == ["info", "cpu"] and f[-1].startswith("isa:")), "")
+    # onednn_verbose,v1,primitive,exec,cpu,PRIMITIVE,IMPLEMENTATION,...
+    kernels = sorted({f"{f[5]} {f[6]}" for f in lines if f[2:4] == ["primitive", "exec"] and f[5] != "reorder"})
+    if not kernels:
+        return "no oneDNN call (PyTorch's own or another library's kernel)"
+    return f"oneDNN {', '.join(kernels)} ({isa or 'isa not reported'})"
 
 
 def matrix_units() -> str:
@@ -609,6 +659,13 @@ def main(argv: list[str] | None = None) -> Table:
                 table.add("matmul", f"torch.{'_int_mm' if precision == 'int8' else 'mm'} {n}x{n}", precision, rate,
                           unit="GOP/s" if precision == "int8" else "GFLOP/s",
                           notes=f"{rate / table.matmul:.2f}x fp32; {units}")
+            conv = {p: conv_rate(d, mt) for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("int8", torch.int8))}
+            for precision, rate in conv.items():
+                dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.int8}[precision]
+                table.add("conv", "conv 3x3 64->64 at 320x180, channels_last", precision, rate,
+                          unit="GOP/s" if precision == "int8" else "GFLOP/s",
+                          notes=f"{rate / conv['fp32']:.2f}x fp32 conv, {rate / table.peaks[precision]:.0%} of its matmul; "
+                                f"kernels: {onednn_kernels(lambda d=dtype: conv_rate(d, 0.0))}")
         if "peers" in args.sections:  # first, so that every later row has its ratio to the peer
             bench_peers(table, args, frames, work)
         model_rows = bench_models(table, args, frames, work) if "models" in args.sections else {}
