@@ -19,9 +19,9 @@ from pathlib import Path
 from vsr.errors import UserError, one_line_errors
 
 PRESETS = {  # what footage each shipped preset suits (vsr/inference/shipped.py says how it was measured)
-    "default": "Recurrent video model: phone, streamed and other compressed video (the best on H.264 input).",
-    "fast": "Single-frame model, several times faster: clean sources such as camera originals and screen captures.",
-    "sharp": "GAN fine-tune of the default: more texture and detail, and more flicker; for photos and stills.",
+    "default": "Trained for compressed video: phone, streamed and messaged clips (the best on H.264 input).",
+    "fast": "Trained on clean photographs, as quick as the default: clean sources such as camera originals and screen captures.",
+    "sharp": "GAN-trained recurrent model: more texture and detail, and more flicker; slower. For photos and stills.",
 }
 TARGETS = {"x2": {"scale": 2}, "x4": {"scale": 4}, "1080p": {"fit": "1080p"}, "1440p": {"fit": "1440p"},
            "4K": {"fit": "4k"}}

@@ -169,9 +169,9 @@ def run(cfg) -> dict:
                 raise UserError("ensemble=true is for frame interpolators (it averages the prediction with the "
                                 "frames swapped); upscale.py's ensemble= is the upscalers' self-ensemble")
             model.ensemble, architecture = True, {**architecture, "ensemble": True}
+        metrics = extra["metrics"] if checkpoint.is_dir() and not cfg.metrics else find_metrics(checkpoint, cfg.metrics)
         meta = export(model, architecture, cfg.output_dir, formats, source=extra["source"],
-                      training_config=extra["training_config"], metrics=extra.get("metrics") if checkpoint.is_dir() and not cfg.metrics
-                      else find_metrics(checkpoint, cfg.metrics),
+                      training_config=extra["training_config"], metrics=metrics,
                       frames=cfg.frames, parity_tol=float(cfg.parity_tol),
                       opset=int(cfg.opset), overwrite=bool(cfg.overwrite))
     checks = ", ".join(f"{name} max |diff| {entry['parity']['max_abs_error']:.1e}"

@@ -18,8 +18,8 @@ SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "fast"
 SHIPPED_FACTORS = {"default": {2: WEIGHTS_ROOT / "default" / "x2", 3: WEIGHTS_ROOT / "default" / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
 # ensemble=auto: each shipped model as it was measured held out (experiments/corpus/README.md): the
-# recurrent x2 / x3 flip-averaged; the x4 models in one pass (the default's flip average gained 0.02
-# dB on validation for twice the time; averaging flips would soften the texture `sharp` is for);
+# recurrent x2 / x3 flip-averaged; the x4 models in one pass (the default's flip average gained
+# 0.01-0.07 dB on validation for twice the time; averaging flips would soften the texture `sharp` is for);
 # other weights: off.
 FLIP_AVERAGED = (SHIPPED_FACTORS["default"][2], SHIPPED_FACTORS["default"][3])
 
