@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_models import tiny
 from torch import nn
+from torch.nn import functional as F
 
 from vsr.errors import UserError
 from vsr.export import export
@@ -74,20 +75,73 @@ def test_auto_chunk_shrinks_for_large_frames(monkeypatch):
     assert 1 <= real.fit_chunk(1920, 1080) * 3 * 4 * (1920 * 4) * (1080 * 4) <= module.WINDOW_BYTES
 
 
-def test_denoise_and_sharpen_keep_flat_areas_and_act_on_edges():
-    """A blur must keep brightness: flat images pass both filters unchanged (every channel, small
-    frames whose kernels are cropped too); an edge is softened by denoise and steepened by sharpen."""
+def test_sharpen_keeps_flat_areas_and_steepens_edges():
+    """A blur must keep brightness: flat images pass unchanged (every channel, small frames whose
+    kernels are cropped too); an edge is steepened by sharpen."""
     from vsr.inference import filters
 
     for size in ((8, 8), (3, 40)):
         flat = torch.rand(1, 3, 1, 1).expand(2, 3, *size).contiguous()
         assert torch.allclose(filters.gaussian_blur(flat), flat, atol=1e-6)
-        assert torch.allclose(filters.denoise(flat, 0.7), flat, atol=1e-6)
         assert torch.allclose(filters.sharpen(flat, 0.5), flat, atol=1e-6)
     edge = torch.zeros(1, 3, 16, 16)
     edge[..., 8:] = 0.8
     step = lambda x: float(x[0, 0, 8, 8] - x[0, 0, 8, 7])  # noqa: E731
-    assert step(filters.denoise(edge, 1.0)) < step(edge) < step(filters.sharpen(edge + 0.1, 0.5))
+    assert step(edge) < step(filters.sharpen(edge + 0.1, 0.5))
+
+
+def moving_scene(frames: int = 5, shift: int = 2, noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """A textured scene panning `shift` LR pixels a frame: HR `(T, 3, 96, 96)` and its x2 LR, with
+    independent noise on each upscaled frame (what varies from frame to frame: compression, model error)."""
+    from vsr.inference import filters
+
+    torch.manual_seed(seed)
+    world = filters.gaussian_blur(torch.rand(1, 3, 96, 160 + 2 * shift * frames), 2.0)
+    world = (world - world.mean()) * 6 + 0.5
+    hr = torch.stack([world[0, :, :, 2 * shift * t: 2 * shift * t + 96] for t in range(frames)]).clamp(0, 1)
+    lr = F.avg_pool2d(hr, 2)
+    return hr, lr, (hr + noise * torch.randn_like(hr)).clamp(0, 1)
+
+
+def test_temporal_denoise_averages_noise_away_and_follows_motion():
+    """denoise=: noise that differs between frames is averaged out along the motion (closer to the
+    clean frames, without smearing the moving texture); off, or a single frame, changes nothing."""
+    from vsr.inference import filters
+    from vsr.metrics import psnr
+
+    hr, lr, noisy = moving_scene(noise=0.05)
+    denoised = filters.temporal_denoise(lr, noisy, 1.0)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))  # the panning scene enters at a border
+    before, after = psnr(noisy[inner], hr[inner]).mean(), psnr(denoised[inner], hr[inner]).mean()
+    assert after > before + 1.0, f"{before:.2f} -> {after:.2f} dB"
+    clean = filters.temporal_denoise(lr, hr, 1.0)  # motion followed: the clean frames stay as they are
+    assert psnr(clean[inner], hr[inner]).mean() > 40
+    assert torch.equal(filters.temporal_denoise(lr, noisy, 0.0), noisy)
+    assert torch.equal(filters.temporal_denoise(lr[:1], noisy[:1], 1.0), noisy[:1])
+
+
+def test_temporal_denoise_ignores_a_neighbour_that_does_not_match():
+    """A scene cut (or an occlusion) makes the neighbour disagree with the frame: it gets no weight."""
+    from vsr.inference import filters
+
+    hr, lr, _ = moving_scene(frames=2)
+    cut = torch.stack([hr[0], 1 - hr[1]])
+    out = filters.temporal_denoise(torch.stack([lr[0], 1 - lr[1]]), cut, 1.0)
+    assert (out - cut).abs().mean() < 0.01
+
+
+def test_denoise_windows_give_each_kept_frame_its_neighbours():
+    """A single-frame model with denoise= runs one context frame on each side of a chunk: the
+    streamed output equals denoising the whole clip at once, chunk boundaries included."""
+    from vsr.inference import filters
+
+    _, lr, _ = moving_scene(frames=7)
+    up = Upscaler(tiny(TINY_RRDB), 2, temporal=False, device="cpu", runtime="eager", chunk=3, denoise=0.8)
+    assert up.overlap == 1 and Upscaler(tiny(TINY_RRDB), 2, temporal=False, device="cpu").overlap == 0
+    streamed = torch.cat(list(up.stream_chunks(list(lr))))
+    with torch.no_grad():
+        whole = filters.temporal_denoise(lr, tiny(TINY_RRDB)(lr[None])[0].clamp(0, 1), 0.8)
+    assert streamed.shape == whole.shape and (streamed - whole).abs().max() < 1e-4
 
 
 def test_to_frames_rounds_and_clamps_like_the_reference():

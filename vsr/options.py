@@ -54,7 +54,7 @@ class UpscaleOptions:
     ensemble: Any = "auto"           # auto: 2 for the shipped default's x2 / x3 models, else 1 | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies, 2-8x the model's work (gain: experiments/benchmarks.md)
     precision: str = "auto"          # auto (fp16 on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) bf16 for models whose stored check passed, else fp32) | fp32 | fp16 | bf16
 
-    denoise: Any = 0.0               # 0..1 light noise reduction before upscaling
+    denoise: Any = 0.0               # 0..1 temporal noise reduction after upscaling: each frame averaged with its neighbours aligned by optical flow, where they agree (video only)
     sharpen: Any = 0.0               # unsharp-mask amount after upscaling (0 = off, 0.5 moderate)
     color_match: Any = False         # true/false: match each output frame's colour statistics to the input frame
     outscale: Any = None             # final factor (default: the model's); above it the model runs repeatedly

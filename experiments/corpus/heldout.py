@@ -77,9 +77,12 @@ def score(sr: torch.Tensor, hr: torch.Tensor | None) -> dict:
 
 
 def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
-    folder, _, ensemble = spec.partition("@")
+    """`DIR[@ENSEMBLE][,denoise=X]`: the export folder as upscale.py runs it with those options."""
+    folder, _, rest = spec.partition("@")
+    ensemble, *settings = rest.split(",") if rest else ["1"]
+    options = {key: float(value) for key, _, value in (setting.partition("=") for setting in settings)}
     # outscale: a model of another factor runs as upscale.py would run it for this one (x4, then shrunk)
-    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1), outscale=SCALE)
+    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1), outscale=SCALE, **options)
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return torch.stack(list(upscaler.stream_float(iter(frames))))
 
@@ -117,7 +120,8 @@ def table(results: dict, condition: str) -> str:
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE] (the ensemble upscale.py uses: 2 for the shipped default's x2 / x3)")
+    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X] (the ensemble upscale.py uses: "
+                                                  "2 for the shipped default's x2 / x3)")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")
     parser.add_argument("--frames", type=int, default=16)

@@ -204,7 +204,7 @@ def build_page(base, jobs: Path):
                 preset = gr.Radio(list(PRESETS), value="default", label="Model")
                 gr.Markdown("\n".join(f"- **{name}**: {text}" for name, text in PRESETS.items()))
                 target = gr.Radio(list(TARGETS), value="x4", label="Target (scale, or a resolution to fit)")
-                denoise = gr.Slider(0, 1, value=0, step=0.05, label="Noise reduction (before upscaling)")
+                denoise = gr.Slider(0, 1, value=0, step=0.05, label="Noise reduction (neighbouring frames, aligned)")
                 sharpen = gr.Slider(0, 1, value=0, step=0.05, label="Sharpen (after upscaling)")
                 color_match = gr.Checkbox(label="Match the input's colours")
                 interpolate = gr.Checkbox(label="Double the frame rate (frame interpolation)")

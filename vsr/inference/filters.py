@@ -3,7 +3,7 @@
 import torch
 from torch.nn import functional as F
 
-from vsr.ops import gaussian_1d
+from vsr.ops import flow_warp, gaussian_1d, opencv_flow, to_grey
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
@@ -20,12 +20,35 @@ def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     return F.conv2d(F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else x, kw, groups=c)
 
 
-def denoise(x: torch.Tensor, strength: float) -> torch.Tensor:
-    """Light noise reduction before upscaling: blend each frame with its Gaussian blur (sigma 1).
-    `strength` 0 (off) ... 1 (fully blurred)."""
-    if strength <= 0:
-        return x
-    return torch.lerp(x, gaussian_blur(x, 1.0), float(strength))
+AGREEMENT = 0.05  # RMS difference (of [0, 1] values) at which an aligned neighbour's weight falls to 1/e
+
+
+def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> torch.Tensor:
+    """Motion-compensated temporal noise reduction of upscaled frames `sr` `(T, 3, H, W)` made from
+    `lr` `(T, 3, h, w)`: each frame is averaged with its two neighbours, warped onto it by optical flow
+    (DIS on the LR luma, scaled up) and weighted per pixel by how well the warped LR neighbour agrees
+    with the LR frame, so occlusions, scene cuts and flow errors fall back to the frame itself. Noise
+    and compression artifacts that differ from frame to frame average out; detail that moves with the
+    flow is kept (no spatial blur). `strength` 0 (off) ... 1 (a neighbour that agrees weighs as much
+    as the frame). The first and last frame of `sr` have one neighbour."""
+    if strength <= 0 or len(sr) < 2:
+        return sr
+    grey = to_grey(lr)
+    ratio_y, ratio_x = sr.shape[-2] / lr.shape[-2], sr.shape[-1] / lr.shape[-1]
+    total, weights = sr.clone(), torch.ones_like(sr[:, :1])
+    for t in range(len(sr)):
+        for k in (t - 1, t + 1):
+            if not 0 <= k < len(sr):
+                continue
+            flow = torch.from_numpy(opencv_flow(grey[t], grey[k], "dis")).permute(2, 0, 1)[None].to(lr)
+            moved = flow_warp(lr[k: k + 1], flow)
+            weight = strength * torch.exp(-(moved - lr[t: t + 1]).pow(2).mean(1, keepdim=True) / AGREEMENT**2)
+            flow = F.interpolate(flow, size=sr.shape[-2:], mode="bilinear", align_corners=False)
+            flow = flow * torch.tensor([ratio_x, ratio_y], dtype=flow.dtype).view(1, 2, 1, 1)
+            weight = F.interpolate(weight, size=sr.shape[-2:], mode="bilinear", align_corners=False)
+            total[t] += (weight * flow_warp(sr[k: k + 1].to(flow.dtype), flow))[0].to(sr.dtype)
+            weights[t] += weight[0].to(sr.dtype)
+    return (total / weights).clamp(0, 1)
 
 
 def sharpen(x: torch.Tensor, amount: float) -> torch.Tensor:

@@ -101,7 +101,9 @@ class Upscaler:
         overlap: context frames on each side of a chunk (temporal models only).
         tile: LR tile size in pixels (0 = whole frame); `tile_pad`: context around each tile.
         device, precision: "auto" picks CUDA/MPS/CPU and fp16 on CUDA, fp32 elsewhere.
-        denoise: 0..1, light Gaussian noise reduction before the model.
+        denoise: 0..1, motion-compensated temporal noise reduction of the output (`filters.temporal_denoise`:
+            each frame averaged with its aligned neighbours where they agree; single-frame models then
+            get one context frame on each side of a chunk, so windows stay independent).
         sharpen: unsharp-mask amount after the model (0 = off).
         color_match: match each output frame's channel means/stds to the input frame's.
         outscale: final factor relative to the input (default s); above s the model is applied
@@ -140,7 +142,8 @@ class Upscaler:
         self.partial = descriptor.partial_reconstruction  # context frames propagate only; tiles reconstruct
         self.scale = int(scale)
         self.temporal = bool(temporal)
-        self.chunk, self.overlap = int(chunk), int(overlap) if temporal else 0
+        # denoise= averages a frame with its neighbours: a single-frame model then computes one context frame a side
+        self.chunk, self.overlap = int(chunk), int(overlap) if temporal else (1 if float(denoise) > 0 else 0)
         self.max_chunk = self.chunk
         self.tile, self.tile_pad = int(tile), int(tile_pad)
         self.denoise, self.sharpen, self.color_match = float(denoise), float(sharpen), bool(color_match)
@@ -233,7 +236,10 @@ class Upscaler:
         result, `(T', 3, H', W')` at the output size."""
         h, w = clip.shape[-2:]
         out_w, out_h = self.output_size(w, h)
-        x = filters.denoise(clip, self.denoise)
+        start, stop, _ = keep.indices(len(clip))
+        # denoise= needs the kept frames' neighbours upscaled too: those inside the clip (its context)
+        wide = slice(max(0, start - 1), min(len(clip), stop + 1)) if self.denoise > 0 else slice(start, stop)
+        x = clip
         passes = self.passes(w, h)
         # chained passes: each later one on the result shrunk to what the remaining passes scale up to the target
         lefts = [self.scale ** (passes - i) for i in range(1, passes)]
@@ -243,10 +249,12 @@ class Upscaler:
                 x = filters.resize(x.clamp(0, 1), size)
             started = time.perf_counter()
             with part(size[0] * size[1] / sum(a * b for a, b in sizes)):  # a pass's share of the bar: its pixels
-                x = self.model_pass(x, keep if i == passes - 1 else slice(None))
+                x = self.model_pass(x, wide if i == passes - 1 else slice(None))
             self.model_seconds += time.perf_counter() - started
             self.computed_frames += len(clip)
         x = filters.resize(x.clamp_(0, 1), (out_h, out_w))  # in place: x is this call's own output
+        if self.denoise > 0:
+            x = filters.temporal_denoise(clip[wide], x, self.denoise)[start - wide.start: stop - wide.start]
         if self.color_match:
             x = filters.color_match(x, clip[keep])
         return filters.sharpen(x, self.sharpen)
