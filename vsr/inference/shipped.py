@@ -22,6 +22,9 @@ DEFAULT_WEIGHTS = SHIPPED["default"]
 # 0.01-0.07 dB on validation for twice the time; averaging flips would soften the texture `sharp` is for);
 # other weights: off.
 FLIP_AVERAGED = (SHIPPED_FACTORS["default"][2], SHIPPED_FACTORS["default"][3])
+# denoise=auto: the compressed-video default x4 with its temporal filter at 0.5, the strength that won on
+# the validation split (+0.06 dB on compressed LR; experiments/corpus/README.md); other weights: off.
+AUTO_DENOISE = {SHIPPED["default"]: 0.5}
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:
@@ -31,7 +34,16 @@ def shipped_factors(preset: str) -> dict[int, Path]:
     return found
 
 
+def is_one_of(folder: str | Path, folders) -> bool:
+    return Path(folder).resolve() in {Path(f).resolve() for f in folders}
+
+
 def auto_ensemble(folder: str | Path) -> int:
-    """`ensemble=auto` for the model in `folder`, the one rule upscale.py and `Upscaler.from_dir`
-    share: 2 for the shipped models measured flip-averaged, else 1."""
-    return 2 if Path(folder).resolve() in {f.resolve() for f in FLIP_AVERAGED} else 1
+    """`ensemble=auto` for the model in `folder`, the one rule upscale.py, evaluate.py and
+    `Upscaler.from_dir` share: 2 for the shipped models measured flip-averaged, else 1."""
+    return 2 if is_one_of(folder, FLIP_AVERAGED) else 1
+
+
+def auto_denoise(folder: str | Path) -> float:
+    """`denoise=auto` for the model in `folder` (shared as `auto_ensemble`): its measured strength, else 0."""
+    return next((strength for shipped, strength in AUTO_DENOISE.items() if is_one_of(folder, [shipped])), 0.0)

@@ -131,7 +131,7 @@ class Upscaler:
         if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
         check_number("chunk", chunk, 1, integer=True, hint=" or auto")
-        check_number("denoise", denoise, 0, 1, hint=" (0 = off)")
+        check_number("denoise", denoise, 0, 1, hint=" (0 = off; auto: the model's setting)")
         check_number("sharpen", sharpen, 0, hint=" (0 = off)")
         if outscale is not None and not (is_number(outscale) and outscale > 0):
             raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
@@ -156,14 +156,16 @@ class Upscaler:
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
-        """An Upscaler for an export directory (model.json + model.safetensors); `ensemble="auto"`
-        (the default) as upscale.py runs the model (2 for the shipped default's x2 / x3 models, else 1)."""
-        from vsr.inference.shipped import auto_ensemble
+        """An Upscaler for an export directory (model.json + model.safetensors); `ensemble` and
+        `denoise` "auto" (the defaults) as upscale.py runs the model (`vsr.inference.shipped`)."""
+        from vsr.inference.shipped import auto_denoise, auto_ensemble
 
         model, meta = load(path)
         options.setdefault("folder", read_model_json(path)[0])  # ncnn / ONNX files exported beside it
         if options.get("ensemble", "auto") == "auto":
             options["ensemble"] = auto_ensemble(path)
+        if options.get("denoise", "auto") == "auto":
+            options["denoise"] = auto_denoise(path)
         descriptor = meta["descriptor"]
         if descriptor.task != "super-resolution":
             raise UserError(f"weights={path} holds a frame interpolator, not an upscaler; pass it as interpolator={path}")
