@@ -2,7 +2,8 @@
 the first frame: `outscale=1000` used to run for minutes until the kernel's OOM killer ended it.
 
 The estimate counts the large buffers of one model call (fp32): the float output frames it yields
-(twice: the model's output and its resized, filtered copy) and the model's feature maps (trunk width
+(twice: the model's output and its resized, filtered copy; with denoise= three times, and the
+chunk's two neighbouring frames too) and the model's feature maps (trunk width
 x the largest pass's input, per tile, plus the upsampler's at the output resolution; recurrent
 models reconstruct one frame at a time but keep a hidden state of each whole frame of the window).
 Estimates against measured peaks: docs/reliability.md.
@@ -74,7 +75,8 @@ def peak_bytes(upscaler, width: int, height: int, tile: int | None = None,
     out_w, out_h = upscaler.output_size(width, height)
     s = upscaler.scale
     lr = max(width * height, out_w * out_h / s**2)  # the largest model input: the last of chained passes
-    outputs = 2 * chunk * 3 * FLOAT * lr * s**2
+    denoise = upscaler.denoise > 0  # the kept frames' two neighbours are upscaled too, and the filter's sums held
+    outputs = (3 if denoise else 2) * (chunk + 2 * denoise) * 3 * FLOAT * lr * s**2
     side = tile + 2 * upscaler.tile_pad
     area = min(side * side, lr) if tile > 0 else lr
     channel = feature_width(upscaler.model) * FLOAT
