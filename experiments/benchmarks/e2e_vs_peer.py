@@ -63,8 +63,10 @@ def run_peer(python: str, frames: np.ndarray, work: Path, threads: int) -> dict:
 
 
 def model_options(model: str) -> dict:
-    """upscale.py's option for `model`: a shipped preset's name, or an export folder (weights=)."""
-    return {"weights": model} if Path(model).is_dir() else {"shipped": model}
+    """upscale.py's options for `model`: a shipped preset's name, or an export folder (weights=), with
+    `@N` for ensemble=N (`experiments/corpus/x4@2`: the recurrent default as it ran until 2026-12-06)."""
+    model, _, ensemble = model.partition("@")
+    return ({"weights": model} if Path(model).is_dir() else {"shipped": model}) | ({"ensemble": int(ensemble)} if ensemble else {})
 
 
 def run_upscale(clip: Path, out: Path, model: str, runtime: str = "auto", precision: str = "auto") -> dict:
@@ -113,7 +115,7 @@ def main() -> None:
                         help="N (default 112, a multiple of the default's 28 kept frames a window: the N extra "
                              "frames of the 2N-frame run then cost whole windows, as in a long video)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (model alone, N frames, 2N frames)")
-    parser.add_argument("--shipped", default="default", help="the shipped model: default | fast | sharp, or an export folder")
+    parser.add_argument("--shipped", default="default", help="the shipped model: default | fast | sharp, or an export folder[@ENSEMBLE]")
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--runtime", default="auto", help="upscale.py's runtime= (default auto, its default)")
     parser.add_argument("--precision", default="auto", help="upscale.py's precision= (default auto, its default)")
@@ -144,7 +146,7 @@ def main() -> None:
     overheads, within = [], []
     for r, (alone, short, long) in enumerate(rounds, 1):
         extra_s = long["seconds"] - short["seconds"]
-        what = f"upscale.py {'weights' if Path(args.shipped).is_dir() else 'shipped'}={args.shipped} ({long['runtime']} {long['precision']}, ensemble x{long['ensemble']})"
+        what = f"upscale.py {' '.join(f'{k}={v}' for k, v in model_options(args.shipped).items())} ({long['runtime']} {long['precision']}, ensemble x{long['ensemble']})"
         print(f"| {r} | ours: {what}, end to end, start-up excluded ({n} extra frames in {extra_s:.1f} s) | "
               f"{n / extra_s:.2f} | {ratio(n / extra_s)} |")
         print(f"| {r} | ours: the same, whole {2 * n}-frame run with start-up | {long['fps']:.2f} | {ratio(long['fps'])} |")

@@ -19,7 +19,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout import ROOT, run_export, score  # noqa: E402  (experiments/corpus is not a package)
+import heldout  # noqa: E402  (experiments/corpus is not a package)
+from heldout import ROOT, run_export, score  # noqa: E402
 
 import vsr.conf  # noqa: E402,F401  (registers the options the configs compose onto)
 from vsr.evaluation.baselines import Interpolation  # noqa: E402
@@ -30,13 +31,15 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X]")
     parser.add_argument("--degradation", default="compressed")
     parser.add_argument("--frames", type=int, default=12)
-    parser.add_argument("--patch", type=int, default=384, help="HR size of each clip (LR: a quarter)")
+    parser.add_argument("--patch", type=int, default=384, help="HR size of each clip")
+    parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    heldout.SCALE = args.scale  # run_export's outscale and score's border crop
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=[
-            "data=corpus", f"degradation={args.degradation}", f"data.val.patch_size={args.patch}",
+            "data=corpus", f"scale={args.scale}", f"degradation={args.degradation}", f"data.val.patch_size={args.patch}",
             f"data.val.num_frames={args.frames}"])
     clips = instantiate(cfg.data.val)
     systems = dict(spec.split("=", 1) for spec in args.models)
@@ -45,7 +48,7 @@ def main() -> None:
         item = clips[index]
         lr, hr = item["lr"].float(), item["hr"].float()
         with torch.no_grad():
-            outputs = {"bicubic": Interpolation("bicubic", 4)(lr[None])[0]}
+            outputs = {"bicubic": Interpolation("bicubic", args.scale)(lr[None])[0]}
         outputs |= {name: run_export(spec, lr) for name, spec in systems.items()}
         for name, sr in outputs.items():
             totals[name].append(score(sr, hr))
