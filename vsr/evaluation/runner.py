@@ -137,7 +137,8 @@ def run(cfg: EvaluateOptions | DictConfig | dict, output_dir: str | Path | None 
                      "overlap": upscalers[main.name].overlap, "tile": upscalers[main.name].tile,
                      "precision": upscalers[main.name].precision,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
-                     "ensemble": upscalers[main.name].ensemble.size, "ground_truth": ground_truth,
+                     "ensemble": upscalers[main.name].ensemble.size, "denoise": upscalers[main.name].denoise,
+                     "ground_truth": ground_truth,
                      "use_ema": cfg.use_ema},
     }
     write_json(out / "metrics.json", report)

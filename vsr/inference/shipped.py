@@ -1,8 +1,9 @@
 """The shipped models (used when upscale.py gets no weights=) and the settings they were measured with.
 
 default: trained on the offline corpus with compressed LR (experiments/corpus/: best held out on
-H.264 input, what users upscale); at x4 a single-frame network, which matched the recurrent one on
-validation at a third of its time; x2 / x3: recurrent. fast: single-frame, trained on photographs,
+H.264 input, what users upscale); single-frame networks at x2, x3 and x4, which matched the recurrent
+ones on validation in one pass instead of two, with the temporal filter of denoise=auto after them.
+fast: single-frame, trained on photographs,
 best held out on clean BI input (experiments/shipped_x4/); sharp: the recurrent corpus model
 fine-tuned as a GAN (texture and adversarial terms), more natural by NIQE at a PSNR cost and with
 more flicker (experiments/sharp/).
@@ -17,14 +18,14 @@ SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "fast"
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
 SHIPPED_FACTORS = {"default": {2: WEIGHTS_ROOT / "default" / "x2", 3: WEIGHTS_ROOT / "default" / "x3"}}
 DEFAULT_WEIGHTS = SHIPPED["default"]
-# ensemble=auto: each shipped model as it was measured held out (experiments/corpus/README.md): the
-# recurrent x2 / x3 flip-averaged; the x4 models in one pass (the default's flip average gained
-# 0.01-0.07 dB on validation for twice the time; averaging flips would soften the texture `sharp` is for);
+# ensemble=auto: the folders measured flip-averaged. None since 2026-12-06: every shipped model runs in
+# one pass (the default's flip average gained 0.01-0.07 dB on validation for twice the time; averaging
+# flips would soften the texture `sharp` is for); other weights: off.
+FLIP_AVERAGED: tuple[Path, ...] = ()
+# denoise=auto: the compressed-video default with its temporal filter at 0.5, the strength that won on
+# the validation split at x4 (+0.06 dB on compressed LR; x2 +0.03, x3 +0.07: experiments/corpus/README.md);
 # other weights: off.
-FLIP_AVERAGED = (SHIPPED_FACTORS["default"][2], SHIPPED_FACTORS["default"][3])
-# denoise=auto: the compressed-video default x4 with its temporal filter at 0.5, the strength that won on
-# the validation split (+0.06 dB on compressed LR; experiments/corpus/README.md); other weights: off.
-AUTO_DENOISE = {SHIPPED["default"]: 0.5}
+AUTO_DENOISE = {folder: 0.5 for folder in (SHIPPED["default"], *SHIPPED_FACTORS["default"].values())}
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:

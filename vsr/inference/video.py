@@ -75,17 +75,17 @@ def model_name(cfg: UpscaleOptions) -> str:
 
 
 def ensemble_size(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> int:
-    """`ensemble=`, where `auto` is the setting of the model that runs (`auto_ensemble`: 2 for the
-    shipped default's x2 / x3 models, also when weights= names their folder; else 1)."""
+    """`ensemble=`, where `auto` is the setting of the model that runs (`auto_ensemble`: the
+    setting a shipped model was measured with, also when weights= names its folder: 1 for all of them)."""
     ensemble = cfg.ensemble
     if ensemble != "auto":
-        return check_size(ensemble, auto="2 for the shipped default's x2 / x3 models, else 1")
+        return check_size(ensemble, auto="as the model was measured: 1 for every shipped model")
     return auto_ensemble(weights_dir(cfg, size))
 
 
 def denoise_strength(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> float | str:
     """`denoise=`, where `auto` is the setting of the model that runs (`auto_denoise`: 0.5 for the
-    shipped default x4, also when weights= names its folder; else 0); the Upscaler checks a number."""
+    shipped default's models, also when weights= names their folder; else 0); the Upscaler checks a number."""
     return auto_denoise(weights_dir(cfg, size)) if cfg.denoise == "auto" else cfg.denoise
 
 
@@ -323,7 +323,8 @@ def upscale_file(cfg: UpscaleOptions, src: Path, dst: Path, claim: OutputClaim, 
                "dropped_streams": writer.audio.dropped if writer.audio else [],
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
                "frames_damaged": len(damaged), "variable_frame_rate": times is not None,
-               "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size, "tile": upscaler.tile,
+               "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size, "denoise": upscaler.denoise,
+               "tile": upscaler.tile,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "runtime_prepare_seconds": round(upscaler.runtime.prepare_seconds, 3),
                "interpolate": factor, "output_fps": float(info.rate * factor),
@@ -338,7 +339,8 @@ def upscale_file(cfg: UpscaleOptions, src: Path, dst: Path, claim: OutputClaim, 
           f"{cropped} by {summary['model']} x{upscaler.scale}{passes}"
           f" in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
-          f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}: {dst}"
+          f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}"
+          f"{f' denoise {upscaler.denoise:g}' if upscaler.denoise > 0 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}{f' ({len(damaged)} damaged input frames)' if damaged else ''}")
     print(json.dumps(summary))  # the same, for scripts: model_seconds against seconds is the pipeline's overhead
     return summary
