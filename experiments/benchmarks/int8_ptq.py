@@ -132,7 +132,7 @@ def main() -> None:
             for condition, lr in conditions(hr, 28, None).items():
                 row = {"clip": clip.name, "condition": condition}
                 for name, session in sessions.items():
-                    sr = torch.cat([torch.from_numpy(session.run(None, {"lr": frame[None].numpy()})[0][0]) for frame in lr])
+                    sr = torch.cat([torch.from_numpy(session.run(None, {"lr": image[None, None].numpy()})[0][0]) for image in lr])
                     measured = score(sr, hr)
                     for key in ("psnr_y", "tof"):
                         scores[name][key].append(measured[key])

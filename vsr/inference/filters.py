@@ -35,21 +35,18 @@ def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> tor
         return sr
     grey = to_grey(lr)
     method = "dis" if max(grey.shape[1:]) >= 12 else "farneback"  # OpenCV's DIS refuses frames under 12 pixels
-    ratio_y, ratio_x = sr.shape[-2] / lr.shape[-2], sr.shape[-1] / lr.shape[-1]
-    total, weights = sr.clone(), torch.ones_like(sr[:, :1])
+    ratio = torch.tensor([sr.shape[-1] / lr.shape[-1], sr.shape[-2] / lr.shape[-2]], dtype=lr.dtype).view(1, 2, 1, 1)
+    out = torch.empty_like(sr)
     for t in range(len(sr)):
-        for k in (t - 1, t + 1):
-            if not 0 <= k < len(sr):
-                continue
-            flow = torch.from_numpy(opencv_flow(grey[t], grey[k], method)).permute(2, 0, 1)[None].to(lr)
-            moved = flow_warp(lr[k: k + 1], flow)
-            weight = strength * torch.exp(-(moved - lr[t: t + 1]).pow(2).mean(1, keepdim=True) / AGREEMENT**2)
-            flow = F.interpolate(flow, size=sr.shape[-2:], mode="bilinear", align_corners=False)
-            flow = flow * torch.tensor([ratio_x, ratio_y], dtype=flow.dtype).view(1, 2, 1, 1)
-            weight = F.interpolate(weight, size=sr.shape[-2:], mode="bilinear", align_corners=False)
-            total[t] += (weight * flow_warp(sr[k: k + 1].to(flow.dtype), flow))[0].to(sr.dtype)
-            weights[t] += weight[0].to(sr.dtype)
-    return (total / weights).clamp(0, 1)
+        near = [k for k in (t - 1, t + 1) if 0 <= k < len(sr)]
+        flow = torch.stack([torch.from_numpy(opencv_flow(grey[t], grey[k], method)) for k in near]).permute(0, 3, 1, 2)
+        flow = flow.to(lr.dtype)
+        weight = strength * torch.exp(-(flow_warp(lr[near], flow) - lr[t]).pow(2).mean(1, keepdim=True) / AGREEMENT**2)
+        flow = F.interpolate(flow, size=sr.shape[-2:], mode="bilinear", align_corners=False).mul_(ratio)
+        weight = F.interpolate(weight, size=sr.shape[-2:], mode="bilinear", align_corners=False)
+        moved = flow_warp(sr[near].to(flow.dtype), flow).mul_(weight).sum(0)
+        out[t] = moved.add_(sr[t]).div_(weight.sum(0).add_(1)).clamp_(0, 1).to(sr.dtype)
+    return out
 
 
 def sharpen(x: torch.Tensor, amount: float) -> torch.Tensor:
