@@ -71,6 +71,9 @@ def test_denoise_auto_is_the_strength_each_shipped_model_was_measured_with():
     assert Upscaler.from_dir(SHIPPED["default"], device="cpu").denoise == 0.5
     assert Upscaler.from_dir(SHIPPED["sharp"], device="cpu").denoise == 0
     model, _ = load(SHIPPED["default"])
+    assert Upscaler(model, 4, device="cpu", denoise="auto", folder=SHIPPED["default"]).denoise == 0.5
+    assert Upscaler(model, 4, device="cpu", denoise="auto").denoise == 0  # no folder: no measured setting
+    model, _ = load(SHIPPED["default"])
     system = System("default", model, str(SHIPPED["default"]))
     assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"runtime": "eager"})).denoise == 0.5
     assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"denoise": 0})).denoise == 0

@@ -26,7 +26,7 @@ from vsr.evaluation.reports import (
 from vsr.evaluation.scoring import METRICS, NO_REFERENCE, PAIR_METRICS, Scorer, clip_summary, mean_over_clips
 from vsr.inference.memory import choose_tile
 from vsr.inference.progress import Progress
-from vsr.inference.shipped import auto_denoise, auto_ensemble
+from vsr.inference.shipped import auto_ensemble
 from vsr.inference.upscaler import Upscaler, pick_device
 from vsr.metrics.niqe import MIN_SIDE as NIQE_MIN_SIDE
 from vsr.models.descriptor import describe
@@ -213,14 +213,11 @@ def _main_upscaler(system: System, scale: int, device: torch.device, cfg: Evalua
     ensemble = cfg.ensemble
     if ensemble == "auto":
         ensemble = auto_ensemble(folder) if folder else 1
-    denoise = cfg.denoise
-    if denoise == "auto":
-        denoise = auto_denoise(folder) if folder else 0.0
     windows = cfg.inference
     return Upscaler(system.model, scale, temporal=temporal, chunk=WHOLE_CLIP if windows.chunk == 0 else windows.chunk,
                     overlap=windows.overlap, tile=0 if str(windows.tile) == "auto" else windows.tile,
                     tile_pad=windows.tile_pad, device=str(device), precision=cfg.precision, runtime=cfg.runtime,
-                    folder=folder, ensemble=ensemble, denoise=denoise)
+                    folder=folder, ensemble=ensemble, denoise=cfg.denoise)  # "auto": the folder's setting
 
 
 def _timed_upscale(upscaler: Upscaler, lr: torch.Tensor, device: torch.device, timing: dict) -> torch.Tensor:

@@ -101,7 +101,8 @@ class Upscaler:
         overlap: context frames on each side of a chunk (temporal models only).
         tile: LR tile size in pixels (0 = whole frame); `tile_pad`: context around each tile.
         device, precision: "auto" picks CUDA/MPS/CPU and fp16 on CUDA, fp32 elsewhere.
-        denoise: 0..1, motion-compensated temporal noise reduction of the output (`filters.temporal_denoise`:
+        denoise: 0..1 or "auto" (the setting of the model in `folder`), motion-compensated temporal noise
+            reduction of the output (`filters.temporal_denoise`:
             each frame averaged with its aligned neighbours where they agree; single-frame models then
             get one context frame on each side of a chunk, so windows stay independent).
         sharpen: unsharp-mask amount after the model (0 = off).
@@ -120,7 +121,7 @@ class Upscaler:
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool | None = None, chunk: int | str = WINDOWS.chunk,
                  overlap: int = WINDOWS.overlap, tile: int = 0, tile_pad: int = WINDOWS.tile_pad, device: str = "auto",
-                 precision: str = "auto", denoise: float = 0.0, sharpen: float = 0.0,
+                 precision: str = "auto", denoise: float | str = 0.0, sharpen: float = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
         for name, value, low in (("overlap", overlap, 0), ("tile", tile, 0), ("tile_pad", tile_pad, 0)):
@@ -131,6 +132,10 @@ class Upscaler:
         if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
         check_number("chunk", chunk, 1, integer=True, hint=" or auto")
+        if denoise == "auto":  # the setting the model in `folder` was measured with (vsr.inference.shipped)
+            from vsr.inference.shipped import auto_denoise
+
+            denoise = auto_denoise(folder) if folder is not None else 0.0
         check_number("denoise", denoise, 0, 1, hint=" (0 = off; auto: the model's setting)")
         check_number("sharpen", sharpen, 0, hint=" (0 = off)")
         if outscale is not None and not (is_number(outscale) and outscale > 0):
@@ -158,14 +163,13 @@ class Upscaler:
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
         """An Upscaler for an export directory (model.json + model.safetensors); `ensemble` and
         `denoise` "auto" (the defaults) as upscale.py runs the model (`vsr.inference.shipped`)."""
-        from vsr.inference.shipped import auto_denoise, auto_ensemble
+        from vsr.inference.shipped import auto_ensemble
 
         model, meta = load(path)
         options.setdefault("folder", read_model_json(path)[0])  # ncnn / ONNX files exported beside it
         if options.get("ensemble", "auto") == "auto":
             options["ensemble"] = auto_ensemble(path)
-        if options.get("denoise", "auto") == "auto":
-            options["denoise"] = auto_denoise(path)
+        options.setdefault("denoise", "auto")
         descriptor = meta["descriptor"]
         if descriptor.task != "super-resolution":
             raise UserError(f"weights={path} holds a frame interpolator, not an upscaler; pass it as interpolator={path}")
