@@ -252,7 +252,8 @@ def onednn_kernels(fn) -> str:
     kernels = sorted({f"{f[5]} {f[6]}" for f in lines if f[2:4] == ["primitive", "exec"] and f[5] != "reorder"})
     if not kernels:
         return "no oneDNN call (PyTorch's own or another library's kernel)"
-    return f"oneDNN {', '.join(kernels)} ({isa or 'isa not reported'})"
+    # the implementation's name carries its ISA (brg_conv_fwd:avx2); the info line comes once a process
+    return f"oneDNN {', '.join(kernels)}" + (f" ({isa})" if isa else "")
 
 
 def matrix_units() -> str:
