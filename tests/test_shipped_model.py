@@ -59,15 +59,18 @@ def test_denoise_auto_is_the_strength_each_shipped_model_was_measured_with():
     others, the same from upscale.py, Upscaler.from_dir and evaluate.py; a number is kept."""
     from vsr.evaluation.loading import System
     from vsr.evaluation.runner import _main_upscaler
-    from vsr.inference.video import SHIPPED_FACTORS, denoise_strength
+    from vsr.inference.video import SHIPPED_FACTORS, make_upscaler
     from vsr.options import EvaluateOptions, UpscaleOptions, options
 
-    assert denoise_strength(options(UpscaleOptions, {})) == 0.5
-    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED["default"])})) == 0.5
-    assert denoise_strength(options(UpscaleOptions, {"shipped": "fast"})) == 0
-    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED_FACTORS["default"][2])})) == 0.5
-    assert denoise_strength(options(UpscaleOptions, {"weights": str(SHIPPED["fast"])})) == 0
-    assert denoise_strength(options(UpscaleOptions, {"denoise": 0.2})) == 0.2
+    def denoise_strength(cfg):  # what upscale.py runs with
+        return make_upscaler(options(UpscaleOptions, {"device": "cpu", **cfg})).denoise
+
+    assert denoise_strength({}) == 0.5
+    assert denoise_strength({"weights": str(SHIPPED["default"])}) == 0.5
+    assert denoise_strength({"shipped": "fast"}) == 0
+    assert denoise_strength({"weights": str(SHIPPED_FACTORS["default"][2])}) == 0.5
+    assert denoise_strength({"weights": str(SHIPPED["fast"])}) == 0
+    assert denoise_strength({"denoise": 0.2}) == 0.2
     assert Upscaler.from_dir(SHIPPED["default"], device="cpu").denoise == 0.5
     assert Upscaler.from_dir(SHIPPED["sharp"], device="cpu").denoise == 0
     model, _ = load(SHIPPED["default"])

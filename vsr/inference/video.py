@@ -23,7 +23,6 @@ from vsr.inference.shipped import (  # noqa: F401
     DEFAULT_WEIGHTS,
     SHIPPED,
     SHIPPED_FACTORS,
-    auto_denoise,
     auto_ensemble,
     shipped_factors,
 )
@@ -81,12 +80,6 @@ def ensemble_size(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> i
     if ensemble != "auto":
         return check_size(ensemble, auto="as the model was measured: 1 for every shipped model")
     return auto_ensemble(weights_dir(cfg, size))
-
-
-def denoise_strength(cfg: UpscaleOptions, size: tuple[int, int] | None = None) -> float | str:
-    """`denoise=`, where `auto` is the setting of the model that runs (`auto_denoise`: 0.5 for the
-    shipped default's models, also when weights= names their folder; else 0); the Upscaler checks a number."""
-    return auto_denoise(weights_dir(cfg, size)) if cfg.denoise == "auto" else cfg.denoise
 
 
 def flag(cfg: UpscaleOptions, option: str) -> bool:
@@ -150,7 +143,7 @@ def make_upscaler(cfg: UpscaleOptions | Mapping[str, Any], size: tuple[int, int]
         weights_dir(cfg, size), chunk=cfg.chunk, overlap=cfg.overlap,
         tile=0 if tile == "auto" else tile,
         tile_pad=cfg.tile_pad, device=cfg.device,
-        precision=cfg.precision, denoise=denoise_strength(cfg, size),
+        precision=cfg.precision, denoise=cfg.denoise,  # "auto": the folder's setting (Upscaler resolves it)
         sharpen=cfg.sharpen, color_match=flag(cfg, "color_match"),
         outscale=target_scale(cfg), fit=cfg.fit, runtime=cfg.runtime,
         ensemble=ensemble_size(cfg, size))
