@@ -131,8 +131,9 @@ def test_temporal_denoise_ignores_a_neighbour_that_does_not_match():
 
 
 def test_denoise_windows_give_each_kept_frame_its_neighbours():
-    """A single-frame model with denoise= runs one context frame on each side of a chunk: the
-    streamed output equals denoising the whole clip at once, chunk boundaries included."""
+    """A single-frame model with denoise= reads one context frame on each side of a chunk: the
+    streamed output equals denoising the whole clip at once, chunk boundaries included, and each
+    frame goes through the model once (a context frame's output is taken from the window before)."""
     from vsr.inference import filters
 
     _, lr, _ = moving_scene(frames=7)
@@ -142,6 +143,7 @@ def test_denoise_windows_give_each_kept_frame_its_neighbours():
     with torch.no_grad():
         whole = filters.temporal_denoise(lr, tiny(TINY_RRDB)(lr[None])[0].clamp(0, 1), 0.8)
     assert streamed.shape == whole.shape and (streamed - whole).abs().max() < 1e-4
+    assert up.computed_frames == 7
 
 
 def test_to_frames_rounds_and_clamps_like_the_reference():

@@ -236,34 +236,46 @@ class Upscaler:
         return run_tiled(lambda x: self._model_call(x, keep), clip, self.scale, self.tile, self.tile_pad,
                          self.multiple)
 
-    @torch.inference_mode()
     def upscale_clip(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """Clip `(T, 3, H, W)` in [0, 1] at once (no temporal chunks) -> frames `keep` of the
         result, `(T', 3, H', W')` at the output size."""
+        return self._upscale(clip, keep)[0]
+
+    @torch.inference_mode()
+    def _upscale(self, clip: torch.Tensor, keep: slice = slice(None),
+                 reused: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`upscale_clip`, and the model's output at the output size before the filters (of the
+        frames the filters read). `reused`: that output for the first frames of `clip`, from an
+        earlier window (single-frame models only: a frame's output depends on that frame alone)."""
         h, w = clip.shape[-2:]
         out_w, out_h = self.output_size(w, h)
         start, stop, _ = keep.indices(len(clip))
         # denoise= needs the kept frames' neighbours upscaled too: those inside the clip (its context)
         wide = slice(max(0, start - 1), min(len(clip), stop + 1)) if self.denoise > 0 else slice(start, stop)
-        x = clip
+        reused = reused[: wide.stop - wide.start] if reused is not None else torch.empty(0)
+        # a single-frame model runs only the frames the filters read and an earlier window did not compute
+        x = clip if self.temporal else clip[wide.start + len(reused): wide.stop]
         passes = self.passes(w, h)
         # chained passes: each later one on the result shrunk to what the remaining passes scale up to the target
         lefts = [self.scale ** (passes - i) for i in range(1, passes)]
         sizes = [(h, w)] + [(max(1, round(out_h / left)), max(1, round(out_w / left))) for left in lefts]
-        for i, size in enumerate(sizes):
+        for i, size in enumerate(sizes if len(x) else []):
             if i > 0:
                 x = filters.resize(x.clamp(0, 1), size)
             started = time.perf_counter()
             with part(size[0] * size[1] / sum(a * b for a, b in sizes)):  # a pass's share of the bar: its pixels
-                x = self.model_pass(x, wide if i == passes - 1 else slice(None))
+                x = self.model_pass(x, wide if self.temporal and i == passes - 1 else slice(None))
             self.model_seconds += time.perf_counter() - started
-            self.computed_frames += len(clip)
-        x = filters.resize(x.clamp_(0, 1), (out_h, out_w))  # in place: x is this call's own output
+            self.computed_frames += len(clip) if self.temporal else len(x)
+        raw = filters.resize(x.clamp_(0, 1), (out_h, out_w)) if len(x) else reused  # in place: x is this call's own
+        if len(x) and len(reused):
+            raw = torch.cat([reused, raw])
+        x = raw
         if self.denoise > 0:
             x = filters.temporal_denoise(clip[wide], x, self.denoise)[start - wide.start: stop - wide.start]
         if self.color_match:
             x = filters.color_match(x, clip[keep])
-        return filters.sharpen(x, self.sharpen)
+        return filters.sharpen(x, self.sharpen), raw
 
     # streams --------------------------------------------------------------------------------
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -303,6 +315,7 @@ class Upscaler:
         `resume_start(...)` on: the output starts at frame `done`.
         """
         buffer: list = []  # buffer[0] is frame `first` of the video; `done` frames were yielded
+        raw, raw_from = torch.empty(0), first  # the model's output of frames raw_from... in the last window
         finished = False
         iterator = iter(frames)
         while not finished:
@@ -317,8 +330,12 @@ class Upscaler:
                                          fixed=self.fixed_windows())) is not None:
                 lo, start, stop, hi = window
                 clip = to_tensor(buffer[lo - first: hi - first])
+                # the first frame the filters read; a single-frame model computed it (and maybe the next) last window
+                wide_from = max(lo, start - 1) if self.denoise > 0 else start
+                reused = raw[wide_from - raw_from:] if not self.temporal and raw_from <= wide_from else None
                 with self.progress.piece(stop - start) if self.progress else nullcontext():
-                    out = self.upscale_clip(clip, slice(start - lo, stop - lo))
+                    out, raw = self._upscale(clip, slice(start - lo, stop - lo), reused)
+                raw_from = wide_from
                 yield out
                 done = stop
                 drop = oldest_needed(done, first + len(buffer), self.chunk, self.overlap, self.fixed_windows()) - first
