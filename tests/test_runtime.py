@@ -279,6 +279,8 @@ def test_single_frame_models_are_timed_on_full_size_frames():
     clip = torch.rand(1, 8, 3, 90, 160)
     single = AutoRuntime(tiny(TINY_RRDB), temporal=False, device=torch.device("cpu"), min_pixels=0)
     assert single.chooser.probe(single.eager, clip).shape == (1, 2, 3, 90, 160)
+    large = torch.rand(1, 22, 3, 360, 640)  # frames of 230k pixels: one is enough to time (PROBE_PIXELS)
+    assert single.chooser.probe(single.eager, large).shape == (1, 1, 3, 360, 640)
     recurrent = AutoRuntime(tiny(TINY_RECURRENT), temporal=True, device=torch.device("cpu"), min_pixels=0)
     probe = recurrent.chooser.probe(recurrent.eager, clip)
     assert probe.shape[1] == 8 and probe.shape[-2] * probe.shape[-1] < 90 * 160 / 2
@@ -468,6 +470,42 @@ def test_choosing_stops_when_its_time_cap_is_spent(monkeypatch):
     long_job.timings["eager"] = [1e-6]
     assert long_job.budget(clip) == pytest.approx(choice.CHOICE_SHARE * 1e-6 * 12 * 16 * 10**9)
     assert RuntimeChooser(model, False).budget(clip) == choice.CHOICE_SECONDS  # job size unknown
+
+
+def test_an_earlier_runs_timings_at_another_size_order_the_candidates(monkeypatch):
+    """A new frame size is timed afresh, but the runtimes that won at the nearest size an earlier run
+    timed go first (after eager), so a cap spent early still times the likely winner: 640x360 with
+    22-frame calls chose eager because only eager fitted in 10 s, while ncnn had won at 320x180."""
+    import time
+
+    from vsr.runtimes import choice
+
+    model = tiny(TINY_RRDB)
+    built = []
+    real = factory.make_runner
+
+    def make(name, *args, **kwargs):
+        built.append(name)
+        if name in ("eager", "channels_last"):
+            return real(name, *args, **kwargs)
+        time.sleep(0.3)  # an export: spends the cap
+        runner = real("eager", *args, **kwargs)
+        runner.name = name
+        return runner
+
+    monkeypatch.setattr(factory, "make_runner", make)
+    small, large = torch.rand(1, 2, 3, 12, 16), torch.rand(1, 2, 3, 48, 64)
+    earlier = RuntimeChooser(model, temporal=False)
+    earlier.memo(small).parent.mkdir(parents=True, exist_ok=True)
+    earlier.memo(small).write_text(json.dumps({"runtime": "ncnn", "fallback": "eager", "seconds_per_mpixel": {
+        "eager": 5.0, "channels_last": 4.0, "openvino": 2.0, "ncnn": 1.0}}))
+    monkeypatch.setattr(choice, "CHOICE_SECONDS", 0.2)
+    built.clear()
+    chooser = RuntimeChooser(model, temporal=False)
+    made = chooser.choose(large)
+    assert built == ["eager", "ncnn"] and made.runner.name == "ncnn"  # onnxruntime (never timed) goes last
+    assert chooser.pending == ["eager", "ncnn", "openvino", "channels_last", "onnxruntime"]
+    assert "capped" in chooser.report()["dropped"]["channels_last"]
 
 
 def test_a_candidate_whose_first_round_would_overrun_the_cap_is_not_timed_again(monkeypatch):

@@ -11,8 +11,9 @@ or another `chunk=`, could not run on them, so timing them would choose a runtim
 
 Timing: two rounds over the candidates of a short warm-up (two frames, where a runtime takes any clip
 length) and a timed run each, on a quarter of the clip
-(single-frame models a quarter of the frames at full size, recurrent ones a quarter-area centre
-crop), in the order cheapest to prepare first; choosing stops before CHOICE_SECONDS, or CHOICE_SHARE of
+(single-frame models a quarter of the frames at full size, or fewer frames holding PROBE_PIXELS;
+recurrent ones a quarter-area centre crop), eager first, then fastest first as an earlier run timed
+them on the nearest other frame size, else cheapest to prepare first; choosing stops before CHOICE_SECONDS, or CHOICE_SHARE of
 the job as PyTorch's timing estimates it when that is longer, would be passed: a candidate starts only
 when its expected cost (its first round's, else eager's) still fits (a first export that takes longer
 than eager's timing can still overrun it). The choice is remembered under
@@ -47,6 +48,9 @@ TORCH_RUNTIMES = ("eager", "channels_last")
 # Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer: candidates whose
 # expected cost no longer fits are skipped (eager is always timed: the fallback).
 CHOICE_SECONDS, CHOICE_SHARE = 10.0, 0.05
+# Single-frame models are timed on as many full frames as hold this many LR pixels (at most a quarter
+# of the clip): enough to time, and large frames leave the cap room for every candidate.
+PROBE_PIXELS = 2**17
 
 
 @dataclass
@@ -186,6 +190,26 @@ class RuntimeChooser:
             pass  # a read-only cache only means timing again next time
         return choice
 
+    def by_earlier_speed(self, names: list[str], clip: torch.Tensor) -> list[str]:
+        """`names` with eager first (the fallback and the parity reference), then fastest first as
+        an earlier run timed them on the nearest other frame size (same threads and candidates), so
+        that the ones likely to win are timed before the cap is spent; untimed ones keep their order."""
+        mine = self.memo(clip)
+        threads, calls, size = mine.stem.split("-", 3)[:3]
+        candidates = mine.stem.split("-", 3)[3]
+        nearest: tuple[int, bool, Path] | None = None
+        for path in mine.parent.glob(f"{threads}-*-px2^*-{candidates}.json"):
+            other_calls, other_size = path.stem.split("-", 3)[1:3]
+            if path != mine and other_size.startswith("px2^") and other_size[4:].isdigit():
+                key = (abs(int(other_size[4:]) - int(size[4:])), other_calls != calls, path)
+                nearest = min(nearest, key) if nearest else key
+        try:
+            speeds = json.loads(nearest[2].read_text())["seconds_per_mpixel"] if nearest else {}
+        except (OSError, ValueError, KeyError):
+            speeds = {}
+        rest = sorted((n for n in names if n != "eager"), key=lambda n: speeds.get(n, math.inf))
+        return (["eager"] if "eager" in names else []) + rest
+
     def speeds(self, clip: torch.Tensor) -> str:
         """The timings as frames per second of `clip`'s size, fastest first."""
         h, w = clip.shape[-2:]
@@ -195,13 +219,15 @@ class RuntimeChooser:
     # probes and parity -------------------------------------------------------------------------
     def probe(self, runner: Runner, clip: torch.Tensor) -> torch.Tensor | None:
         """A quarter of `clip` in a shape `runner` takes, or None: for single-frame models its first
-        quarter of the frames at full size (per-pixel speed depends on the frame size: quarter-area
-        crops ranked the runtimes differently from full frames), else a quarter-area centre crop
+        quarter of the frames at full size, fewer where PROBE_PIXELS are enough to time (per-pixel
+        speed depends on the frame size: quarter-area crops ranked the runtimes differently from
+        full frames), else a quarter-area centre crop
         (frames repeated up to the fixed clip length of an ONNX graph; every runtime of a recurrent
         model gets the same clip length)."""
-        if not self.temporal and clip.ndim == 5 and clip.shape[1] >= 4 and runner.accepts(clip[:, : clip.shape[1] // 4]):
-            return clip[:, : clip.shape[1] // 4]
         h, w = clip.shape[-2:]
+        frames = min(clip.shape[1] // 4, math.ceil(PROBE_PIXELS / (h * w))) if clip.ndim == 5 else 0
+        if not self.temporal and frames >= 1 and runner.accepts(clip[:, :frames]):
+            return clip[:, :frames]
         ch, cw = min(h, max(64, h // 2 // 8 * 8)), min(w, max(64, w // 2 // 8 * 8))
         top, left = (h - ch) // 2 // 2 * 2, (w - cw) // 2 // 2 * 2
         crop = clip[..., top:top + ch, left:left + cw]
@@ -260,7 +286,7 @@ class RuntimeChooser:
         its caches), which real use, one runtime call after another, does not."""
         started, (h, w) = time.perf_counter(), clip.shape[-2:]
         if self.pending is None:
-            self.pending = self.candidates(clip.shape[1])
+            self.pending = self.by_earlier_speed(self.candidates(clip.shape[1]), clip)
             for name in [n for n in self.candidates() if n not in self.pending]:  # not even built: it cannot run the clip
                 self.dropped[name] = (f"its ONNX graph takes {factory.onnx_clip_frames(self.folder)} frames a call, "
                                       f"these calls have {clip.shape[1]}")
