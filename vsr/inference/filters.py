@@ -25,7 +25,9 @@ AGREEMENT = 0.05  # RMS difference (of [0, 1] values) at which an aligned neighb
 
 
 def _remap(planes: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of `planes` `(C, H, W)` float32 at `(map_x, map_y)`, edges repeated."""
+    """Bilinear samples of `planes` `(C, H, W)` float32 at `(map_x, map_y)`, edges repeated: OpenCV's
+    remap per plane, faster than `grid_sample` on CPU frames and with no copy to channels-last
+    (experiments/benchmarks.md, "The temporal filter's cost")."""
     import cv2
 
     out = np.empty((len(planes), *map_x.shape), np.float32)
@@ -41,10 +43,7 @@ def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> tor
     with the LR frame, so occlusions, scene cuts and flow errors fall back to the frame itself. Noise
     and compression artifacts that differ from frame to frame average out; detail that moves with the
     flow is kept (no spatial blur). `strength` 0 (off) ... 1 (a neighbour that agrees weighs as much
-    as the frame). The first and last frame of `sr` have one neighbour.
-
-    OpenCV does the per-pixel work plane by plane, into buffers reused across frames: a third of the
-    time of PyTorch's grid_sample / interpolate on these channels-first frames."""
+    as the frame). The first and last frame of `sr` have one neighbour."""
     if strength <= 0 or len(sr) < 2:
         return sr
     import cv2
@@ -55,28 +54,24 @@ def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> tor
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     big_x, big_y = np.meshgrid(np.arange(big_w, dtype=np.float32), np.arange(big_h, dtype=np.float32))
     small, big = lr.float().contiguous().numpy(), sr.float().contiguous().numpy()
-    out = np.empty_like(big)
-    moved, weights = np.empty((2, big_h, big_w), np.float32)
-    for t, total in enumerate(out):  # total: the frame plus its weighted neighbours, then their mean
-        np.copyto(total, big[t])
-        weights.fill(1)
+    out = torch.empty_like(sr)
+    for t in range(len(sr)):
+        total, weights = torch.from_numpy(big[t].copy()), torch.ones(big_h, big_w)
         for k in (t - 1, t + 1):
             if not 0 <= k < len(sr):
                 continue
             flow = opencv_flow(grey[t], grey[k], method)
-            agree = np.square(_remap(small[k], grid_x + flow[..., 0], grid_y + flow[..., 1]) - small[t]).mean(0)
-            agree = (np.exp(-agree / AGREEMENT**2) * strength).astype(np.float32)
+            moved = _remap(small[k], grid_x + flow[..., 0], grid_y + flow[..., 1])
+            agree = np.exp(-np.square(moved - small[t]).mean(0) / AGREEMENT**2)
             # bilinear with pixel centres aligned, as F.interpolate(align_corners=False)
-            weight = cv2.resize(agree, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
             flow_x, flow_y = (cv2.resize(f, (big_w, big_h), interpolation=cv2.INTER_LINEAR) for f in cv2.split(flow))
+            weight = torch.from_numpy(cv2.resize(agree.astype(np.float32), (big_w, big_h),
+                                                 interpolation=cv2.INTER_LINEAR)).mul_(strength)
             map_x, map_y = cv2.scaleAdd(flow_x, big_w / w, big_x), cv2.scaleAdd(flow_y, big_h / h, big_y)
-            for plane, sums in zip(big[k], total):
-                cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, dst=moved, borderMode=cv2.BORDER_REPLICATE)
-                cv2.accumulateProduct(moved, weight, sums)
-            cv2.add(weights, weight, dst=weights)
-        for sums in total:
-            cv2.divide(sums, weights, dst=sums)
-    return torch.from_numpy(np.clip(out, 0, 1, out=out)).to(sr.dtype)
+            total.addcmul_(torch.from_numpy(_remap(big[k], map_x, map_y)), weight)
+            weights.add_(weight)
+        out[t] = total.div_(weights).clamp_(0, 1).to(sr.dtype)
+    return out
 
 
 def sharpen(x: torch.Tensor, amount: float) -> torch.Tensor:
