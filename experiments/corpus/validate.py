@@ -7,7 +7,8 @@ The clips are `data=corpus`'s val split (the plasma-workspace photographs filmed
 and moving layers), LR made by `--degradation` (compressed | bicubic | realistic), larger than
 training's validation (`--patch` HR pixels, `--frames` frames) so that flow-based settings see motion.
 Each system runs as heldout.py runs it (`NAME=DIR[@ENSEMBLE][,denoise=X]`, upscale.py's pipeline);
-prints PSNR-Y (BasicSR's conventions) and tOF per clip and their means beside bicubic.
+prints PSNR-Y (BasicSR's conventions) and tOF per clip, and the means of those, NIQE and the
+warp error of the output alone beside bicubic.
 """
 
 import argparse
@@ -51,14 +52,14 @@ def main() -> None:
             outputs = {"bicubic": Interpolation("bicubic", args.scale)(lr[None])[0]}
         outputs |= {name: run_export(spec, lr) for name, spec in systems.items()}
         for name, sr in outputs.items():
-            totals[name].append(score(sr, hr))
+            totals[name].append({**score(sr, None), **score(sr, hr)})  # + NIQE and warp error of the output alone
         print(f"clip {index}: " + "  ".join(f"{name} {s[-1]['psnr_y']:.3f} / {s[-1]['tof']:.3f}"
                                            for name, s in totals.items()), flush=True)
-    print(f"mean over {len(clips)} val clips, {args.degradation} LR (PSNR-Y / tOF):")
-    for name, scores in totals.items():
-        psnr_y = sum(s["psnr_y"] for s in scores) / len(scores)
-        flicker = sum(s["tof"] for s in scores) / len(scores)
-        print(f"  {name:20s} {psnr_y:.3f} ({psnr_y - sum(s['psnr_y'] for s in totals['bicubic']) / len(scores):+.3f}) / {flicker:.3f}")
+    print(f"mean over {len(clips)} val clips, {args.degradation} LR (PSNR-Y (gain) / tOF / NIQE / warp error):")
+    mean = {name: {key: sum(s[key] for s in scores) / len(scores) for key in scores[0]} for name, scores in totals.items()}
+    for name, m in mean.items():
+        print(f"  {name:20s} {m['psnr_y']:.3f} ({m['psnr_y'] - mean['bicubic']['psnr_y']:+.3f}) / {m['tof']:.3f} / "
+              f"{m['niqe']:.2f} / {m['warp_error']:.3f}")
 
 
 if __name__ == "__main__":
