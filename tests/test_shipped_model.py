@@ -54,32 +54,40 @@ def test_ensemble_auto_runs_every_shipped_model_in_one_pass():
     assert ensemble_size(options(UpscaleOptions, {"ensemble": 8})) == 8 and ensemble_size(options(UpscaleOptions, {"ensemble": 1})) == 1
 
 
-def test_denoise_auto_is_the_strength_each_shipped_model_was_measured_with():
-    """denoise=auto: 0.5 for the compressed-video default x4 (named or through weights=), 0 for the
-    others, the same from upscale.py, Upscaler.from_dir and evaluate.py; a number is kept."""
+def test_filters_auto_are_the_settings_each_shipped_model_was_measured_with():
+    """denoise=auto: 0.5 for the compressed-video default (named or through weights=) and for sharp,
+    0 for the others; sharpen=auto: 0.5 for sharp only; the same from upscale.py, Upscaler.from_dir
+    and evaluate.py; a number is kept."""
     from vsr.evaluation.loading import System
     from vsr.evaluation.runner import _main_upscaler
     from vsr.inference.video import SHIPPED_FACTORS, make_upscaler
     from vsr.options import EvaluateOptions, UpscaleOptions, options
 
-    def denoise_strength(cfg):  # what upscale.py runs with
-        return make_upscaler(options(UpscaleOptions, {"device": "cpu", **cfg})).denoise
+    def filters(cfg):  # what upscale.py runs with
+        upscaler = make_upscaler(options(UpscaleOptions, {"device": "cpu", **cfg}))
+        return upscaler.denoise, upscaler.sharpen
 
-    assert denoise_strength({}) == 0.5
-    assert denoise_strength({"weights": str(SHIPPED["default"])}) == 0.5
-    assert denoise_strength({"shipped": "fast"}) == 0
-    assert denoise_strength({"weights": str(SHIPPED_FACTORS["default"][2])}) == 0.5
-    assert denoise_strength({"weights": str(SHIPPED["fast"])}) == 0
-    assert denoise_strength({"denoise": 0.2}) == 0.2
+    assert filters({}) == (0.5, 0)
+    assert filters({"weights": str(SHIPPED["default"])}) == (0.5, 0)
+    assert filters({"shipped": "fast"}) == (0, 0)
+    assert filters({"shipped": "sharp"}) == filters({"weights": str(SHIPPED["sharp"])}) == (0.5, 0.5)
+    assert filters({"weights": str(SHIPPED_FACTORS["default"][2])}) == (0.5, 0)
+    assert filters({"weights": str(SHIPPED["fast"])}) == (0, 0)
+    assert filters({"denoise": 0.2}) == (0.2, 0)
+    assert filters({"shipped": "sharp", "denoise": 0, "sharpen": 0.1}) == (0, 0.1)
     assert Upscaler.from_dir(SHIPPED["default"], device="cpu").denoise == 0.5
-    assert Upscaler.from_dir(SHIPPED["sharp"], device="cpu").denoise == 0
+    sharp = Upscaler.from_dir(SHIPPED["sharp"], device="cpu")
+    assert (sharp.denoise, sharp.sharpen) == (0.5, 0.5)
     model, _ = load(SHIPPED["default"])
     assert Upscaler(model, 4, device="cpu", denoise="auto", folder=SHIPPED["default"]).denoise == 0.5
-    assert Upscaler(model, 4, device="cpu", denoise="auto").denoise == 0  # no folder: no measured setting
-    model, _ = load(SHIPPED["default"])
+    bare = Upscaler(model, 4, device="cpu", denoise="auto", sharpen="auto")  # no folder: no measured setting
+    assert (bare.denoise, bare.sharpen) == (0, 0)
     system = System("default", model, str(SHIPPED["default"]))
     assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"runtime": "eager"})).denoise == 0.5
     assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {"denoise": 0})).denoise == 0
+    model, _ = load(SHIPPED["sharp"])
+    system = System("sharp", model, str(SHIPPED["sharp"]))
+    assert _main_upscaler(system, 4, torch.device("cpu"), options(EvaluateOptions, {})).sharpen == 0.5
 
 
 def carphone_x4(shipped: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -54,8 +54,8 @@ class UpscaleOptions:
     ensemble: Any = "auto"           # auto: as the model was measured (1 for every shipped model) | 1 = off | 2 / 4 / 8: average over flipped (and transposed) copies, 2-8x the model's work (gain: experiments/benchmarks.md)
     precision: str = "auto"          # auto (fp16 on CUDA; on a CPU with native bf16 (AVX512-BF16, AMX) bf16 for models whose stored check passed, else fp32) | fp32 | fp16 | bf16
 
-    denoise: Any = "auto"            # auto: 0.5 for the shipped default (x2, x3, x4), else 0 | 0..1 temporal noise reduction after upscaling: each frame averaged with its neighbours aligned by optical flow, where they agree (video only)
-    sharpen: Any = 0.0               # unsharp-mask amount after upscaling (0 = off, 0.5 moderate)
+    denoise: Any = "auto"            # auto: 0.5 for the shipped default (x2, x3, x4) and sharp, else 0 | 0..1 temporal noise reduction after upscaling: each frame averaged with its neighbours aligned by optical flow, where they agree (video only)
+    sharpen: Any = "auto"            # auto: 0.5 for sharp, else 0 | unsharp-mask amount after upscaling (0 = off, 0.5 moderate)
     color_match: Any = False         # true/false: match each output frame's colour statistics to the input frame
     outscale: Any = None             # final factor (default: the model's); above it the model runs repeatedly
     scale: Any = None                # 2 | 3 | 4 | 8: same as outscale (scale=8 with a x4 model: x4, to x2, x4 = x8)
@@ -148,7 +148,8 @@ class EvaluateOptions:
     runtime: str = "auto"            # CPU fp32: the fastest of eager, channels_last, onnxruntime, openvino, ncnn, timed as upscale.py does
     precision: str = "auto"          # auto (fp16 on CUDA, fp32 elsewhere) | fp32 | fp16 | bf16, as upscale.py
     ensemble: Any = "auto"           # auto: as upscale.py runs the folder's model (1 for every shipped model) | 1 = off | 2 / 4 / 8
-    denoise: Any = "auto"            # auto: as upscale.py runs the folder's model (0.5 for the shipped default, else 0) | 0..1
+    denoise: Any = "auto"            # auto: as upscale.py runs the folder's model (0.5 for the shipped default and sharp, else 0) | 0..1
+    sharpen: Any = "auto"            # auto: as upscale.py runs the folder's model (0.5 for sharp, else 0) | unsharp-mask amount
     ground_truth: bool = True        # false: upscale each clip's frames as they are (a real video at its own size) and score only what needs no GT (NIQE, warp error)
     progress: bool = True            # on stderr: clips done with their rate and an ETA (a line every 30 s when not a terminal)
     inference: Windows = field(default_factory=Windows)  # upscale.py's chunk, overlap, tile, tile_pad

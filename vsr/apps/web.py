@@ -67,7 +67,7 @@ def base_config(overrides: list[str]):
     return cfg
 
 
-def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float | str, sharpen: float,
+def job_config(base, source: Path, folder: Path, preset: str, target: str, denoise: float | str, sharpen: float | str,
                color_match: bool, interpolate: bool):
     """The config of one job: `source` upscaled into `folder` (an image stays an image)."""
     from vsr.inference.stills import is_image
@@ -79,7 +79,7 @@ def job_config(base, source: Path, folder: Path, preset: str, target: str, denoi
     output = folder / f"{source.stem}_{target.lower()}{suffix}"
     job = {"input": str(source), "output": str(output), "shipped": preset,
            "denoise": denoise if denoise == "auto" else float(denoise),
-           "sharpen": float(sharpen), "color_match": bool(color_match), "interpolate": 2 if interpolate else 1,
+           "sharpen": sharpen if sharpen == "auto" else float(sharpen), "color_match": bool(color_match), "interpolate": 2 if interpolate else 1,
            **TARGETS[target]}
     if base.weights:
         job.pop("shipped")
@@ -207,7 +207,8 @@ def build_page(base, jobs: Path):
                 target = gr.Radio(list(TARGETS), value="x4", label="Target (scale, or a resolution to fit)")
                 denoise = gr.Dropdown(["auto", "0", "0.25", "0.5", "0.75", "1"], value="auto",
                                       label="Noise reduction (neighbouring frames, aligned; auto: the model's setting)")
-                sharpen = gr.Slider(0, 1, value=0, step=0.05, label="Sharpen (after upscaling)")
+                sharpen = gr.Dropdown(["auto", "0", "0.25", "0.5", "0.75", "1"], value="auto",
+                                      label="Sharpen (after upscaling; auto: the model's setting)")
                 color_match = gr.Checkbox(label="Match the input's colours")
                 interpolate = gr.Checkbox(label="Double the frame rate (frame interpolation)")
                 with gr.Row():

@@ -138,6 +138,7 @@ def run(cfg: EvaluateOptions | DictConfig | dict, output_dir: str | Path | None 
                      "precision": upscalers[main.name].precision,
                      "runtime": runner.name, "runtimes_dropped": runner.report()["dropped"],
                      "ensemble": upscalers[main.name].ensemble.size, "denoise": upscalers[main.name].denoise,
+                     "sharpen": upscalers[main.name].sharpen,
                      "ground_truth": ground_truth,
                      "use_ema": cfg.use_ema},
     }
@@ -217,7 +218,8 @@ def _main_upscaler(system: System, scale: int, device: torch.device, cfg: Evalua
     return Upscaler(system.model, scale, temporal=temporal, chunk=WHOLE_CLIP if windows.chunk == 0 else windows.chunk,
                     overlap=windows.overlap, tile=0 if str(windows.tile) == "auto" else windows.tile,
                     tile_pad=windows.tile_pad, device=str(device), precision=cfg.precision, runtime=cfg.runtime,
-                    folder=folder, ensemble=ensemble, denoise=cfg.denoise)  # "auto": the folder's setting
+                    folder=folder, ensemble=ensemble, denoise=cfg.denoise,  # "auto": the folder's setting
+                    sharpen=cfg.sharpen)
 
 
 def _timed_upscale(upscaler: Upscaler, lr: torch.Tensor, device: torch.device, timing: dict) -> torch.Tensor:

@@ -6,8 +6,8 @@ ones on validation in one pass instead of two (2.4-3x faster end to end), with t
 of denoise=auto after them.
 fast: single-frame, trained on photographs,
 best held out on clean BI input (experiments/shipped_x4/); sharp: the recurrent corpus model
-fine-tuned as a GAN (texture and adversarial terms), more natural by NIQE at a PSNR cost and with
-more flicker (experiments/sharp/).
+fine-tuned as a GAN (texture and adversarial terms), more natural by NIQE at a PSNR cost, with the
+temporal filter and an unsharp mask after it against the flicker GAN texture brings (experiments/sharp/).
 """
 
 from pathlib import Path
@@ -23,10 +23,13 @@ DEFAULT_WEIGHTS = SHIPPED["default"]
 # one pass (the default's flip average gained 0.01-0.07 dB on validation for twice the time; averaging
 # flips would soften the texture `sharp` is for); other weights: off.
 FLIP_AVERAGED: tuple[Path, ...] = ()
-# denoise=auto: the compressed-video default with its temporal filter at 0.5, the strength that won on
-# the validation split at x4 (+0.06 dB on compressed LR; x2 +0.03, x3 +0.07: experiments/corpus/README.md);
-# other weights: off.
-AUTO_DENOISE = {folder: 0.5 for folder in (SHIPPED["default"], *SHIPPED_FACTORS["default"].values())}
+# denoise=auto and sharpen=auto: the settings each shipped model was measured with. The default: its
+# temporal filter at 0.5, the strength that won on the validation split at x4 (+0.06 dB on compressed LR;
+# x2 +0.03, x3 +0.07: experiments/corpus/README.md). sharp: the filter at 0.5 then an unsharp mask of
+# 0.5, the best trade of warp error against NIQE on the validation split (experiments/sharp/README.md).
+# Other weights: off.
+AUTO_FILTERS = {folder: {"denoise": 0.5} for folder in (SHIPPED["default"], *SHIPPED_FACTORS["default"].values())}
+AUTO_FILTERS[SHIPPED["sharp"]] = {"denoise": 0.5, "sharpen": 0.5}
 
 
 def shipped_factors(preset: str) -> dict[int, Path]:
@@ -46,6 +49,8 @@ def auto_ensemble(folder: str | Path) -> int:
     return 2 if is_one_of(folder, FLIP_AVERAGED) else 1
 
 
-def auto_denoise(folder: str | Path) -> float:
-    """`denoise=auto` for the model in `folder` (shared as `auto_ensemble`): its measured strength, else 0."""
-    return next((strength for shipped, strength in AUTO_DENOISE.items() if is_one_of(folder, [shipped])), 0.0)
+def auto_filter(folder: str | Path, name: str) -> float:
+    """`denoise=auto` / `sharpen=auto` (`name`) for the model in `folder` (shared as `auto_ensemble`):
+    the setting it was measured with, else 0 (off)."""
+    return next((settings.get(name, 0.0) for shipped, settings in AUTO_FILTERS.items() if is_one_of(folder, [shipped])),
+                0.0)

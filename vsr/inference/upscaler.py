@@ -105,7 +105,7 @@ class Upscaler:
             reduction of the output (`filters.temporal_denoise`:
             each frame averaged with its aligned neighbours where they agree; single-frame models then
             get one context frame on each side of a chunk, so windows stay independent).
-        sharpen: unsharp-mask amount after the model (0 = off).
+        sharpen: unsharp-mask amount after the model (0 = off) or "auto" (the setting of the model in `folder`).
         color_match: match each output frame's channel means/stds to the input frame's.
         outscale: final factor relative to the input (default s); above s the model is applied
             repeatedly, each later pass on the result resized to what the remaining passes scale to
@@ -121,7 +121,7 @@ class Upscaler:
 
     def __init__(self, model: nn.Module, scale: int, temporal: bool | None = None, chunk: int | str = WINDOWS.chunk,
                  overlap: int = WINDOWS.overlap, tile: int = 0, tile_pad: int = WINDOWS.tile_pad, device: str = "auto",
-                 precision: str = "auto", denoise: float | str = 0.0, sharpen: float = 0.0,
+                 precision: str = "auto", denoise: float | str = 0.0, sharpen: float | str = 0.0,
                  color_match: bool = False, outscale: float | None = None, fit: str | None = None,
                  runtime: str = "auto", folder: str | Path | None = None, ensemble: int = 1):
         for name, value, low in (("overlap", overlap, 0), ("tile", tile, 0), ("tile_pad", tile_pad, 0)):
@@ -132,12 +132,15 @@ class Upscaler:
         if self.auto_chunk:
             chunk = auto_chunk(folder, overlap if temporal else 0)
         check_number("chunk", chunk, 1, integer=True, hint=" or auto")
-        if denoise == "auto":  # the setting the model in `folder` was measured with (vsr.inference.shipped)
-            from vsr.inference.shipped import auto_denoise
+        from vsr.inference.shipped import auto_filter
 
-            denoise = auto_denoise(folder) if folder is not None else 0.0
+        # "auto": the setting the model in `folder` was measured with (vsr.inference.shipped)
+        if denoise == "auto":
+            denoise = auto_filter(folder, "denoise") if folder is not None else 0.0
+        if sharpen == "auto":
+            sharpen = auto_filter(folder, "sharpen") if folder is not None else 0.0
         check_number("denoise", denoise, 0, 1, hint=" (0 = off; auto: the model's setting)")
-        check_number("sharpen", sharpen, 0, hint=" (0 = off)")
+        check_number("sharpen", sharpen, 0, hint=" (0 = off; auto: the model's setting)")
         if outscale is not None and not (is_number(outscale) and outscale > 0):
             raise UserError(f"outscale={outscale} must be a positive factor, e.g. outscale=2")
         self.device = pick_device(device)
@@ -161,8 +164,8 @@ class Upscaler:
 
     @classmethod
     def from_dir(cls, path: str | Path, **options) -> "Upscaler":
-        """An Upscaler for an export directory (model.json + model.safetensors); `ensemble` and
-        `denoise` "auto" (the defaults) as upscale.py runs the model (`vsr.inference.shipped`)."""
+        """An Upscaler for an export directory (model.json + model.safetensors); `ensemble`, `denoise`
+        and `sharpen` "auto" (the defaults) as upscale.py runs the model (`vsr.inference.shipped`)."""
         from vsr.inference.shipped import auto_ensemble
 
         model, meta = load(path)
@@ -170,6 +173,7 @@ class Upscaler:
         if options.get("ensemble", "auto") == "auto":
             options["ensemble"] = auto_ensemble(path)
         options.setdefault("denoise", "auto")
+        options.setdefault("sharpen", "auto")
         descriptor = meta["descriptor"]
         if descriptor.task != "super-resolution":
             raise UserError(f"weights={path} holds a frame interpolator, not an upscaler; pass it as interpolator={path}")

@@ -317,6 +317,7 @@ def upscale_file(cfg: UpscaleOptions, src: Path, dst: Path, claim: OutputClaim, 
                "device": str(upscaler.device), "precision": upscaler.precision, "frames_lost": lost,
                "frames_damaged": len(damaged), "variable_frame_rate": times is not None,
                "runtime": upscaler.runtime.ran, "ensemble": upscaler.ensemble.size, "denoise": upscaler.denoise,
+               "sharpen": upscaler.sharpen,
                "tile": upscaler.tile,
                "model_seconds": round(upscaler.model_seconds, 3), "computed_frames": upscaler.computed_frames,
                "runtime_prepare_seconds": round(upscaler.runtime.prepare_seconds, 3),
@@ -333,7 +334,8 @@ def upscale_file(cfg: UpscaleOptions, src: Path, dst: Path, claim: OutputClaim, 
           f" in {seconds:.1f} s ({summary['fps']:.2f} frames/s), {writer.streams_summary}, "
           f"{upscaler.device} {upscaler.precision} {upscaler.runtime.ran}"
           f"{f' ensemble x{upscaler.ensemble.size}' if upscaler.ensemble.size > 1 else ''}"
-          f"{f' denoise {upscaler.denoise:g}' if upscaler.denoise > 0 else ''}: {dst}"
+          f"{f' denoise {upscaler.denoise:g}' if upscaler.denoise > 0 else ''}"
+          f"{f' sharpen {upscaler.sharpen:g}' if upscaler.sharpen > 0 else ''}: {dst}"
           f"{f' ({lost} input frames lost)' if lost else ''}{f' ({len(damaged)} damaged input frames)' if damaged else ''}")
     print(json.dumps(summary))  # the same, for scripts: model_seconds against seconds is the pipeline's overhead
     return summary
