@@ -39,6 +39,8 @@ def test_page_targets_and_filters_become_upscale_options(tmp_path):
                                                                                                   "cpu")
     photo = web.job_config(base, tmp_path / "cat.jpg", tmp_path, "sharp", "x2", 0, 0, False, False)
     assert (photo.output, photo.scale, photo.fit, photo.interpolate) == (str(tmp_path / "cat_x2.png"), 2, None, 1)
+    sharp = web.job_config(base, tmp_path / "walk.mov", tmp_path, "sharp", "x4", "auto", "0.25", False, False)
+    assert (sharp.denoise, sharp.sharpen) == ("auto", 0.25)  # the page's dropdowns give strings; auto: the model's
     with pytest.raises(UserError, match="choose a preset"):
         web.job_config(base, tmp_path / "a.mp4", tmp_path, "faces", "x4", 0, 0, False, False)
 
