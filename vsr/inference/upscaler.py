@@ -240,6 +240,11 @@ class Upscaler:
         return run_tiled(lambda x: self._model_call(x, keep), clip, self.scale, self.tile, self.tile_pad,
                          self.multiple)
 
+    def filter_reads(self, start: int, stop: int, lo: int, hi: int) -> slice:
+        """The frames of `lo:hi` the filters read to finish frames `start:stop`: with denoise= one
+        neighbour on each side (those inside `lo:hi`), else the frames themselves."""
+        return slice(max(lo, start - 1), min(hi, stop + 1)) if self.denoise > 0 else slice(start, stop)
+
     def upscale_clip(self, clip: torch.Tensor, keep: slice = slice(None)) -> torch.Tensor:
         """Clip `(T, 3, H, W)` in [0, 1] at once (no temporal chunks) -> frames `keep` of the
         result, `(T', 3, H', W')` at the output size."""
@@ -254,8 +259,7 @@ class Upscaler:
         h, w = clip.shape[-2:]
         out_w, out_h = self.output_size(w, h)
         start, stop, _ = keep.indices(len(clip))
-        # denoise= needs the kept frames' neighbours upscaled too: those inside the clip (its context)
-        wide = slice(max(0, start - 1), min(len(clip), stop + 1)) if self.denoise > 0 else slice(start, stop)
+        wide = self.filter_reads(start, stop, 0, len(clip))  # denoise= needs the kept frames' neighbours too
         reused = reused[: wide.stop - wide.start] if reused is not None else torch.empty(0)
         # a single-frame model runs only the frames the filters read and an earlier window did not compute
         x = clip if self.temporal else clip[wide.start + len(reused): wide.stop]
@@ -334,8 +338,8 @@ class Upscaler:
                                          fixed=self.fixed_windows())) is not None:
                 lo, start, stop, hi = window
                 clip = to_tensor(buffer[lo - first: hi - first])
-                # the first frame the filters read; a single-frame model computed it (and maybe the next) last window
-                wide_from = max(lo, start - 1) if self.denoise > 0 else start
+                # a single-frame model computed the first frame the filters read (and maybe the next) last window
+                wide_from = self.filter_reads(start, stop, lo, hi).start
                 reused = raw[wide_from - raw_from:] if not self.temporal and raw_from <= wide_from else None
                 with self.progress.piece(stop - start) if self.progress else nullcontext():
                     out, raw = self._upscale(clip, slice(start - lo, stop - lo), reused)

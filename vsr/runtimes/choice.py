@@ -194,17 +194,17 @@ class RuntimeChooser:
         """`names` with eager first (the fallback and the parity reference), then fastest first as
         an earlier run timed them on the nearest other frame size (same threads and candidates), so
         that the ones likely to win are timed before the cap is spent; untimed ones keep their order."""
-        mine = self.memo(clip)
-        threads, calls, size = mine.stem.split("-", 3)[:3]
-        candidates = mine.stem.split("-", 3)[3]
-        nearest: tuple[int, bool, Path] | None = None
-        for path in mine.parent.glob(f"{threads}-*-px2^*-{candidates}.json"):
+        mine = self.memo(clip)  # <threads>t-<calls>-px2^<size class>-<candidates>.json
+        threads, calls, size, candidates = mine.stem.split("-", 3)
+
+        def distance(path: Path) -> tuple[int, bool]:  # the nearest size class, then the same call shape
             other_calls, other_size = path.stem.split("-", 3)[1:3]
-            if path != mine and other_size.startswith("px2^") and other_size[4:].isdigit():
-                key = (abs(int(other_size[4:]) - int(size[4:])), other_calls != calls, path)
-                nearest = min(nearest, key) if nearest else key
+            return abs(int(other_size[4:]) - int(size[4:])), other_calls != calls
+
+        others = sorted(p for p in mine.parent.glob(f"{threads}-*-px2^*-{candidates}.json")
+                        if p != mine and p.stem.split("-", 3)[2][4:].isdigit())  # sorted: ties go the same way each run
         try:
-            speeds = json.loads(nearest[2].read_text())["seconds_per_mpixel"] if nearest else {}
+            speeds = json.loads(min(others, key=distance).read_text())["seconds_per_mpixel"] if others else {}
         except (OSError, ValueError, KeyError):
             speeds = {}
         rest = sorted((n for n in names if n != "eager"), key=lambda n: speeds.get(n, math.inf))
