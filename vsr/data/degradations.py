@@ -227,6 +227,19 @@ def jpeg_frames(clip: torch.Tensor, quality: int) -> torch.Tensor:
     return to_tensor(out)
 
 
+# x264's CPU flags up to AVX2 (x264.h: MMX .. AVX, FMA3, BMI1/2, AVX2, CACHELINE_64). Its AVX-512 kernels
+# encode the same frames differently from run to run (2026-12-07, AMD EPYC with AVX-512: 4 different
+# streams in 16 encodes), which made the held-out and validation H.264 conditions vary between runs;
+# without them every encode is the C reference's.
+X264_UP_TO_AVX2 = sum(1 << bit for bit in (*range(10), 12, 13, 14, 15, 18))
+
+
+def x264_cpu_options() -> dict[str, str]:
+    """x264-params that keep libx264 deterministic here: AVX-512 off where the CPU has it (every such
+    CPU has the AVX2 set), else x264's own detection."""
+    return {"x264-params": f"asm={X264_UP_TO_AVX2}"} if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else {}
+
+
 def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate: int | None = None,
                  preset: str = "veryfast") -> torch.Tensor:
     """Encode `(T, 3, H, W)` as one video stream with PyAV (`codec`, `crf` or `bitrate`) and decode it back.
@@ -249,7 +262,7 @@ def codec_frames(clip: torch.Tensor, codec: str, crf: int | None = None, bitrate
             stream.bit_rate = int(bitrate)
         if codec in ("libx264", "libx265"):
             stream.options = {**stream.options, "preset": preset, "threads": "1",
-                              **({"x265-params": "log-level=error"} if codec == "libx265" else {})}
+                              **({"x265-params": "log-level=error"} if codec == "libx265" else x264_cpu_options())}
         for frame in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode(None))
