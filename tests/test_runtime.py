@@ -93,6 +93,23 @@ def test_small_inputs_gpu_precisions_and_bad_names_stay_eager():
         Upscaler(model, 2, temporal=False, device="cpu", runtime="fast")
 
 
+def test_bf16_on_the_cpu_times_the_pytorch_layouts_and_remembers_them_apart(tmp_path, monkeypatch):
+    """Under autocast only PyTorch's runtimes see bf16: eager and channels_last are timed (NHWC was 1.4-1.7x
+    NCHW for the shipped models in bf16), never an export; the choice is remembered apart from fp32's."""
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path))
+    model = tiny(TINY_RRDB)
+    bf16 = AutoRuntime(model, False, torch.device("cpu"), precision="bf16", min_pixels=0)
+    assert bf16.chooser.candidates() == ["eager", "channels_last"]
+    clip = torch.rand(1, 8, 3, 24, 32)
+    with torch.autocast("cpu", torch.bfloat16):
+        bf16(clip)
+    assert bf16.chosen is not None and set(bf16.chooser.timings) == {"eager", "channels_last"}
+    fp32 = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
+    assert bf16.chooser.memo(clip) != fp32.chooser.memo(clip) and bf16.chooser.memo(clip).is_file()
+    pinned = AutoRuntime(model, False, torch.device("cpu"), precision="bf16", runtime="openvino")
+    assert pinned.chosen is pinned.eager and "fp32" in pinned.report()["dropped"]["openvino"]
+
+
 def test_rename_blobs_touches_names_not_parameters():
     text = ("7767517\n3 3\nInput in0 0 1 in0\nConvolution conv_0 1 1 in0 1 0=8 1=3 6=216\n"
             "Interp up 1 1 1 out0 0=3 1=4.0\n")

@@ -36,7 +36,7 @@ class UpscaleOptions:
     input: Optional[str] = None      # a video, an image, or a folder of them (output= then a folder: names and sub-folders kept)
     output: Optional[str] = None     # .mp4 .mov .mkv .m4v .avi: H.264 (yuv420p), same frame count, fps and audio
     weights: Optional[str] = None    # an export folder (model.json + model.safetensors); null = the shipped model of `shipped=` (vsr/weights)
-    shipped: str = "default"         # shipped x4 model without weights=: default (trained for compressed video, best PSNR on it) | fast (trained on clean photographs, best on clean sources) | sharp (GAN: more texture, more flicker)
+    shipped: str = "default"         # shipped x4 model without weights=: default (trained for compressed video, best PSNR on it) | clean (trained on clean photographs, best on clean sources) | fast (a smaller network: several times faster, less detail) | sharp (GAN: more texture, more flicker)
     overwrite: Any = False           # true/false: replace an existing output file
     resume: Any = False              # true/false: write the video as segment files beside the output (.NAME.segments/); a killed run re-run with the same options continues after the last complete one
     segment: Any = 240               # with resume=true or engine=ray: output frames per segment file (at least; they end where the model's windows end)

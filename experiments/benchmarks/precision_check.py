@@ -27,9 +27,9 @@ from vsr.inference.precision import CHECK_FILE, native_bf16, verdict  # noqa: E4
 from vsr.inference.upscaler import Upscaler  # noqa: E402
 
 
-def run(folder: str, precision: str, lr: torch.Tensor) -> tuple[torch.Tensor, float]:
+def run(folder: str, precision: str, lr: torch.Tensor, runtime: str = "eager") -> tuple[torch.Tensor, float]:
     # outscale: an x2 or x3 model runs as upscale.py runs it for the x4 these clips are made for
-    upscaler = Upscaler.from_dir(folder, runtime="eager", precision=precision, outscale=4)
+    upscaler = Upscaler.from_dir(folder, runtime=runtime, precision=precision, outscale=4)
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     started = time.perf_counter()
     out = torch.stack(list(upscaler.stream_float(iter(frames))))
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="datasets/corpus")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the file")
+    parser.add_argument("--runtime", default="eager", help="the bf16 runs' runtime (eager, or channels_last: the "
+                        "other layout runtime=auto may pick under bf16); fp32 runs eager")
     args = parser.parse_args()
     clips = sorted((Path(args.corpus) / "videos" / "test").iterdir())
     if not clips:
@@ -53,7 +55,7 @@ def main() -> None:
         for condition, lr in conditions(hr, 28, None).items():
             row = {"clip": clip.name, "condition": condition}
             for precision in ("fp32", "bf16"):
-                sr, spent = run(args.folder, precision, lr)
+                sr, spent = run(args.folder, precision, lr, args.runtime if precision == "bf16" else "eager")
                 seconds[precision] += spent
                 measured = score(sr, hr)
                 for key in ("psnr_y", "tof"):

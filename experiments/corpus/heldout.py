@@ -43,6 +43,7 @@ from vsr.metrics.niqe import MIN_SIDE, niqe
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = 4
+PRECISION = "auto"  # --precision: upscale.py's precision= for our models (auto: bf16 where checked and native)
 
 
 def load_clip(folder: Path, frames: int) -> torch.Tensor:
@@ -86,7 +87,8 @@ def run_export(spec: str, lr: torch.Tensor) -> torch.Tensor:
     options = {key: float(value) for key, _, value in (setting.partition("=") for setting in settings)}
     # outscale: a model of another factor runs as upscale.py would run it for this one (x4, then shrunk)
     ensemble = int(ensemble) if ensemble not in ("", "auto") else "auto"
-    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=ensemble, outscale=SCALE, **options)
+    upscaler = Upscaler.from_dir(folder, runtime="eager", ensemble=ensemble, outscale=SCALE, precision=PRECISION,
+                                 **options)
     frames = (lr.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return torch.stack(list(upscaler.stream_float(iter(frames))))
 
@@ -134,13 +136,15 @@ def main() -> None:
     parser.add_argument("--peer", action="append", default=[], help="Real-ESRGAN ncnn model name (repeatable)")
     parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for our models and the peers")
+    parser.add_argument("--precision", default="auto", help="our models' precision= (auto as upscale.py; fp32 to "
+                        "compare with tables measured on CPUs without native bf16)")
     parser.add_argument("--only", nargs="*", help="only these conditions (clean, h264_crfN, native)")
     parser.add_argument("--native", help="WxH: also upscale a centre crop of this size of each clip as it is (no GT)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and tables.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    global SCALE
-    SCALE = args.scale
+    global SCALE, PRECISION
+    SCALE, PRECISION = args.scale, args.precision
     if SCALE != 4 and args.peer:
         raise UserError(f"--peer: Real-ESRGAN's ncnn models are x4 only; drop --peer with --scale {SCALE}")
 

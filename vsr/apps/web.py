@@ -20,7 +20,8 @@ from vsr.errors import UserError, one_line_errors
 
 PRESETS = {  # what footage each shipped preset suits (vsr/inference/shipped.py says how it was measured)
     "default": "Trained for compressed video: phone, streamed and messaged clips (the best on H.264 input).",
-    "fast": "Trained on clean photographs, as quick as the default: clean sources such as camera originals and screen captures.",
+    "clean": "Trained on clean photographs, as quick as the default: clean sources such as camera originals and screen captures.",
+    "fast": "A smaller network trained like the default: several times faster, less detail. For long videos and previews.",
     "sharp": "GAN-trained recurrent model with a temporal filter: more texture and detail, lower fidelity; slower.",
 }
 TARGETS = {"x2": {"scale": 2}, "x4": {"scale": 4}, "1080p": {"fit": "1080p"}, "1440p": {"fit": "1440p"},

@@ -5,7 +5,8 @@ OpenVINO, ncnn.
 what runs each call; `vsr.runtimes.choice.RuntimeChooser` makes the choice it runs (timing, parity
 with PyTorch, the remembered choice):
 
-- on CUDA / MPS, or with bf16 / fp16 precision: eager PyTorch (autocast does the work);
+- on CUDA / MPS: eager PyTorch (autocast does the work); on the CPU in bf16: eager or channels_last,
+  timed like the fp32 candidates below;
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
   exports would cost more than they save;
 - on the CPU in fp32, the first larger call has the chooser pick a runtime for clips like it (the
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.runtimes.choice import Choice, RuntimeChooser
+from vsr.runtimes.choice import TORCH_RUNTIMES, Choice, RuntimeChooser
 from vsr.runtimes.factory import RUNTIMES
 from vsr.runtimes.runners import ALL, Runner
 from vsr.work import part
@@ -46,7 +47,7 @@ class AutoRuntime:
         model: the generator (eager fallback, and the source of exports).
         temporal: recurrent model (ncnn / on-the-fly ONNX are skipped).
         device: torch device the model is on.
-        precision: "fp32" chooses; "bf16" / "fp16" stay eager (autocast).
+        precision: "fp32" chooses among every runtime; "bf16" on the CPU among PyTorch's (autocast).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
         folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
         trials: rounds over the candidates, each a warm-up and a timed run on the probe.
@@ -58,15 +59,18 @@ class AutoRuntime:
                  min_pixels: int = MIN_AUTO_PIXELS):
         if runtime not in RUNTIMES:
             raise UserError(f"runtime={runtime} is not one of: {', '.join(RUNTIMES)}")
-        self.chooser = RuntimeChooser(model, temporal, runtime, Path(folder) if folder else None, int(trials))
+        self.chooser = RuntimeChooser(model, temporal, runtime, Path(folder) if folder else None, int(trials),
+                                      precision=precision)
         self.min_pixels, self.device = min_pixels, torch.device(device)
         self.choice: Choice | None = None
         self.calls: Counter[str] = Counter()  # model calls each runner actually ran
-        if self.device.type != "cpu" or precision != "fp32":
-            if runtime not in ("auto", "eager"):
-                self.chooser.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
-            self.choice = Choice(self.eager, self.eager)
-        elif runtime == "eager":
+        # autocast (bf16 on the CPU) reaches PyTorch's runtimes only; on a GPU eager does the work
+        usable: tuple[str, ...] = RUNTIMES if precision == "fp32" else ("auto", *TORCH_RUNTIMES)
+        if self.device.type != "cpu":
+            usable = ("auto", "eager")
+        if runtime not in usable:
+            self.chooser.dropped[runtime] = f"needs the CPU in fp32 (device {self.device.type}, {precision})"
+        if runtime not in usable or runtime == "eager" or self.device.type != "cpu":
             self.choice = Choice(self.eager, self.eager)
 
     @property

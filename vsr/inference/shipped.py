@@ -4,8 +4,9 @@ default: trained on the offline corpus with compressed LR (experiments/corpus/: 
 H.264 input, what users upscale); single-frame networks at x2, x3 and x4, which matched the recurrent
 ones on validation in one pass instead of two (2.4-3x faster end to end), with the temporal filter
 of denoise=auto after them.
-fast: single-frame, trained on photographs,
-best held out on clean BI input (experiments/shipped_x4/); sharp: the recurrent corpus model
+clean: single-frame, trained on clean photographs, best held out on clean BI input (experiments/shipped_x4/,
+the `fast` preset until 2026-12-07); fast: four 32-channel convolutions trained on the corpus like the
+default, several times the speed of the others at a PSNR cost (experiments/corpus/); sharp: the recurrent corpus model
 fine-tuned as a GAN (texture and adversarial terms), more natural by NIQE at a PSNR cost, with the
 temporal filter and an unsharp mask after it against the flicker GAN texture brings (experiments/sharp/).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from vsr.weights import ROOT as WEIGHTS_ROOT
 
-SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "fast", "sharp")}
+SHIPPED = {preset: WEIGHTS_ROOT / preset / "x4" for preset in ("default", "clean", "fast", "sharp")}
 # Other factors of a preset, used where present: upscale.py picks the smallest that reaches the
 # requested size (fit=4k on 1080p input runs x2 instead of computing x4 and shrinking it).
 SHIPPED_FACTORS = {"default": {2: WEIGHTS_ROOT / "default" / "x2", 3: WEIGHTS_ROOT / "default" / "x3"}}

@@ -49,10 +49,14 @@ def _weight(scale: int, channels: int) -> torch.Tensor:
     return phases.repeat(channels, 1, 1, 1).float()  # channel c's phases at c*s^2 + i*s + j (PixelShuffle order)
 
 
+def _phases(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The 5x5 phase filters at low resolution (borders replicated): `(N, C*s^2, H, W)` in PixelShuffle order."""
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weight, groups=x.shape[1])
+
+
 def _phase_conv(x: torch.Tensor, weight: torch.Tensor, scale: int) -> torch.Tensor:
-    """The 5x5 phase filters at low resolution (borders replicated), then PixelShuffle."""
-    padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
-    return F.pixel_shuffle(F.conv2d(padded, weight, groups=x.shape[1]), scale)
+    """The phase filters, then PixelShuffle."""
+    return F.pixel_shuffle(_phases(x, weight), scale)
 
 
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -77,3 +81,8 @@ class BicubicUpsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _phase_conv(x, self.weight.to(x.dtype), self.scale)
+
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before its PixelShuffle: a sub-pixel conv's output can be added to it, so that one
+        shuffle at the end does the work of two (the same values: the shuffle only moves them)."""
+        return _phases(x, self.weight.to(x.dtype))

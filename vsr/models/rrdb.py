@@ -67,9 +67,16 @@ class RRDBNet(nn.Module):
         b = lr.shape[0]
         x = rearrange(lr, "b t c h w -> (b t) c h w")
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
-        feat = self.conv_first(feat)
-        out = self.upsampler(self.trunk(feat))
-        if self.global_skip:
+        feat = self.trunk(self.conv_first(feat))
+        if self.global_skip and isinstance(self.upsampler, LowResPixelShuffleUpsampler):
+            conv, shuffle = self.upsampler
+            residual = conv(feat)
             with torch.autocast(x.device.type, enabled=False):  # the image itself is not rounded to bf16
+                out = shuffle(residual.float() + self.skip.phases(x.float()))  # one shuffle instead of two
+        elif self.global_skip:
+            out = self.upsampler(feat)
+            with torch.autocast(x.device.type, enabled=False):
                 out = out.float() + self.skip(x.float())
+        else:
+            out = self.upsampler(feat)
         return rearrange(out, "(b t) c h w -> b t c h w", b=b)
