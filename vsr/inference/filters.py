@@ -24,54 +24,58 @@ def gaussian_blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
 AGREEMENT = 0.05  # RMS difference (of [0, 1] values) at which an aligned neighbour's weight falls to 1/e
 
 
-def _remap(planes: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of `planes` `(C, H, W)` float32 at `(map_x, map_y)`, edges repeated: OpenCV's
-    remap per plane, faster than `grid_sample` on CPU frames and with no copy to channels-last
-    (experiments/benchmarks.md, "The temporal filter's cost")."""
+def _remap(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Bilinear samples of `image` `(H, W[, C])` float32 at the positions `xy` `(H', W', 2)`, edges
+    repeated: OpenCV's remap, faster than `grid_sample` on CPU frames (experiments/benchmarks.md,
+    "The temporal filter's cost")."""
     import cv2
 
-    out = np.empty((len(planes), *map_x.shape), np.float32)
-    for plane, moved in zip(planes, out):
-        cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, dst=moved, borderMode=cv2.BORDER_REPLICATE)
-    return out
+    return cv2.remap(image, xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float) -> torch.Tensor:
+def temporal_denoise(lr: torch.Tensor, sr: torch.Tensor, strength: float,
+                     frames: range | None = None) -> torch.Tensor:
     """Motion-compensated temporal noise reduction of upscaled frames `sr` `(T, 3, H, W)` made from
     `lr` `(T, 3, h, w)`: each frame is averaged with its two neighbours, warped onto it by optical flow
     (DIS on the LR luma, scaled up) and weighted per pixel by how well the warped LR neighbour agrees
     with the LR frame, so occlusions, scene cuts and flow errors fall back to the frame itself. Noise
     and compression artifacts that differ from frame to frame average out; detail that moves with the
     flow is kept (no spatial blur). `strength` 0 (off) ... 1 (a neighbour that agrees weighs as much
-    as the frame). The first and last frame of `sr` have one neighbour."""
+    as the frame). The first and last frame of `sr` have one neighbour. Returns the frames `frames`
+    (indices into `sr`; all by default): a window's context frames are read, not filtered."""
+    frames = range(len(sr)) if frames is None else frames
     if strength <= 0 or len(sr) < 2:
-        return sr
+        return sr[frames.start: frames.stop]
     import cv2
 
     grey = to_grey(lr)
     method = "dis" if max(grey.shape[1:]) >= 12 else "farneback"  # OpenCV's DIS refuses frames under 12 pixels
     (h, w), (big_h, big_w) = lr.shape[-2:], sr.shape[-2:]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    big_x, big_y = np.meshgrid(np.arange(big_w, dtype=np.float32), np.arange(big_h, dtype=np.float32))
-    small, big = lr.float().contiguous().numpy(), sr.float().contiguous().numpy()
-    out = torch.empty_like(sr)
-    for t in range(len(sr)):
-        total, weights = torch.from_numpy(big[t].copy()), torch.ones(big_h, big_w)
+    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    big_grid = np.dstack(np.meshgrid(np.arange(big_w, dtype=np.float32), np.arange(big_h, dtype=np.float32)))
+    to_big = np.array([big_w / w, big_h / h], np.float32)
+    small = lr.float().permute(0, 2, 3, 1).contiguous().numpy()  # small: the agreement reads a pixel's channels together
+    big = sr.float().contiguous().numpy()
+    out = np.empty((len(frames), 3, big_h, big_w), np.float32)
+    own_weight = np.ones((big_h, big_w), np.float32)
+    # OpenCV from here on: no torch op (and its thread pool) between the calls
+    for frame, t in zip(out, frames):
+        blended, blended_weight = big[t], own_weight
         for k in (t - 1, t + 1):
             if not 0 <= k < len(sr):
                 continue
             flow = opencv_flow(grey[t], grey[k], method)
-            moved = _remap(small[k], grid_x + flow[..., 0], grid_y + flow[..., 1])
-            agree = np.exp(-np.square(moved - small[t]).mean(0) / AGREEMENT**2)
-            # bilinear with pixel centres aligned, as F.interpolate(align_corners=False)
-            flow_x, flow_y = (cv2.resize(f, (big_w, big_h), interpolation=cv2.INTER_LINEAR) for f in cv2.split(flow))
-            weight = torch.from_numpy(cv2.resize(agree.astype(np.float32), (big_w, big_h),
-                                                 interpolation=cv2.INTER_LINEAR)).mul_(strength)
-            map_x, map_y = cv2.scaleAdd(flow_x, big_w / w, big_x), cv2.scaleAdd(flow_y, big_h / h, big_y)
-            total.addcmul_(torch.from_numpy(_remap(big[k], map_x, map_y)), weight)
-            weights.add_(weight)
-        out[t] = total.div_(weights).clamp_(0, 1).to(sr.dtype)
-    return out
+            agree = strength * np.exp(-np.square(_remap(small[k], grid + flow) - small[t]).mean(-1) / AGREEMENT**2)
+            # bilinear with pixel centres aligned, as F.interpolate(align_corners=False); both are
+            # linear, so scaling before resizing is scaling after
+            weight = cv2.resize(agree.astype(np.float32), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+            big_map = cv2.resize(flow * to_big, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+            big_map = cv2.add(big_map, big_grid, dst=big_map)
+            for plane, blended_plane, neighbour in zip(frame, blended, big[k]):
+                # the weighted mean so far against the warped neighbour, each by the weight it stands for
+                cv2.blendLinear(blended_plane, _remap(neighbour, big_map), blended_weight, weight, dst=plane)
+            blended, blended_weight = frame, blended_weight + weight
+    return torch.from_numpy(out).clamp_(0, 1).to(sr.dtype)
 
 
 def sharpen(x: torch.Tensor, amount: float) -> torch.Tensor:

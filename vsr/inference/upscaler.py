@@ -280,7 +280,7 @@ class Upscaler:
             raw = torch.cat([reused, raw])
         x = raw
         if self.denoise > 0:
-            x = filters.temporal_denoise(clip[wide], x, self.denoise)[start - wide.start: stop - wide.start]
+            x = filters.temporal_denoise(clip[wide], x, self.denoise, range(start - wide.start, stop - wide.start))
         if self.color_match:
             x = filters.color_match(x, clip[keep])
         return filters.sharpen(x, self.sharpen), raw
