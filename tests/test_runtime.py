@@ -106,8 +106,45 @@ def test_bf16_on_the_cpu_times_the_pytorch_layouts_and_remembers_them_apart(tmp_
     assert bf16.chosen is not None and set(bf16.chooser.timings) == {"eager", "channels_last"}
     fp32 = AutoRuntime(model, False, torch.device("cpu"), min_pixels=0)
     assert bf16.chooser.memo(clip) != fp32.chooser.memo(clip) and bf16.chooser.memo(clip).is_file()
-    pinned = AutoRuntime(model, False, torch.device("cpu"), precision="bf16", runtime="openvino")
-    assert pinned.chosen is pinned.eager and "fp32" in pinned.report()["dropped"]["openvino"]
+    pinned = AutoRuntime(model, False, torch.device("cpu"), precision="bf16", runtime="onnxruntime")
+    assert pinned.chosen is pinned.eager and "fp32" in pinned.report()["dropped"]["onnxruntime"]
+
+
+def test_openvino_in_bf16_computes_the_network_alone_and_adds_the_image_in_fp32():
+    """OpenVINO's bf16 rounds whatever it computes: it gets the network's low-resolution residual only,
+    and the bicubic skip, the sum and the shuffle stay in PyTorch fp32 (rounding the image itself cost
+    up to 0.3 dB on clean clips). With the residual zeroed the output is exactly the fp32 bicubic image;
+    models without that split are refused with the reason."""
+    model = tiny(TINY_RRDB | {"upsampler": "pixelshuffle_lr"})
+    clip = torch.rand(1, 3, 3, 20, 28)
+    runner = factory.make_runner("openvino", model, False, precision="bf16")
+    assert isinstance(runner.runner, runners.SkipAddedRunner)  # type: ignore[attr-defined]
+    with torch.no_grad():
+        expected = model(clip)
+    assert (runner(clip) - expected).abs().max() < 0.01  # bf16's own error on this random network's large residual
+    torch.nn.init.zeros_(model.upsampler[0].weight)
+    torch.nn.init.zeros_(model.upsampler[0].bias)
+    silent = factory.make_runner("openvino", model, False, precision="bf16")  # exported again: new weights
+    with torch.no_grad():
+        bicubic = model(clip)
+    assert (silent(clip) - bicubic).abs().max() < 1e-6
+    with pytest.raises(UserError, match="single-frame models whose bicubic skip"):
+        factory.make_runner("openvino", tiny(TINY_RRDB), False, precision="bf16")  # its skip is added at full size
+    with pytest.raises(UserError, match="single-frame models whose bicubic skip"):
+        factory.make_runner("openvino", tiny(TINY_RECURRENT), True, precision="bf16")
+
+
+@pytest.mark.parametrize("entry, timed", [({"passed": True}, True), ({"passed": False}, False), (None, False)])
+def test_openvino_in_bf16_is_timed_only_where_the_models_check_passed_it(tmp_path, entry, timed):
+    """runtime=auto under bf16 times OpenVINO's bf16 only where the export folder's precision_check.json
+    has a passed `bf16_openvino` entry (its rounding differs from autocast's; the `bf16` entry is autocast's)."""
+    (tmp_path / "precision_check.json").write_text(json.dumps(
+        {"bf16": {"passed": True}, **({"bf16_openvino": entry} if entry else {})}))
+    model = tiny(TINY_RRDB | {"upsampler": "pixelshuffle_lr"})
+    bf16 = AutoRuntime(model, False, torch.device("cpu"), precision="bf16", folder=tmp_path)
+    assert ("openvino" in bf16.chooser.candidates()) is timed
+    assert "openvino" not in AutoRuntime(tiny(TINY_RECURRENT), True, torch.device("cpu"), precision="bf16",
+                                         folder=tmp_path).chooser.candidates()
 
 
 def test_rename_blobs_touches_names_not_parameters():

@@ -6,8 +6,10 @@ Runs the model as upscale.py does (`Upscaler.from_dir`: its windows and `ensembl
 PyTorch, bf16 through autocast) in fp32 and in bf16 on the corpus's held-out test clips under both
 conditions of experiments/corpus/heldout.py (clean BI x4, and that LR through H.264 CRF 28), and
 compares mean PSNR-Y (BasicSR's convention) and tOF. Prints a row per clip, the frames/s of each
-precision, and writes `precision_check.json` into the export folder; `precision=auto` runs bf16
-on a CPU with native bf16 only where that file says it passed (vsr/inference/precision.py).
+precision, and writes its entry of `precision_check.json` in the export folder (`bf16` for PyTorch's
+runtimes, `bf16_openvino` with `--runtime openvino`); `precision=auto` runs bf16 on a CPU with native
+bf16 only where that file says it passed, and `runtime=auto` times OpenVINO in bf16 only where its
+entry passed (vsr/inference/precision.py).
 """
 
 import argparse
@@ -23,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 from heldout import conditions, load_clip, score  # noqa: E402  (experiments/corpus is not a package)
 
-from vsr.inference.precision import CHECK_FILE, native_bf16, verdict  # noqa: E402
+from vsr.inference.precision import CHECK_FILE, check_key, native_bf16, verdict  # noqa: E402
 from vsr.inference.upscaler import Upscaler  # noqa: E402
 
 
@@ -42,8 +44,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="datasets/corpus")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the file")
-    parser.add_argument("--runtime", default="eager", help="the bf16 runs' runtime (eager, or channels_last: the "
-                        "other layout runtime=auto may pick under bf16); fp32 runs eager")
+    parser.add_argument("--runtime", default="eager", help="the bf16 runs' runtime: eager or channels_last (one "
+                        "entry, `bf16`, in the file), or openvino (its own entry, `bf16_openvino`); fp32 runs eager")
     args = parser.parse_args()
     clips = sorted((Path(args.corpus) / "videos" / "test").iterdir())
     if not clips:
@@ -71,11 +73,12 @@ def main() -> None:
     print(f"bf16: mean PSNR-Y {result['mean_psnr_y_delta_db']:+.4f} dB, tOF x{result['tof_ratio']:.4f}: "
           f"{'passed' if result['passed'] else 'FAILED'}; frames/s fp32 {speed['fp32']}, bf16 {speed['bf16']} "
           f"({speed['bf16'] / speed['fp32']:.2f}x; native bf16: {native_bf16()})")
-    record = {"bf16": {**result, "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()),
+    record = json.loads(path.read_text()) if (path := Path(args.folder) / CHECK_FILE).is_file() else {}
+    record[check_key("bf16", args.runtime)] = {**result, "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()),
                        "frames_per_second": speed, "cpu": platform.processor() or platform.machine(),
-                       "native_bf16": native_bf16(), "command": " ".join(sys.argv)}}
+                       "native_bf16": native_bf16(), "runtime": args.runtime, "command": " ".join(sys.argv)}
     if not args.dry_run:
-        (Path(args.folder) / CHECK_FILE).write_text(json.dumps(record, indent=1) + "\n")
+        path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

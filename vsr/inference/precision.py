@@ -22,8 +22,15 @@ def native_bf16() -> bool:
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
+def check_key(precision: str = "bf16", runtime: str = "eager") -> str:
+    """The entry of the check file for `precision` in `runtime`: one for PyTorch's runtimes (autocast
+    computes the same layers in both layouts), one per graph runtime that rounds on its own
+    (`bf16_openvino`: OpenVINO's bf16 network with the fp32 skip of `SkipAddedRunner`)."""
+    return precision if runtime in ("eager", "channels_last") else f"{precision}_{runtime}"
+
+
 def check_passed(folder: str | Path | None, precision: str = "bf16") -> bool:
-    """Whether `folder`'s stored check says `precision` costs nothing measurable."""
+    """Whether `folder`'s stored check says `precision` (an entry of `check_key`) costs nothing measurable."""
     if folder is None or not (Path(folder) / CHECK_FILE).is_file():
         return False
     try:

@@ -6,7 +6,7 @@ what runs each call; `vsr.runtimes.choice.RuntimeChooser` makes the choice it ru
 with PyTorch, the remembered choice):
 
 - on CUDA / MPS: eager PyTorch (autocast does the work); on the CPU in bf16: eager or channels_last,
-  timed like the fp32 candidates below;
+  and OpenVINO in bf16 where the model's stored check passed it, timed like the fp32 candidates below;
 - inputs smaller than `MIN_AUTO_PIXELS` LR pixels per call (tests, thumbnails) stay eager: the
   exports would cost more than they save;
 - on the CPU in fp32, the first larger call has the chooser pick a runtime for clips like it (the
@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from vsr.errors import UserError
-from vsr.runtimes.choice import TORCH_RUNTIMES, Choice, RuntimeChooser
+from vsr.inference.precision import check_key, check_passed
+from vsr.runtimes.choice import BF16_GRAPH_RUNTIMES, TORCH_RUNTIMES, Choice, RuntimeChooser
 from vsr.runtimes.factory import RUNTIMES
 from vsr.runtimes.runners import ALL, Runner
 from vsr.work import part
@@ -47,7 +48,8 @@ class AutoRuntime:
         model: the generator (eager fallback, and the source of exports).
         temporal: recurrent model (ncnn / on-the-fly ONNX are skipped).
         device: torch device the model is on.
-        precision: "fp32" chooses among every runtime; "bf16" on the CPU among PyTorch's (autocast).
+        precision: "fp32" chooses among every runtime; "bf16" on the CPU among PyTorch's (autocast) and
+            OpenVINO's bf16 where the model's stored check passed it (`precision_check.json`, `bf16_openvino`).
         runtime: "auto" or one runtime name (then only that one, eager as fallback).
         folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
         trials: rounds over the candidates, each a warm-up and a timed run on the probe.
@@ -59,13 +61,15 @@ class AutoRuntime:
                  min_pixels: int = MIN_AUTO_PIXELS):
         if runtime not in RUNTIMES:
             raise UserError(f"runtime={runtime} is not one of: {', '.join(RUNTIMES)}")
+        # a graph runtime computing in bf16 itself is a candidate where the model's stored check passed it
+        graphs = tuple(name for name in BF16_GRAPH_RUNTIMES if check_passed(folder, check_key(precision, name)))
         self.chooser = RuntimeChooser(model, temporal, runtime, Path(folder) if folder else None, int(trials),
-                                      precision=precision)
+                                      precision=precision, low_precision_graphs=graphs)
         self.min_pixels, self.device = min_pixels, torch.device(device)
         self.choice: Choice | None = None
         self.calls: Counter[str] = Counter()  # model calls each runner actually ran
         # autocast (bf16 on the CPU) reaches PyTorch's runtimes only; on a GPU eager does the work
-        usable: tuple[str, ...] = RUNTIMES if precision == "fp32" else ("auto", *TORCH_RUNTIMES)
+        usable: tuple[str, ...] = RUNTIMES if precision == "fp32" else ("auto", *TORCH_RUNTIMES, *BF16_GRAPH_RUNTIMES)
         if self.device.type != "cpu":
             usable = ("auto", "eager")
         if runtime not in usable:

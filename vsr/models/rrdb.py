@@ -1,5 +1,7 @@
 """Single-frame ESRGAN-style RRDB network: the baseline that shows what temporal propagation buys."""
 
+from typing import cast
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -63,20 +65,32 @@ class RRDBNet(nn.Module):
     def descriptor(self) -> ModelDescriptor:
         return ModelDescriptor(scale=self.scale, temporal=False, size_multiple=self.unshuffle)
 
+    @property
+    def splits_skip(self) -> bool:
+        """Whether the output is `add_skip(lr_residual(x), x)`: a low-resolution residual, then the
+        image's bicubic phases added and shuffled once (a runtime may compute the first part alone)."""
+        return self.global_skip and isinstance(self.upsampler, LowResPixelShuffleUpsampler)
+
+    def lr_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames `(N, 3, H, W)` -> the network's part of the output before the PixelShuffle, `(N, 3s^2, H, W)`."""
+        conv, _ = cast(LowResPixelShuffleUpsampler, self.upsampler)
+        return conv(self.trunk(self.conv_first(x)))
+
+    def add_skip(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """`lr_residual(x)` -> the output frames, the bicubic skip added in fp32 (the image itself is not
+        rounded to bf16) before one PixelShuffle instead of two."""
+        with torch.autocast(x.device.type, enabled=False):
+            return cast(LowResPixelShuffleUpsampler, self.upsampler)[1](residual.float() + self.skip.phases(x.float()))
+
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         b = lr.shape[0]
         x = rearrange(lr, "b t c h w -> (b t) c h w")
-        feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
-        feat = self.trunk(self.conv_first(feat))
-        if self.global_skip and isinstance(self.upsampler, LowResPixelShuffleUpsampler):
-            conv, shuffle = self.upsampler
-            residual = conv(feat)
-            with torch.autocast(x.device.type, enabled=False):  # the image itself is not rounded to bf16
-                out = shuffle(residual.float() + self.skip.phases(x.float()))  # one shuffle instead of two
-        elif self.global_skip:
-            out = self.upsampler(feat)
-            with torch.autocast(x.device.type, enabled=False):
-                out = out.float() + self.skip(x.float())
+        if self.splits_skip:
+            out = self.add_skip(self.lr_residual(x), x)
         else:
-            out = self.upsampler(feat)
+            feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+            out = self.upsampler(self.trunk(self.conv_first(feat)))
+            if self.global_skip:
+                with torch.autocast(x.device.type, enabled=False):
+                    out = out.float() + self.skip(x.float())
         return rearrange(out, "(b t) c h w -> b t c h w", b=b)

@@ -3,7 +3,9 @@ choice, or the fastest of the candidates timed on a probe cut from the clip, eac
 PyTorch eager's output first (a wrong export must never win on speed).
 
 Candidates on the CPU in bf16 (autocast): `eager` and `channels_last` (NHWC skips oneDNN's reorders
-around each convolution: 1.4-1.7x for the shipped models, the same output). Candidates on the CPU in
+around each convolution: 1.4-1.7x for the shipped models, the same output), and for single-frame
+models whose stored check passed it `openvino` in bf16 (the network alone, the image skip in fp32:
+`runners.SkipAddedRunner`; 1.4x channels_last on 640x360 frames). Candidates on the CPU in
 fp32: `eager`, `channels_last`, and for single-frame models `onnxruntime`,
 `openvino` (fp32, from the same ONNX file) and `ncnn` (exported through pnnx); recurrent models get the
 ONNX ones when their export folder has model.propagate.onnx + model.reconstruct.onnx
@@ -51,6 +53,8 @@ PARITY_TOLERANCE = 1e-3
 # model's stored bf16 check accepted. Below one 8-bit level, as the output video's pixels.
 BF16_PARITY_TOLERANCE = 1 / 255
 TORCH_RUNTIMES = ("eager", "channels_last")
+# Graph runtimes that compute in bf16 themselves (OpenVINO's precision hint), for single-frame models
+BF16_GRAPH_RUNTIMES = ("openvino",)
 # Choosing costs at most this long, or CHOICE_SHARE of the job when that is longer: candidates whose
 # expected cost no longer fits are skipped (eager is always timed: the fallback).
 CHOICE_SECONDS, CHOICE_SHARE = 10.0, 0.05
@@ -78,7 +82,8 @@ class RuntimeChooser:
         model: the generator (eager reference, and the source of exports).
         temporal: recurrent model (ncnn / on-the-fly ONNX are skipped).
         runtime: "auto" or one runtime name (then only that one, eager if it fails).
-        precision: "fp32", or "bf16" / "fp16" (autocast around the calls): then only PyTorch's runtimes.
+        precision: "fp32", or "bf16" / "fp16" (autocast around the calls): then PyTorch's runtimes and
+            `low_precision_graphs`.
         folder: export folder holding model.ncnn.param / model.onnx / model.propagate.onnx, if any.
         trials: rounds over the candidates, each a warm-up and a timed run on the probe.
         notify: says what choosing does (upscale.py: lines above its progress bar).
@@ -96,6 +101,7 @@ class RuntimeChooser:
     pending: list[str] | None = None  # candidates, in the order they are tried
     runners: dict[str, Runner] = field(default_factory=dict)  # built so far
     job_frames: int | None = None  # frames the whole job runs through the model (sets the time cap), if known
+    low_precision_graphs: tuple[str, ...] = ()  # BF16_GRAPH_RUNTIMES the caller allows under bf16 (checked)
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder) if self.folder else None
@@ -107,8 +113,8 @@ class RuntimeChooser:
         if self.runtime != "auto":
             return [self.runtime]
         names = list(TORCH_RUNTIMES)
-        if self.precision != "fp32":  # autocast reaches PyTorch's kernels only
-            return names
+        if self.precision != "fp32":  # autocast reaches PyTorch's kernels; graphs that round on their own, if allowed
+            return names + [name for name in self.low_precision_graphs if not self.temporal]
         fits = frames is None or factory.onnx_clip_frames(self.folder) in (None, frames)
         if not self.temporal or factory.has_onnx_graphs(self.folder) and fits:
             names += ["onnxruntime", "openvino"]
@@ -146,7 +152,7 @@ class RuntimeChooser:
         if name in self.runners:
             return self.runners[name]
         try:
-            runner = factory.make_runner(name, self.model, self.temporal, self.folder)
+            runner = factory.make_runner(name, self.model, self.temporal, self.folder, precision=self.precision)
         except Exception as err:  # missing package, failed export: not a candidate, remember why
             self.drop(name, err)
             log.info("runtime %s unavailable: %s", name, self.dropped[name])

@@ -8,14 +8,15 @@ from torch import nn
 
 from vsr.errors import UserError
 from vsr.runtimes.cache import cache_root, cached_runner, exported, weights_key
-from vsr.runtimes.graphs import export_ncnn_files, export_onnx_file
-from vsr.runtimes.model_files import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE
+from vsr.runtimes.graphs import export_ncnn_files, export_onnx_file, export_residual_onnx_file
+from vsr.runtimes.model_files import NCNN_BIN, NCNN_PARAM, ONNX_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE, RESIDUAL_FILE
 from vsr.runtimes.runners import (
     FrameGroups,
     NcnnRunner,
     OnnxRunner,
     OpenvinoRunner,
     Runner,
+    SkipAddedRunner,
     SplitGraphRunner,
     TorchRunner,
 )
@@ -42,15 +43,17 @@ def has_onnx_graphs(folder: Path | None) -> bool:
 
 
 def make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None = None,
-                threads: int | None = None) -> Runner:
+                threads: int | None = None, precision: str = "fp32") -> Runner:
     """Build runner `name` for `model`; exported files are read from `folder` when there,
     else written to the cache; single-frame models' runners take a few frames a call (`FrameGroups`).
-    Raises (ImportError, UserError, RuntimeError) when not possible."""
-    runner = _make_runner(name, model, temporal, folder, threads)
+    `precision="bf16"`: OpenVINO computes the network in bf16, the image skip in fp32 (PyTorch's
+    runtimes get bf16 from the caller's autocast). Raises (ImportError, UserError, RuntimeError) when not possible."""
+    runner = _make_runner(name, model, temporal, folder, threads, precision)
     return runner if temporal else FrameGroups(runner, getattr(model, "scale", 1))
 
 
-def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None, threads: int | None) -> Runner:
+def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | None, threads: int | None,
+                 precision: str) -> Runner:
     if name == "eager":
         return TorchRunner(model)
     if name == "channels_last":
@@ -72,6 +75,13 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
             raise UserError("ncnn runs single-frame models only")
         return cached_runner(lambda: NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads), cached(),
                              (NCNN_PARAM, NCNN_BIN), lambda work: export_ncnn_files(model, work))
+    if name == "openvino" and precision == "bf16":
+        import openvino  # noqa: F401  (missing runtime: ImportError before any export work)
+
+        if temporal or not getattr(model, "splits_skip", False):
+            raise UserError("openvino in bf16 runs single-frame models whose bicubic skip can stay fp32 only")
+        return cached_runner(lambda: SkipAddedRunner(OpenvinoRunner(cached() / RESIDUAL_FILE, threads, "bf16"), model),
+                             cached(), (RESIDUAL_FILE,), lambda work: export_residual_onnx_file(model, work))
     if name in ("onnxruntime", "openvino"):
         runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
         __import__(name)  # missing runtime: ImportError before any export work

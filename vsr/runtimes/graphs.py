@@ -31,6 +31,7 @@ from vsr.runtimes.model_files import (
     ONNX_FILE,
     PROPAGATE_FILE,
     RECONSTRUCT_FILE,
+    RESIDUAL_FILE,
     TORCHSCRIPT_FILE,
     sha256_file,
 )
@@ -314,3 +315,31 @@ def export_onnx_file(model: nn.Module, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     export_onnx(model, folder, temporal=False, frames=1)
     return folder / ONNX_FILE
+
+
+class LowResResidual(nn.Module):
+    """A single-frame model's network without its bicubic skip (`RRDBNet.lr_residual`): frames
+    `(N, 3, H, W)` -> `(N, 3s^2, H, W)`, for a runtime that computes it in bf16 while the skip stays fp32."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.model.lr_residual(lr)  # type: ignore[operator]  # (*)
+
+
+def export_residual_onnx_file(model: nn.Module, folder: Path) -> Path:
+    """folder/model.residual.onnx of a model whose `splits_skip` (dynamic frames, height, width)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RESIDUAL_FILE
+    # the graph itself is fp32 (OpenVINO is told to compute in bf16); a caller's autocast would trace casts into it
+    with quiet(), torch.autocast("cpu", enabled=False):
+        torch.onnx.export(LowResResidual(model).eval(), (torch.rand(1, 3, 32, 32),), str(path), dynamo=False,
+                          input_names=["lr"], output_names=["residual"], opset_version=17,
+                          dynamic_axes={"lr": {0: "frames", 2: "height", 3: "width"},
+                                        "residual": {0: "frames", 2: "height", 3: "width"}})
+        error = max_abs_error(OnnxRunner(path).run, LowResResidual(model).eval(), [(1, 3, 40, 48), (2, 3, 33, 57)])
+    if not error <= 1e-4:
+        raise RuntimeError(f"{RESIDUAL_FILE} differs from eager PyTorch by {error:.2e}")
+    return path
