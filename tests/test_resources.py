@@ -126,6 +126,7 @@ def test_tile_auto_tiles_only_when_whole_frames_would_not_fit(setup, monkeypatch
         assert upscaler.tile == tile
         said = capsys.readouterr().err
         assert (f"so the model runs on {tile}-pixel tiles" in said) == (tile > 0), said
+        assert ("1920x1080 -> 3840x2160 on whole frames would need about" in said) == (tile > 0), said
     with pytest.raises(UserError, match="pass tile=64 chunk=1"):
         memory.check_fits(upscaler, 1920, 1080)  # not even tile=64 fits at chunk=8: refused, as before
     monkeypatch.setattr(memory, "available_bytes", lambda: by_tile[256])

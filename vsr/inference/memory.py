@@ -105,7 +105,9 @@ def choose_tile(upscaler, width: int, height: int) -> str | None:
     for tile in AUTO_TILES:
         if needed_bytes(upscaler, width, height, tile=tile) <= free:
             upscaler.tile = tile
-            return (f"tile=auto: whole {width}x{height} frames would need about {gib(whole)} of memory and "
+            out_w, out_h = upscaler.output_size(width, height)  # the estimate covers every pass to this size
+            return (f"tile=auto: {width}x{height} -> {out_w}x{out_h} on whole frames would need about {gib(whole)} "
+                    f"of memory and "
                     f"{gib(free)} is available, so the model runs on {tile}-pixel tiles (same output, a little slower)")
     return None
 
