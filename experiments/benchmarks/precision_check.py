@@ -73,10 +73,12 @@ def main() -> None:
     print(f"bf16: mean PSNR-Y {result['mean_psnr_y_delta_db']:+.4f} dB, tOF x{result['tof_ratio']:.4f}: "
           f"{'passed' if result['passed'] else 'FAILED'}; frames/s fp32 {speed['fp32']}, bf16 {speed['bf16']} "
           f"({speed['bf16'] / speed['fp32']:.2f}x; native bf16: {native_bf16()})")
-    record = json.loads(path.read_text()) if (path := Path(args.folder) / CHECK_FILE).is_file() else {}
-    record[check_key("bf16", args.runtime)] = {**result, "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()),
-                       "frames_per_second": speed, "cpu": platform.processor() or platform.machine(),
-                       "native_bf16": native_bf16(), "runtime": args.runtime, "command": " ".join(sys.argv)}
+    path = Path(args.folder) / CHECK_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {}  # the other runtimes' entries stay
+    record[check_key("bf16", args.runtime)] = {
+        **result, "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()), "frames_per_second": speed,
+        "cpu": platform.processor() or platform.machine(), "native_bf16": native_bf16(), "runtime": args.runtime,
+        "command": " ".join(sys.argv)}
     if not args.dry_run:
         path.write_text(json.dumps(record, indent=1) + "\n")
 

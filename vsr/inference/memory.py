@@ -107,8 +107,8 @@ def choose_tile(upscaler, width: int, height: int) -> str | None:
             upscaler.tile = tile
             out_w, out_h = upscaler.output_size(width, height)  # the estimate covers every pass to this size
             return (f"tile=auto: {width}x{height} -> {out_w}x{out_h} on whole frames would need about {gib(whole)} "
-                    f"of memory and "
-                    f"{gib(free)} is available, so the model runs on {tile}-pixel tiles (same output, a little slower)")
+                    f"of memory and {gib(free)} is available, so the model runs on {tile}-pixel tiles (same output, "
+                    "a little slower)")
     return None
 
 

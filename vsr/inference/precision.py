@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from vsr.runtimes.choice import TORCH_RUNTIMES
+
 CHECK_FILE = "precision_check.json"
 MAX_PSNR_LOSS = 0.02  # dB, mean PSNR-Y over the check's clips and conditions
 MAX_TOF_GAIN = 0.01  # relative: mean tOF at most 1% above fp32's
@@ -26,7 +28,7 @@ def check_key(precision: str = "bf16", runtime: str = "eager") -> str:
     """The entry of the check file for `precision` in `runtime`: one for PyTorch's runtimes (autocast
     computes the same layers in both layouts), one per graph runtime that rounds on its own
     (`bf16_openvino`: OpenVINO's bf16 network with the fp32 skip of `SkipAddedRunner`)."""
-    return precision if runtime in ("eager", "channels_last") else f"{precision}_{runtime}"
+    return precision if runtime in TORCH_RUNTIMES else f"{precision}_{runtime}"
 
 
 def check_passed(folder: str | Path | None, precision: str = "bf16") -> bool:

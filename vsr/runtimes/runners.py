@@ -202,7 +202,6 @@ class SkipAddedRunner(Runner):
 
     def __init__(self, graph: GraphRunner, model: nn.Module):
         self.graph, self.model, self.name = graph, model, graph.name
-        self.shape = [None, None, 3, None, None]
 
     def __call__(self, clip: torch.Tensor, keep: slice = ALL) -> torch.Tensor:
         clip = clip[:, keep]  # single-frame: the other frames are not needed
