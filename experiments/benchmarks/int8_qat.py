@@ -1,6 +1,6 @@
 """Does quantization-aware fine-tuning keep a single-frame model's int8 network within the bf16 check?
 
-    pip install nncf==3.4.0     # only this experiment uses it: not a dependency of vsrlab
+    pip install -e ".[quantize]"     # NNCF: only this experiment uses it
     python experiments/benchmarks/int8_qat.py vsr/weights/default/x4 [--steps 1500] [--lr 1e-4] [--out results/int8_qat.json]
 
 The network part of the model (`RRDBNet.lr_residual`: everything but the bicubic skip, which stays fp32
