@@ -80,6 +80,15 @@ def quantize(model: Path, out: Path, clips: list[np.ndarray], method: str, keep_
                     extra_options={"CalibPercentile": 99.999})
 
 
+def tally(scores: dict, row: dict, outputs: dict[str, torch.Tensor], hr: torch.Tensor) -> None:
+    """Each precision's output scored against `hr`: appended to `scores` (for `verdict`) and set in `row`."""
+    for precision, sr in outputs.items():
+        measured = score(sr, hr)
+        for key in ("psnr_y", "tof"):
+            scores[precision][key].append(measured[key])
+        row[precision] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
+
+
 def best_seconds(call, x: np.ndarray, repeats: int = 5) -> float:
     call(x)
     times = []
@@ -131,12 +140,8 @@ def main() -> None:
             hr = load_clip(clip, args.frames)
             for condition, lr in conditions(hr, 28, None).items():
                 row = {"clip": clip.name, "condition": condition}
-                for name, session in sessions.items():
-                    sr = torch.cat([torch.from_numpy(session.run(None, {"lr": image[None, None].numpy()})[0][0]) for image in lr])
-                    measured = score(sr, hr)
-                    for key in ("psnr_y", "tof"):
-                        scores[name][key].append(measured[key])
-                    row[name] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
+                tally(scores, row, {name: torch.cat([torch.from_numpy(session.run(None, {"lr": image[None, None].numpy()})[0][0])
+                                                     for image in lr]) for name, session in sessions.items()}, hr)
                 rows.append(row)
                 print(f"{clip.name:34s} {condition:11s} PSNR-Y fp32 {row['fp32']['psnr_y']:.3f} int8 "
                       f"{row['int8']['psnr_y']:.3f} ({row['int8']['psnr_y'] - row['fp32']['psnr_y']:+.3f})", flush=True)

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments" / "corpus"))
 sys.path.insert(0, str(ROOT / "experiments" / "benchmarks"))
-from heldout import conditions, load_clip, score  # noqa: E402  (experiments/* are not packages)
+from heldout import conditions, load_clip  # noqa: E402  (experiments/* are not packages)
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from int8_ptq import best_seconds, calibration_clips  # noqa: E402
+from int8_ptq import best_seconds, calibration_clips, tally  # noqa: E402
 
 import vsr.conf  # noqa: E402,F401  (registers the options the configs compose onto)
 from vsr.inference.precision import verdict  # noqa: E402
@@ -104,11 +104,7 @@ def judge(model: torch.nn.Module, int8_network, clips) -> tuple[dict, list[dict]
                        "int8": torch.cat([model.add_skip(torch.from_numpy(int8_network(f[None].numpy())[0]), f[None])
                                           for f in lr])}
         row = {"clip": name}
-        for precision, sr in outputs.items():
-            measured = score(sr, hr)
-            for key in ("psnr_y", "tof"):
-                scores[precision][key].append(measured[key])
-            row[precision] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
+        tally(scores, row, outputs, hr)
         rows.append(row)
         print(f"{name:44s} PSNR-Y fp32 {row['fp32']['psnr_y']:.3f} int8 {row['int8']['psnr_y']:.3f} "
               f"({row['int8']['psnr_y'] - row['fp32']['psnr_y']:+.4f})", flush=True)
