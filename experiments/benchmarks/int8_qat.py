@@ -54,7 +54,10 @@ def compose_cfg(config: str, overrides: list[str]):
 
 
 def quantize(model: torch.nn.Module, corpus: Path):
-    import nncf
+    try:
+        import nncf
+    except ImportError:
+        sys.exit('int8_qat.py needs NNCF, which vsrlab does not install: pip install -e ".[quantize]"')
 
     calibration = [torch.from_numpy(clip[0]) for clip in calibration_clips(corpus)]
     return nncf.quantize(LowResResidual(copy.deepcopy(model)).eval(), nncf.Dataset(calibration),
@@ -128,7 +131,8 @@ def heldout_clips(corpus: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog='Needs NNCF: pip install -e ".[quantize]". Details: this file\'s docstring.')
     parser.add_argument("folder", type=Path, help="a shipped or exported single-frame model whose bicubic skip splits off")
     parser.add_argument("--corpus", type=Path, default=ROOT / "datasets" / "corpus")
     parser.add_argument("--steps", type=int, default=1500)

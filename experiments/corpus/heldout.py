@@ -120,7 +120,8 @@ def table(results: dict, condition: str) -> str:
     means = [("**mean**", mean(list(rows)))]
     unseen = [clip for clip in rows if clip not in SEEN_IN_TRAINING]
     if 0 < len(unseen) < len(rows):
-        means.append((f"**mean of the {len(unseen)} clips no model trained on**", mean(unseen)))
+        means.append((f"**mean without {', '.join(sorted(set(rows) & set(SEEN_IN_TRAINING)))}** (no model trained on "
+                      f"{'these' if len(unseen) > 1 else 'this'} {len(unseen)})", mean(unseen)))
     for clip, row in [*rows.items(), *means]:
         cells = []
         for s in systems:
