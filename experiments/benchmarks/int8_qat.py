@@ -42,7 +42,7 @@ from int8_ptq import best_seconds, calibration_clips, tally  # noqa: E402
 
 import vsr.conf  # noqa: E402,F401  (registers the options the configs compose onto)
 from vsr.inference.precision import verdict  # noqa: E402
-from vsr.runtimes.graphs import LowResResidual  # noqa: E402
+from vsr.runtimes.graphs import LowResResidual, export_residual_onnx_file  # noqa: E402
 from vsr.runtimes.model_files import load  # noqa: E402
 
 KEEP_FP32 = ["/conv2d/0", "/conv2d/1"]  # NNCF's names of conv_first and the upsampler's convolution
@@ -91,6 +91,8 @@ def fine_tune(quantized: torch.nn.Module, model: torch.nn.Module, steps: int, lr
 
 
 def export_int8(quantized: torch.nn.Module, path: Path) -> None:
+    """The fake-quantized network as graphs.export_residual_onnx_file writes the fp32 one (same names and
+    axes); no parity check against eager, which only OpenVINO could run (FakeQuantize is its own op)."""
     torch.onnx.export(quantized, (torch.rand(1, 3, 32, 32),), str(path), dynamo=False, input_names=["lr"],
                       output_names=["residual"], opset_version=17,
                       dynamic_axes={"lr": {0: "frames", 2: "height", 3: "width"},
@@ -151,9 +153,9 @@ def main() -> None:
     fine_tune(quantized, model, args.steps, args.lr)
     core = ov.Core()
     with tempfile.TemporaryDirectory() as tmp:
-        int8_file, fp32_file = Path(tmp) / "residual.int8.onnx", Path(tmp) / "residual.onnx"
+        int8_file = Path(tmp) / "residual.int8.onnx"
         export_int8(quantized, int8_file)
-        export_int8(LowResResidual(model).eval(), fp32_file)
+        fp32_file = export_residual_onnx_file(model, Path(tmp))  # the graph the bf16 runtime ships, parity-checked
         compiled = {name: core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": args.threads,
                                                                                   "INFERENCE_PRECISION_HINT": hint})
                     for name, path, hint in (("fp32", fp32_file, "f32"), ("bf16", fp32_file, "bf16"),
