@@ -64,6 +64,17 @@ def test_checkpoint_exports_ema_weights_and_model_json(tmp_path):
         run({"checkpoint": str(ckpt), "output_dir": str(out)})
 
 
+def test_overwriting_an_export_drops_the_bf16_check_of_the_weights_it_replaces(tmp_path):
+    ckpt, _ = fake_checkpoint(tmp_path / "last.ckpt", TINY_RRDB)
+    out = tmp_path / "export"
+    run({"checkpoint": str(ckpt), "output_dir": str(out)})
+    (out / "precision_check.json").write_text(json.dumps({"bf16": {"passed": True}}))
+    (out / "notes.txt").write_text("the user's own file")
+    run({"checkpoint": str(ckpt), "output_dir": str(out), "overwrite": True})
+    assert not (out / "precision_check.json").exists()  # it measured the earlier weights
+    assert (out / "notes.txt").read_text() == "the user's own file"
+
+
 def test_an_export_folder_is_written_again_with_more_formats_and_keeps_its_provenance(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)

@@ -32,6 +32,14 @@ def test_auto_is_bf16_only_for_a_passed_check_on_a_cpu_with_native_bf16(tmp_path
     assert pick_precision("fp32", CPU, passed) == "fp32"  # an explicit choice is kept
 
 
+def test_a_check_of_other_weights_is_not_a_pass(tmp_path, monkeypatch):
+    monkeypatch.setattr("vsr.inference.upscaler.native_bf16", lambda: True)
+    (tmp_path / "model.json").write_text(json.dumps({"weights": {"sha256": "abc"}}))
+    for recorded, expected in (("abc", "bf16"), ("def", "fp32")):
+        (tmp_path / precision.CHECK_FILE).write_text(json.dumps({"bf16": {"passed": True, "weights_sha256": recorded}}))
+        assert pick_precision("auto", CPU, tmp_path) == expected
+
+
 def test_the_verdict_allows_0_02_db_and_no_more_flicker():
     fp32 = {"psnr_y": [30.0, 40.0], "tof": [0.2, 0.4]}
     assert precision.verdict(fp32, {"psnr_y": [29.99, 39.99], "tof": [0.2, 0.4]})["passed"]

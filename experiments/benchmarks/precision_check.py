@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 from heldout import conditions, load_clip, score  # noqa: E402  (experiments/corpus is not a package)
 
-from vsr.inference.precision import CHECK_FILE, check_key, native_bf16, verdict  # noqa: E402
+from vsr.inference.precision import CHECK_FILE, check_key, native_bf16, verdict, weights_sha256  # noqa: E402
 from vsr.inference.upscaler import Upscaler  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     path = Path(args.folder) / CHECK_FILE
     record = json.loads(path.read_text()) if path.is_file() else {}  # the other runtimes' entries stay
     record[check_key("bf16", args.runtime)] = {
-        **result, "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()), "frames_per_second": speed,
+        **result, "weights_sha256": weights_sha256(args.folder), "clips": rows, "frames_per_clip": args.frames, "date": str(date.today()), "frames_per_second": speed,
         "cpu": platform.processor() or platform.machine(), "native_bf16": native_bf16(), "runtime": args.runtime,
         "command": " ".join(sys.argv)}
     if not args.dry_run:

@@ -21,7 +21,7 @@ from vsr.export.package import model_json, write_json, write_weights
 from vsr.models.descriptor import describe
 from vsr.options import ExportOptions, options
 from vsr.runtimes.graphs import FORMATS, export_format
-from vsr.runtimes.model_files import GRAPH_FILES, MODEL_JSON
+from vsr.runtimes.model_files import CHECK_FILE, GRAPH_FILES, MODEL_JSON
 
 
 def read_source(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict, dict]:
@@ -134,7 +134,7 @@ def export(model: nn.Module, architecture: dict, output_dir: str | Path, formats
         meta = model_json(descriptor, architecture, weights, source or {}, training_config, metrics, entries)
         write_json(meta, tmp)
         (out / MODEL_JSON).unlink(missing_ok=True)  # the folder is incomplete until model.json is back
-        for stale in GRAPH_FILES:  # an earlier export's graphs would not match these weights
+        for stale in (*GRAPH_FILES, CHECK_FILE):  # an earlier export's graphs and bf16 checks are not of these weights
             (out / stale).unlink(missing_ok=True)
         umask = os.umask(0)
         os.umask(umask)

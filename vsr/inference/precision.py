@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from vsr.runtimes.choice import TORCH_RUNTIMES
+from vsr.runtimes.model_files import CHECK_FILE, MODEL_JSON
 
-CHECK_FILE = "precision_check.json"
 MAX_PSNR_LOSS = 0.02  # dB, mean PSNR-Y over the check's clips and conditions
 MAX_TOF_GAIN = 0.01  # relative: mean tOF at most 1% above fp32's
 
@@ -31,12 +31,24 @@ def check_key(precision: str = "bf16", runtime: str = "eager") -> str:
     return precision if runtime in TORCH_RUNTIMES else f"{precision}_{runtime}"
 
 
+def weights_sha256(folder: str | Path) -> str | None:
+    """The sha256 of the weights `folder`'s model.json describes (what a stored check was run on)."""
+    try:
+        return json.loads((Path(folder) / MODEL_JSON).read_text())["weights"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_passed(folder: str | Path | None, precision: str = "bf16") -> bool:
-    """Whether `folder`'s stored check says `precision` (an entry of `check_key`) costs nothing measurable."""
+    """Whether `folder`'s stored check says `precision` (an entry of `check_key`) costs nothing measurable
+    for the weights now in the folder (an entry that names other weights is a check of a model since replaced)."""
     if folder is None or not (Path(folder) / CHECK_FILE).is_file():
         return False
     try:
-        return bool(json.loads((Path(folder) / CHECK_FILE).read_text())[precision]["passed"])
+        entry = json.loads((Path(folder) / CHECK_FILE).read_text())[precision]
+        if "weights_sha256" in entry and entry["weights_sha256"] != weights_sha256(folder):
+            return False
+        return bool(entry["passed"])
     except (ValueError, KeyError, TypeError):  # a damaged or older file: not a pass
         return False
 

@@ -19,6 +19,7 @@ NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"
 PROPAGATE_FILE, RECONSTRUCT_FILE = "model.propagate.onnx", "model.reconstruct.onnx"
 # a single-frame model's network without its bicubic skip (`RRDBNet.lr_residual`): made in the runtime cache
 RESIDUAL_FILE = "model.residual.onnx"
+CHECK_FILE = "precision_check.json"  # bf16 against fp32 on real clips (vsr.inference.precision)
 GRAPH_FILES = (ONNX_FILE, TORCHSCRIPT_FILE, PROPAGATE_FILE, RECONSTRUCT_FILE, NCNN_PARAM, NCNN_BIN)
 WEIGHTS = "model.safetensors"
 FORMAT_NAME = "vsrlab-export"
