@@ -599,3 +599,18 @@ def test_a_candidate_whose_first_round_would_overrun_the_cap_is_not_timed_again(
     assert made.seconds < 1.0  # its first round took 0.6 s: a second would end past the cap
     assert len(chooser.timings["onnxruntime"]) == 1 and len(chooser.timings["eager"]) == 2
     assert frames_seen == [2, 3]  # warm-up on two frames, then the probe: a quarter of the 12
+
+
+def test_openvino_is_imported_without_its_telemetry_process():
+    """`import openvino` sends a usage event from a forked process; in a CI run that fork hung beside PyAV's
+    decoder threads and upscale.py never exited. The runners import it with OpenVINO's own stub instead."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    code = ("from vsr.runtimes.runners import import_openvino; import_openvino(); "
+            "import openvino.tools.ovc.telemetry_utils as t; print(t.tm.__name__)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           cwd=Path(__file__).resolve().parents[1])
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "openvino.tools.ovc.telemetry_stub"

@@ -19,6 +19,7 @@ from vsr.runtimes.runners import (
     SkipAddedRunner,
     SplitGraphRunner,
     TorchRunner,
+    import_openvino,
 )
 
 RUNTIMES = ("auto", "eager", "channels_last", "onnxruntime", "openvino", "ncnn")
@@ -76,7 +77,7 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
         return cached_runner(lambda: NcnnRunner(cached() / NCNN_PARAM, cached() / NCNN_BIN, threads), cached(),
                              (NCNN_PARAM, NCNN_BIN), lambda work: export_ncnn_files(model, work))
     if name == "openvino" and precision == "bf16":
-        import openvino  # noqa: F401  (missing runtime: ImportError before any export work)
+        import_openvino()  # missing runtime: ImportError before any export work
 
         if temporal or not getattr(model, "splits_skip", False):
             raise UserError("openvino in bf16 runs single-frame models whose bicubic skip can stay fp32 only")
@@ -84,7 +85,7 @@ def _make_runner(name: str, model: nn.Module, temporal: bool, folder: Path | Non
                              cached(), (RESIDUAL_FILE,), lambda work: export_residual_onnx_file(model, work))
     if name in ("onnxruntime", "openvino"):
         runner = OnnxRunner if name == "onnxruntime" else OpenvinoRunner
-        __import__(name)  # missing runtime: ImportError before any export work
+        import_openvino() if name == "openvino" else __import__(name)  # missing runtime: ImportError before any export
         if folder is not None and temporal and exported(folder, "onnx_split", PROPAGATE_FILE):
             return SplitGraphRunner(runner(folder / PROPAGATE_FILE, threads), runner(folder / RECONSTRUCT_FILE, threads),
                                     int(getattr(model, "scale", 1)))

@@ -7,6 +7,7 @@ T; a window's other frames are context) to `(B, T', 3, sH, sW)`, the outputs of 
 """
 
 import copy
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -172,6 +173,17 @@ class OnnxRunner(GraphRunner):
         return torch.from_numpy(self.session.run(None, dict(zip(self.inputs, as_arrays(inputs))))[0])
 
 
+def import_openvino():
+    """`import openvino`, with OpenVINO's own telemetry stub in place of the openvino-telemetry package: its
+    import event is sent from a process forked off this one, and a fork taken while PyAV's decoder threads
+    run can hang, with this process waiting for it at exit (a CI run, 2026-12-07); it is a network call too."""
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None: its import fails, and OpenVINO uses the stub
+    import openvino
+
+    return openvino
+
+
 class OpenvinoRunner(GraphRunner):
     """OpenVINO on the CPU from an ONNX file, fp32 (its default on bf16-capable CPUs would be bf16;
     `precision="bf16"` is for benchmarks)."""
@@ -179,9 +191,7 @@ class OpenvinoRunner(GraphRunner):
     name = "openvino"
 
     def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32"):
-        import openvino as ov
-
-        core = ov.Core()
+        core = import_openvino().Core()
         try:  # compiled graphs are cached (OpenVINO keys them by model and settings): start-up once
             core.set_property({"CACHE_DIR": str(cache_root() / "openvino")})
         except RuntimeError:
