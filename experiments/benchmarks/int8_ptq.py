@@ -31,7 +31,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments" / "corpus"))
-from heldout import conditions, load_clip, score  # noqa: E402  (experiments/corpus is not a package)
+from heldout import conditions, load_clip  # noqa: E402  (experiments/corpus is not a package)
+from precision_check import tally  # noqa: E402
 
 from vsr.data.degradations import codec_frames, imresize  # noqa: E402
 from vsr.data.frames import read_image  # noqa: E402
@@ -78,15 +79,6 @@ def quantize(model: Path, out: Path, clips: list[np.ndarray], method: str, keep_
                     op_types_to_quantize=["Conv"], nodes_to_exclude=keep_fp32, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, method),
                     extra_options={"CalibPercentile": 99.999})
-
-
-def tally(scores: dict, row: dict, outputs: dict[str, torch.Tensor], hr: torch.Tensor) -> None:
-    """Each precision's output scored against `hr`: appended to `scores` (for `verdict`) and set in `row`."""
-    for precision, sr in outputs.items():
-        measured = score(sr, hr)
-        for key in ("psnr_y", "tof"):
-            scores[precision][key].append(measured[key])
-        row[precision] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
 
 
 def best_seconds(call, x: np.ndarray, repeats: int = 5) -> float:

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT / "experiments" / "benchmarks"))
 from heldout import conditions, load_clip  # noqa: E402  (experiments/* are not packages)
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from int8_ptq import best_seconds, calibration_clips, tally  # noqa: E402
+from int8_ptq import best_seconds, calibration_clips  # noqa: E402
+from precision_check import tally  # noqa: E402
 
 import vsr.conf  # noqa: E402,F401  (registers the options the configs compose onto)
 from vsr.inference.precision import verdict  # noqa: E402

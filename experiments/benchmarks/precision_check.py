@@ -38,6 +38,15 @@ def run(folder: str, precision: str, lr: torch.Tensor, runtime: str = "eager") -
     return out, time.perf_counter() - started
 
 
+def tally(scores: dict, row: dict, outputs: dict[str, torch.Tensor], hr: torch.Tensor) -> None:
+    """Each precision's output scored against `hr`: appended to `scores` (for `verdict`) and set in `row`."""
+    for precision, sr in outputs.items():
+        measured = score(sr, hr)
+        for key in ("psnr_y", "tof"):
+            scores[precision][key].append(measured[key])
+        row[precision] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder")
@@ -56,13 +65,11 @@ def main() -> None:
         hr = load_clip(clip, args.frames)
         for condition, lr in conditions(hr, 28, None).items():
             row = {"clip": clip.name, "condition": condition}
+            outputs = {}
             for precision in ("fp32", "bf16"):
-                sr, spent = run(args.folder, precision, lr, args.runtime if precision == "bf16" else "eager")
+                outputs[precision], spent = run(args.folder, precision, lr, args.runtime if precision == "bf16" else "eager")
                 seconds[precision] += spent
-                measured = score(sr, hr)
-                for key in ("psnr_y", "tof"):
-                    scores[precision][key].append(measured[key])
-                row[precision] = {"psnr_y": round(measured["psnr_y"], 4), "tof": round(measured["tof"], 4)}
+            tally(scores, row, outputs, hr)
             frames += len(lr)
             rows.append(row)
             print(f"{clip.name:34s} {condition:11s} PSNR-Y fp32 {row['fp32']['psnr_y']:.3f} bf16 "
